@@ -1,0 +1,346 @@
+"""Copy one folder: list keys on both sides, fetch and append what is missing.
+
+The source folder is opened with EXAMINE and read with BODY.PEEK only. Keys
+and bodies are fetched by explicit UID lists in batches bounded by message
+count and bytes, so memory stays near one batch plus the largest message.
+Batches go to the destination with MULTIAPPEND (imapclient uses LITERAL+
+when offered); if the server refuses a batch, its messages are retried one
+by one so that only the refused ones are skipped, each with the server's
+words. A broken connection is not handled here: it propagates as
+`ConnectError`, and the mailbox level reconnects and runs the folder again,
+which is safe because the plan is always recomputed from the destination.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from imapclient import IMAPClient
+from imapclient import exceptions as imap_exc
+
+from .errors import ConnectError, ServerError, StoppedError
+from .identity import (
+    FETCH_KEY_ITEM,
+    MessageInfo,
+    body_hash,
+    header_fields,
+    message_key,
+    plan_copy,
+)
+
+log = logging.getLogger("kimt.copier")
+
+CONNECTION_ERRORS = (imap_exc.IMAPClientAbortError, OSError, socket.timeout, ssl.SSLError)
+
+
+@dataclass(frozen=True)
+class CopyOptions:
+    batch_messages: int = 200
+    batch_bytes: int = 16 * 1024 * 1024
+    key_batch: int = 1000
+    multiappend: bool = True
+
+
+@dataclass
+class Skipped:
+    """A message KIMT did not copy, and why (for the Report)."""
+
+    folder: str
+    uid: int
+    subject: str
+    date: str
+    size: int
+    reason: str
+
+
+@dataclass
+class FolderResult:
+    folder: str  # source, logical
+    target: str  # destination, logical
+    total: int = 0
+    copied: int = 0
+    already: int = 0
+    bytes_copied: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    vanished: int = 0  # deleted on the source while KIMT worked
+    dropped_flags: set[str] = field(default_factory=set)
+    missing: list[Skipped] = field(default_factory=list)  # a comparison's findings
+    seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return self.copied + self.already + self.vanished >= self.total and not self.skipped
+
+
+Progress = Callable[[int, int, int], None]  # (messages done, total, bytes copied)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _batches(uids: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for i in range(0, len(uids), size):
+        yield uids[i : i + size]
+
+
+def _header_blob(data: dict) -> bytes:
+    for k, v in data.items():
+        if isinstance(k, bytes) and k.startswith(b"BODY[HEADER"):
+            return v or b""
+    return b""
+
+
+def list_messages(client: IMAPClient, batch: int = 1000) -> list[MessageInfo]:
+    """Key, size, flags and date of every message in the selected folder."""
+    uids = sorted(client.search("ALL"))
+    infos: list[MessageInfo] = []
+    for chunk in _batches(uids, batch):
+        resp = client.fetch(list(chunk), ["UID", "RFC822.SIZE", "FLAGS", "INTERNALDATE",
+                                          FETCH_KEY_ITEM])
+        for uid, data in resp.items():
+            if b"RFC822.SIZE" not in data:  # an unsolicited FETCH (flag change), not ours
+                continue
+            fields = header_fields(_header_blob(data))
+            infos.append(MessageInfo(
+                uid=uid,
+                key=message_key(fields),
+                size=int(data.get(b"RFC822.SIZE") or 0),
+                flags=tuple(_text(f) for f in data.get(b"FLAGS", ())),
+                internaldate=data.get(b"INTERNALDATE"),
+                subject=fields["subject"][:120],
+                date=fields["date"][:60],
+            ))
+    infos.sort(key=lambda m: m.uid)
+    return infos
+
+
+def fetch_bodies(client: IMAPClient, uids: Sequence[int]) -> dict[int, bytes]:
+    resp = client.fetch(list(uids), ["BODY.PEEK[]"])
+    return {uid: data[b"BODY[]"] for uid, data in resp.items() if b"BODY[]" in data}
+
+
+def fetch_hashes(client: IMAPClient, uids: Sequence[int], batch_bytes: int,
+                 sizes: dict[int, int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for group in size_batches(uids, sizes, 200, batch_bytes):
+        for uid, raw in fetch_bodies(client, group).items():
+            out[uid] = body_hash(raw)
+    return out
+
+
+def size_batches(uids: Sequence[int], sizes: dict[int, int], max_count: int,
+                 max_bytes: int) -> Iterator[list[int]]:
+    """Split UIDs into batches of at most max_count messages and ~max_bytes."""
+    batch: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if batch and (len(batch) >= max_count or total + size > max_bytes):
+            yield batch
+            batch, total = [], 0
+        batch.append(uid)
+        total += size
+    if batch:
+        yield batch
+
+
+_TIMING = re.compile(r"\s*\([\d.+ ]+ secs\)\.?$")  # Dovecot's "(0.001 + 0.002 secs)."
+
+
+def _server_words(e: Exception) -> str:
+    text = str(e)
+    if text.startswith(("b'", 'b"')):
+        text = text[2:-1]
+    return _TIMING.sub(".", text.strip()) or "refused without a reason"
+
+
+class FolderCopier:
+    """Copies one source folder into one destination folder."""
+
+    def __init__(
+        self,
+        source: IMAPClient,
+        target: IMAPClient,
+        source_name: str,
+        target_name: str,
+        display: tuple[str, str],
+        options: CopyOptions,
+        progress: Progress | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        dry_run: bool = False,
+    ):
+        self.src, self.dst = source, target
+        self.src_name, self.dst_name = source_name, target_name
+        self.options = options
+        self.progress = progress or (lambda done, total, nbytes: None)
+        self.should_stop = should_stop
+        self.dry_run = dry_run  # only compare: what `kimt verify` and the final check do
+        self.result = FolderResult(*display)
+        self._permanent: set[str] = set()
+        self._keywords_ok = True
+        self._append_limit = self._read_append_limit()
+
+    def _read_append_limit(self) -> int | None:
+        for cap in self.dst.capabilities():
+            if cap.startswith(b"APPENDLIMIT="):
+                try:
+                    return int(cap.split(b"=", 1)[1])
+                except ValueError:
+                    return None
+        return None
+
+    def run(self) -> FolderResult:
+        started = time.monotonic()
+        try:
+            self._run()
+        except CONNECTION_ERRORS as e:
+            raise ConnectError(f"connection lost in folder '{self.result.folder}': "
+                               f"{_server_words(e)}") from None
+        except imap_exc.IMAPClientError as e:
+            raise ServerError(f"folder '{self.result.folder}': {_server_words(e)}") from None
+        finally:
+            self.result.seconds += time.monotonic() - started
+        return self.result
+
+    def _run(self) -> None:
+        src_state = self.src.select_folder(self.src_name, readonly=True)  # EXAMINE
+        source = list_messages(self.src, self.options.key_batch) if src_state.get(
+            b"EXISTS") else []
+        # SELECT for PERMANENTFLAGS when appending; a comparison only looks (EXAMINE).
+        dst_state = self.dst.select_folder(self.dst_name, readonly=self.dry_run)
+        self._permanent = {_text(f) for f in dst_state.get(b"PERMANENTFLAGS", ())}
+        self._keywords_ok = "\\*" in self._permanent
+        target = list_messages(self.dst, self.options.key_batch) if dst_state.get(
+            b"EXISTS") else []
+        log.debug("folder %r: source %d messages, destination %d", self.result.folder,
+                  len(source), len(target))
+
+        src_sizes = {m.uid: m.size for m in source}
+        dst_sizes = {m.uid: m.size for m in target}
+        plan = plan_copy(
+            source, target,
+            lambda uids: fetch_hashes(self.src, uids, self.options.batch_bytes, src_sizes),
+            lambda uids: fetch_hashes(self.dst, uids, self.options.batch_bytes, dst_sizes),
+        )
+        res = self.result
+        res.total = len(source)
+        res.already = plan.already_there
+        log.debug("folder %r: %d already there, %d to copy", res.folder, plan.already_there,
+                  len(plan.to_copy))
+        self.progress(res.already, res.total, 0)
+        if self.dry_run:
+            res.missing = [Skipped(res.folder, m.uid, m.subject, m.date, m.size,
+                                   "not on the destination") for m in plan.to_copy]
+            return
+        by_uid = {m.uid: m for m in plan.to_copy}
+        for batch in size_batches([m.uid for m in plan.to_copy], src_sizes,
+                                  self.options.batch_messages, self.options.batch_bytes):
+            if self.should_stop():
+                raise StoppedError("stopped by the user")
+            self._copy_batch([by_uid[u] for u in batch])
+            self.progress(res.already + res.copied + len(res.skipped) + res.vanished,
+                          res.total, res.bytes_copied)
+
+    # -- one batch ---------------------------------------------------------------------
+
+    def _flags(self, msg: MessageInfo) -> list[str]:
+        keep: list[str] = []
+        for f in msg.flags:
+            if f.lower() == "\\recent":
+                continue
+            allowed = f in self._permanent or (not f.startswith("\\") and self._keywords_ok)
+            if allowed:
+                keep.append(f)
+            elif f not in self.result.dropped_flags:
+                self.result.dropped_flags.add(f)
+                log.info("folder %r: the destination does not keep the flag %s; dropped",
+                         self.result.folder, f)
+        return keep
+
+    def _skip(self, msg: MessageInfo, reason: str) -> None:
+        self.result.skipped.append(Skipped(self.result.folder, msg.uid, msg.subject, msg.date,
+                                           msg.size, reason))
+        log.info("folder %r: message uid %d (%d bytes) skipped: %s", self.result.folder,
+                 msg.uid, msg.size, reason)
+
+    def _copy_batch(self, batch: list[MessageInfo]) -> None:
+        if self._append_limit is not None:
+            fits = []
+            for m in batch:
+                if m.size > self._append_limit:
+                    self._skip(m, f"larger than the destination's limit of "
+                                  f"{self._append_limit} bytes (APPENDLIMIT)")
+                else:
+                    fits.append(m)
+            batch = fits
+        if not batch:
+            return
+        bodies = fetch_bodies(self.src, [m.uid for m in batch])
+        items: list[tuple[MessageInfo, bytes]] = []
+        for m in batch:
+            raw = bodies.pop(m.uid, None)
+            if raw is None:
+                self.result.vanished += 1
+                log.info("folder %r: uid %d was deleted on the source meanwhile",
+                         self.result.folder, m.uid)
+            else:
+                items.append((m, raw))
+        del bodies
+        use_multi = (self.options.multiappend and len(items) > 1
+                     and self.dst.has_capability("MULTIAPPEND"))
+        if use_multi:
+            try:
+                self._multiappend([self._append_item(m, raw) for m, raw in items])
+            except CONNECTION_ERRORS:
+                raise
+            except imap_exc.IMAPClientError as e:
+                log.debug("folder %r: MULTIAPPEND of %d refused (%s); one by one",
+                          self.result.folder, len(items), _server_words(e))
+            else:
+                self._count(items)
+                log.debug("folder %r: MULTIAPPEND %d messages, %d bytes", self.result.folder,
+                          len(items), sum(len(r) for _, r in items))
+                return
+        for m, raw in items:
+            try:
+                self._append_one(m, raw)
+            except CONNECTION_ERRORS:
+                raise
+            except imap_exc.IMAPClientError as e:
+                self._skip(m, _server_words(e))
+            else:
+                self._count([(m, raw)])
+
+    def _append_item(self, m: MessageInfo, raw: bytes) -> dict:
+        item: dict = {"msg": raw, "flags": self._flags(m)}
+        if isinstance(m.internaldate, datetime):
+            item["date"] = m.internaldate
+        return item
+
+    def _append_one(self, m: MessageInfo, raw: bytes) -> None:
+        if self.dst.has_capability("MULTIAPPEND"):
+            # One message through the same path: LITERAL+ saves a round trip.
+            self._multiappend([self._append_item(m, raw)])
+        else:
+            self.dst.append(self.dst_name, raw, self._flags(m), m.internaldate)
+
+    def _multiappend(self, items: list[dict]) -> None:
+        # imapclient returns a tagged NO from MULTIAPPEND instead of raising it.
+        typ, data = self.dst.multiappend(self.dst_name, items)
+        if _text(typ).upper() != "OK":
+            words = " ".join(_text(d) for d in data if d) if isinstance(data, list) else data
+            raise imap_exc.IMAPClientError(_text(words) or f"APPEND answered {_text(typ)}")
+
+    def _count(self, items: list[tuple[MessageInfo, bytes]]) -> None:
+        self.result.copied += len(items)
+        self.result.bytes_copied += sum(len(raw) for _, raw in items)

@@ -1,0 +1,273 @@
+"""The run: a pool of worker processes, one mailbox each at a time.
+
+Workers are started with the spawn method (the same on Linux, macOS,
+Windows and in a frozen app) and receive accounts through a queue, never
+on a command line. They send back only `events` records. Each worker
+watches its parent and exits at once if the parent dies, so no orphan goes
+on copying; a worker that dies itself fails its mailbox and is replaced.
+Stop is cooperative: the workers finish the batch in flight, mark their
+mailbox stopped, and report every account not yet started as stopped.
+The GUI and the CLI both call `Engine.run` with a callback; neither has
+its own way to migrate.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .accounts import Account
+from .errors import ConnectError, KimtError, LoginError
+from .events import (
+    FAILED,
+    STOPPED,
+    Event,
+    LogLine,
+    MailboxFinished,
+    MailboxResult,
+    MailboxStarted,
+    RunFinished,
+    RunStarted,
+)
+from .logs import Redactor, RunLogs
+from .mailbox import JobSettings, MailboxRun
+from .report import describe_server
+from .servers import connect, open_connection
+
+log = logging.getLogger("kimt.engine")
+
+MAX_ADMIN_PROBES = 3  # accounts tried before deciding the destination admin login is wrong
+
+
+@dataclass
+class RunRequest:
+    accounts: list[Account]
+    settings: JobSettings
+    workers: int = 4
+    dry_run: bool = False  # compare only (`kimt verify`)
+    log_base: str | None = None
+    users_file: str = ""
+
+
+# ----------------------------------------------------------------------------- workers
+
+class _EventLogHandler(logging.Handler):
+    """In a worker: turns log records into LogLine events for the main process."""
+
+    def __init__(self, events: multiprocessing.Queue):
+        super().__init__(logging.DEBUG)
+        self.events = events
+        self.email = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.events.put(LogLine(record.levelname, record.name, record.getMessage(),
+                                    self.email))
+        except Exception:
+            pass
+
+
+def _watch_parent() -> None:
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()
+        os._exit(70)  # the main process is gone: stop copying now
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _worker_main(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
+                 stop: multiprocessing.Event, settings: JobSettings, dry_run: bool) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the main process's to handle
+    _watch_parent()
+    handler = _EventLogHandler(events)
+    root = logging.getLogger("kimt")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    while True:
+        account = jobs.get()
+        if account is None:
+            break
+        handler.email = account.email
+        events.put(MailboxStarted(account.email, os.getpid()))
+        if stop.is_set():
+            result = MailboxResult(account.email, STOPPED, "stopped before it started")
+        else:
+            result = MailboxRun(account, settings, events.put, stop.is_set, dry_run).run()
+        events.put(MailboxFinished(result))
+        handler.email = ""
+
+
+# ----------------------------------------------------------------------------- main side
+
+class Engine:
+    """Runs one request; `stop()` may be called from any thread."""
+
+    def __init__(self, request: RunRequest, on_event: Callable[[Event], None]):
+        self.request = request
+        self.on_event = on_event
+        self._ctx = multiprocessing.get_context("spawn")
+        self._stop = self._ctx.Event()
+        self._hard_stop = threading.Event()
+        self.logs: RunLogs | None = None
+
+    def stop(self) -> None:
+        """Finish the batch in flight everywhere, then stop."""
+        self._stop.set()
+
+    def stop_now(self) -> None:
+        """Stop at once: workers are terminated (a re-run still finishes the job)."""
+        self._stop.set()
+        self._hard_stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _emit(self, event: Event) -> None:
+        if self.logs is not None:
+            self.logs.handle(event)
+        self.on_event(event)
+
+    def _header(self) -> str:
+        r = self.request
+        s = r.settings
+        return "\n".join([
+            f"Source: {describe_server(s.source)}",
+            f"Destination: {describe_server(s.target)}",
+            f"Users file: {r.users_file or '-'}; selected mailboxes: {len(r.accounts)}",
+            f"Workers: {r.workers}",
+        ])
+
+    def run(self) -> RunFinished:
+        r = self.request
+        secrets = [a.password for a in r.accounts] + [a.target_password for a in r.accounts]
+        secrets += [r.settings.source.master_password, r.settings.target.master_password]
+        self.logs = RunLogs(r.log_base, Redactor(secrets), self._header(), r.dry_run)
+        started = time.monotonic()
+        try:
+            self._emit(RunStarted([a.email for a in r.accounts], str(self.logs.dir),
+                                  "verify" if r.dry_run else "migrate"))
+            fatal = self._preflight()
+            if fatal:
+                log.error("%s", fatal)
+                finished = RunFinished([], time.monotonic() - started, False, fatal)
+            else:
+                results = self._run_workers()
+                finished = RunFinished(results, time.monotonic() - started,
+                                       self._stop.is_set())
+            self._emit(finished)
+            return finished
+        finally:
+            self.logs.close()
+
+    def _preflight(self) -> str:
+        """Reach both servers and prove the destination admin login; '' when fine."""
+        s = self.request.settings
+        for config in (s.source, s.target):
+            try:
+                open_connection(config).logout()
+            except KimtError as e:
+                return f"cannot reach the {config.role} server: {e}"
+        if s.target.auth == "master" and self.request.accounts:
+            errors = []
+            for account in self.request.accounts[:MAX_ADMIN_PROBES]:
+                try:
+                    connect(s.target, account.email).logout()
+                    return ""
+                except LoginError as e:
+                    errors.append(str(e))
+                except ConnectError as e:
+                    return f"cannot reach the destination server: {e}"
+            return (f"the destination refused the admin login {s.target.master_user} for "
+                    f"{len(errors)} mailbox(es) ({errors[0]}); check the admin name and "
+                    "password (and that the accounts exist there). Nothing was copied.")
+        return ""
+
+    def _run_workers(self) -> list[MailboxResult]:
+        r = self.request
+        ctx = self._ctx
+        jobs: multiprocessing.Queue = ctx.Queue()
+        events: multiprocessing.Queue = ctx.Queue()
+        for account in r.accounts:
+            jobs.put(account)
+        count = max(1, min(r.workers, len(r.accounts)))
+
+        def start_worker():
+            p = ctx.Process(target=_worker_main, name="kimt-worker", daemon=True,
+                            args=(jobs, events, self._stop, r.settings, r.dry_run))
+            p.start()
+            return p
+
+        workers = [start_worker() for _ in range(count)]
+        for _ in workers:
+            jobs.put(None)
+        results: dict[str, MailboxResult] = {}
+        in_flight: dict[int, str] = {}  # worker pid -> email
+        order = [a.email for a in r.accounts]
+        try:
+            while len(results) < len(order):
+                if self._hard_stop.is_set():
+                    break
+                try:
+                    event = events.get(timeout=0.2)
+                except queue.Empty:
+                    workers = self._reap(workers, in_flight, results, start_worker, jobs)
+                    if not any(p.is_alive() for p in workers) and events.empty():
+                        break
+                    continue
+                if isinstance(event, MailboxStarted):
+                    in_flight[event.pid] = event.email
+                elif isinstance(event, MailboxFinished):
+                    results[event.result.email] = event.result
+                    for pid, email in list(in_flight.items()):
+                        if email == event.result.email:
+                            del in_flight[pid]
+                self._emit(event)
+        finally:
+            hard = self._hard_stop.is_set()
+            for p in workers:
+                if hard:
+                    p.terminate()
+                p.join(timeout=None if not hard else 5)
+                if p.is_alive():
+                    p.kill()
+        for email in order:
+            if email not in results:
+                state, why = (STOPPED, "stopped by the user") if self._stop.is_set() else (
+                    FAILED, "not processed (the worker stopped unexpectedly)")
+                if email in in_flight.values() and not self._stop.is_set():
+                    why = "the worker process stopped unexpectedly"
+                results[email] = MailboxResult(email, state, why)
+                self._emit(MailboxFinished(results[email]))
+        return [results[e] for e in order]
+
+    def _reap(self, workers, in_flight, results, start_worker, jobs):
+        """Fail the mailbox of a worker that died, and replace the worker."""
+        alive = []
+        for p in workers:
+            if p.is_alive() or p.exitcode == 0:
+                alive.append(p)
+                continue
+            email = in_flight.pop(p.pid, None)
+            if email and email not in results:
+                result = MailboxResult(email, FAILED,
+                                       f"the worker process stopped unexpectedly "
+                                       f"(exit code {p.exitcode})")
+                results[email] = result
+                self._emit(MailboxFinished(result))
+            log.error("worker %s died with exit code %s", p.pid, p.exitcode)
+            if len(results) < len(self.request.accounts):
+                jobs.put(None)  # the dead worker's stop mark was maybe unused
+                alive.append(start_worker())
+        return [p for p in alive if p.is_alive() or p.exitcode is None]

@@ -1,0 +1,231 @@
+"""Folder listing on each side and the source -> destination name map.
+
+Names are handled as tuples of parts ("logical names"): the personal
+namespace prefix is removed and the hierarchy delimiter split away, so a
+`.`-separated `INBOX.` server and a `/`-separated one without prefix meet in
+the middle. imapclient does the modified UTF-7 encoding both ways. Special
+folders (Sent, Drafts, Trash, Junk, Archive) are matched by their RFC 6154
+flag first and by well-known names second, so `Sent Items` lands in the
+destination's existing Sent folder instead of beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from imapclient import IMAPClient
+
+log = logging.getLogger("kimt.folders")
+
+SPECIAL_USES = ("\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive")
+
+# Well-known top-level names per use, most canonical first (lower case).
+WELL_KNOWN_NAMES: dict[str, tuple[str, ...]] = {
+    "\\Sent": ("sent", "sent items", "sent messages", "sent mail", "sent-mail",
+               "odeslaná pošta", "odeslané", "gesendet", "gesendete objekte", "envoyés",
+               "wysłane", "elementy wysłane"),
+    "\\Drafts": ("drafts", "draft", "koncepty", "rozepsané", "entwürfe", "brouillons",
+                 "kopie robocze"),
+    "\\Trash": ("trash", "deleted items", "deleted messages", "deleted", "bin",
+                "koš", "odstraněná pošta", "papierkorb", "gelöschte objekte", "corbeille",
+                "kosz", "elementy usunięte"),
+    "\\Junk": ("junk", "junk e-mail", "junk email", "junk mail", "spam", "bulk mail",
+               "nevyžádaná pošta", "spam-mails", "wiadomości-śmieci"),
+    "\\Archive": ("archive", "archives", "archiv", "archiwum"),
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A server's personal namespace and the prefixes of the others."""
+
+    prefix: str = ""
+    delimiter: str = "/"
+    other_prefixes: tuple[str, ...] = ()
+
+    def parts(self, name: str) -> tuple[str, ...]:
+        if name.upper() == "INBOX":
+            return ("INBOX",)
+        if self.prefix and name.startswith(self.prefix):
+            name = name[len(self.prefix):]
+        if not self.delimiter:
+            return (name,)
+        return tuple(p for p in name.split(self.delimiter) if p != "")
+
+    def name(self, parts: tuple[str, ...]) -> str:
+        if len(parts) == 1 and parts[0].upper() == "INBOX":
+            return "INBOX"
+        return self.prefix + self.delimiter.join(parts)
+
+    def is_other_namespace(self, name: str) -> bool:
+        for p in self.other_prefixes:
+            bare = p.rstrip(self.delimiter) if self.delimiter else p
+            if p and (name.startswith(p) or (bare and name == bare)):
+                return True
+        return False
+
+
+def read_layout(client: IMAPClient) -> Layout:
+    """Personal prefix and delimiter from NAMESPACE, or from LIST "" ""."""
+    if client.has_capability("NAMESPACE"):
+        ns = client.namespace()
+        personal = ns.personal[0] if ns.personal else ("", None)
+        prefix, delim = personal[0] or "", personal[1]
+        others = tuple(p for group in (ns.other, ns.shared) if group for p, _ in group)
+    else:
+        prefix, delim, others = "", None, ()
+    if not delim:
+        listed = client.list_folders("", "")
+        delim = listed[0][1] if listed and listed[0][1] else None
+    if isinstance(delim, bytes):
+        delim = delim.decode()
+    return Layout(prefix, delim or "/", others)
+
+
+@dataclass(frozen=True)
+class Folder:
+    name: str  # the server's own name, decoded
+    parts: tuple[str, ...]
+    flags: frozenset[str]
+    subscribed: bool = False
+
+    @property
+    def selectable(self) -> bool:
+        return not ({"\\noselect", "\\nonexistent"} & {f.lower() for f in self.flags})
+
+    @property
+    def special_use(self) -> str | None:
+        lowered = {f.lower() for f in self.flags}
+        return next((u for u in SPECIAL_USES if u.lower() in lowered), None)
+
+    @property
+    def display(self) -> str:
+        return "/".join(self.parts)
+
+
+@dataclass
+class Listing:
+    layout: Layout
+    folders: list[Folder]
+    skipped_other_namespaces: list[str] = field(default_factory=list)
+
+
+def _flag(f: object) -> str:
+    return f.decode("ascii", "replace") if isinstance(f, bytes) else str(f)
+
+
+def list_folders(client: IMAPClient, layout: Layout | None = None) -> Listing:
+    """Every folder of the personal namespace, with flags and subscription."""
+    layout = layout or read_layout(client)
+    subscribed = {name for _, _, name in client.list_sub_folders()}
+    folders: list[Folder] = []
+    skipped: list[str] = []
+    seen: set[str] = set()
+    for flags, _, name in client.list_folders():
+        name = str(name)
+        if name in seen:
+            continue
+        seen.add(name)
+        if layout.is_other_namespace(name):
+            skipped.append(name)
+            continue
+        parts = layout.parts(name)
+        if not parts:  # the prefix itself, e.g. "INBOX." listed as a parent
+            continue
+        folders.append(Folder(name, parts, frozenset(_flag(f) for f in flags),
+                              name in subscribed))
+    if not any(f.parts == ("INBOX",) for f in folders):
+        folders.insert(0, Folder("INBOX", ("INBOX",), frozenset(), "INBOX" in subscribed))
+    folders.sort(key=lambda f: (f.parts != ("INBOX",), [p.lower() for p in f.parts]))
+    return Listing(layout, folders, skipped)
+
+
+@dataclass(frozen=True)
+class FolderMap:
+    """Where one source folder goes."""
+
+    source: Folder
+    target_parts: tuple[str, ...]
+    target_name: str
+    exists: bool  # already on the destination
+    create_special_use: str | None = None  # CREATE ... (USE (flag)) when creating
+    note: str = ""  # said in the Report (renames, special-use mapping)
+
+
+def _use_by_name(parts: tuple[str, ...]) -> str | None:
+    if len(parts) != 1:
+        return None
+    low = parts[0].lower()
+    return next((u for u, names in WELL_KNOWN_NAMES.items() if low in names), None)
+
+
+def _rank(folder: Folder, use: str) -> tuple[int, int]:
+    """Lower is a better holder of `use`: flagged first, then canonical names."""
+    names = WELL_KNOWN_NAMES[use]
+    low = folder.parts[-1].lower()
+    return (0 if folder.special_use == use else 1, names.index(low) if low in names else 99)
+
+
+def _special_holders(folders: Iterable[Folder]) -> dict[str, Folder]:
+    """For each special use, the one folder that holds it on a server."""
+    holders: dict[str, Folder] = {}
+    for f in folders:
+        use = f.special_use or _use_by_name(f.parts)
+        if use is None:
+            continue
+        if use not in holders or _rank(f, use) < _rank(holders[use], use):
+            holders[use] = f
+    return holders
+
+
+def map_folders(source: Listing, target: Listing, special_use_create: bool) -> list[FolderMap]:
+    """Decide the destination name of every source folder."""
+    src_special = {f.parts: use for use, f in _special_holders(source.folders).items()}
+    dst_special = _special_holders(target.folders)
+    existing = {f.parts: f for f in target.folders}
+    existing_lower = {tuple(p.lower() for p in parts) for parts in existing}
+    delim = target.layout.delimiter
+
+    maps: list[FolderMap] = []
+    taken: dict[tuple[str, ...], str] = {}
+    for folder in source.folders:
+        notes: list[str] = []
+        parts = folder.parts
+        create_use = None
+        # A special folder (or a child of one) follows the destination's holder of that use.
+        for depth in range(len(parts), 0, -1):
+            use = src_special.get(parts[:depth])
+            if use is None:
+                continue
+            holder = dst_special.get(use)
+            if holder is not None and holder.parts != parts[:depth]:
+                parts = holder.parts + parts[depth:]
+                if depth == len(folder.parts):
+                    notes.append(f"{use[1:]} folder: copied into the destination's "
+                                 f"'{'/'.join(holder.parts)}'")
+            elif holder is None and depth == len(parts) and special_use_create:
+                create_use = use
+            break
+        clean = tuple(p.replace(delim, "_") if delim else p for p in parts)
+        if clean != parts:
+            notes.append(f"'{delim}' is the destination's folder separator: renamed to "
+                         f"'{'/'.join(clean)}'")
+        parts = clean
+        low = tuple(p.lower() for p in parts)
+        if low in taken and taken[low] != folder.name:
+            n = 2
+            while (*parts[:-1], f"{parts[-1]} ({n})") in existing or tuple(
+                p.lower() for p in (*parts[:-1], f"{parts[-1]} ({n})")) in taken:
+                n += 1
+            parts = (*parts[:-1], f"{parts[-1]} ({n})")
+            notes.append(f"another source folder already goes to that name: renamed to "
+                         f"'{'/'.join(parts)}'")
+            low = tuple(p.lower() for p in parts)
+        taken[low] = folder.name
+        exists = parts in existing or (parts == ("INBOX",)) or (
+            parts[0].upper() == "INBOX" and low in existing_lower and len(parts) == 1)
+        maps.append(FolderMap(folder, parts, target.layout.name(parts), exists, create_use,
+                              "; ".join(notes)))
+    return maps

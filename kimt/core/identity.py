@@ -1,0 +1,171 @@
+"""Which source messages are already on the destination.
+
+A message's key is a hash of the headers that servers do not rewrite —
+Message-ID, Date, From, Subject — each normalised (RFC 2047 decoded,
+whitespace folded, dates as instants). Size and INTERNALDATE are left out
+because servers change them. For every key, the messages to copy are the
+multiset difference "source minus destination", so a re-run copies nothing
+and two identical source messages give two copies. When a key is shared by
+several messages on either side, their bodies (line endings normalised) are
+hashed and the difference is taken per body, so two different drafts without
+a Message-ID are never taken for each other. No local state is involved: the
+destination is the truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.header import decode_header, make_header
+from email.utils import getaddresses, mktime_tz, parsedate_tz
+
+KEY_HEADERS = ("MESSAGE-ID", "DATE", "FROM", "SUBJECT")
+FETCH_KEY_ITEM = f"BODY.PEEK[HEADER.FIELDS ({' '.join(KEY_HEADERS)})]"
+
+_WS = re.compile(r"\s+")
+
+
+@dataclass(slots=True)
+class MessageInfo:
+    """What KIMT knows of one message before fetching its body."""
+
+    uid: int
+    key: str
+    size: int
+    flags: tuple[str, ...]
+    internaldate: datetime | None
+    subject: str = ""
+    date: str = ""
+
+
+def _fold(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+def _decode(value: str) -> str:
+    try:
+        return str(make_header(decode_header(value)))
+    except Exception:  # malformed encoded-words: keep the raw text
+        return value
+
+
+def _parse_headers(raw: bytes) -> dict[str, str]:
+    """First occurrence of each header, unfolded; 8-bit bytes read as UTF-8."""
+    out: dict[str, str] = {}
+    current: str | None = None
+    for line in raw.split(b"\n"):
+        line = line.rstrip(b"\r")
+        if not line:
+            if out or current:
+                break  # the blank line that ends the header block
+            continue
+        if line[:1] in (b" ", b"\t"):
+            if current is not None:
+                out[current] += " " + line.strip().decode("utf-8", "surrogateescape")
+            continue
+        name, colon, value = line.partition(b":")
+        current = None
+        if not colon:
+            continue
+        key = name.strip().lower().decode("ascii", "replace")
+        if key not in out:
+            out[key] = value.strip().decode("utf-8", "surrogateescape")
+            current = key
+    return out
+
+
+def header_fields(raw_headers: bytes) -> dict[str, str]:
+    """Decoded, whitespace-folded Message-ID/Date/From/Subject of a header block."""
+    headers = _parse_headers(raw_headers)
+    return {
+        "message-id": _fold(headers.get("message-id", "")),
+        "date": _fold(headers.get("date", "")),
+        "from": _fold(_decode(headers.get("from", ""))),
+        "subject": _fold(_decode(headers.get("subject", ""))),
+    }
+
+
+def message_key(fields: dict[str, str]) -> str:
+    """Stable key from `header_fields`: equal for a message and its copy."""
+    msgid = fields["message-id"].replace(" ", "").strip("<>").lower()
+    date = fields["date"]
+    parsed = parsedate_tz(date) if date else None
+    if parsed is not None:
+        try:
+            date = str(mktime_tz(parsed))
+        except (OverflowError, ValueError):
+            date = date.lower()
+    else:
+        date = date.lower()
+    addresses = [a.lower() for _, a in getaddresses([fields["from"]]) if a]
+    sender = ",".join(addresses) if addresses else fields["from"].lower()
+    subject = fields["subject"]
+    blob = "\x00".join((msgid, date, sender, subject)).encode("utf-8", "surrogatepass")
+    return hashlib.sha1(blob).hexdigest()[:24]
+
+
+def body_hash(raw: bytes) -> str:
+    """Hash of a whole message, blind to CRLF/LF differences servers introduce."""
+    return hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest()
+
+
+HashFetcher = Callable[[Sequence[int]], dict[int, str]]
+
+
+@dataclass
+class CopyPlan:
+    to_copy: list[MessageInfo]  # source messages, in source UID order
+    already_there: int  # source messages matched on the destination
+
+
+def plan_copy(
+    source: Iterable[MessageInfo],
+    destination: Iterable[MessageInfo],
+    source_hashes: HashFetcher,
+    destination_hashes: HashFetcher,
+) -> CopyPlan:
+    """Multiset difference of keys, refined by body hash where keys collide."""
+    src_by_key: dict[str, list[MessageInfo]] = defaultdict(list)
+    dst_by_key: dict[str, list[MessageInfo]] = defaultdict(list)
+    for m in source:
+        src_by_key[m.key].append(m)
+    for m in destination:
+        dst_by_key[m.key].append(m)
+
+    to_copy: list[MessageInfo] = []
+    ambiguous_src: list[MessageInfo] = []
+    ambiguous_dst: list[MessageInfo] = []
+    matched = 0
+    for key, src in src_by_key.items():
+        dst = dst_by_key.get(key, [])
+        if len(src) == 1 and len(dst) <= 1:
+            if dst:
+                matched += 1
+            else:
+                to_copy.append(src[0])
+        elif not dst:
+            to_copy.extend(src)
+        else:
+            ambiguous_src.extend(src)
+            ambiguous_dst.extend(dst)
+
+    if ambiguous_src:
+        src_h = source_hashes([m.uid for m in ambiguous_src])
+        dst_h = destination_hashes([m.uid for m in ambiguous_dst])
+        dst_count: dict[tuple[str, str], int] = defaultdict(int)
+        for m in ambiguous_dst:
+            dst_count[(m.key, dst_h.get(m.uid, ""))] += 1
+        for m in ambiguous_src:
+            sub = (m.key, src_h.get(m.uid, ""))
+            if dst_count[sub] > 0:
+                dst_count[sub] -= 1
+                matched += 1
+            else:
+                to_copy.append(m)
+
+    to_copy.sort(key=lambda m: m.uid)
+    return CopyPlan(to_copy, matched)

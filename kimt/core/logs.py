@@ -1,0 +1,123 @@
+"""The run folder with its two logs: `report.log` for the admin, `debug.log` for support.
+
+Both files are created owner-only (the Report may later hold generated
+passwords). The Report is written as the run goes — settings first, a
+section as each mailbox finishes, totals last — so a killed run still
+leaves what it did. Every line of both passes through a `Redactor` that
+knows every password of the run: a safety net behind the rule that no code
+formats a password in the first place.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO
+
+from .. import __version__
+from ..platform.paths import new_run_dir
+from . import report
+from .events import (
+    Event,
+    LogLine,
+    MailboxFinished,
+    MailboxStarted,
+    Notice,
+    RunFinished,
+    RunStarted,
+)
+
+MASK = "•••"
+
+
+class Redactor:
+    """Replaces any known secret in a text with •••."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()):
+        # Longest first, so a password containing another is masked whole.
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for s in self._secrets:
+            if s in text:
+                text = text.replace(s, MASK)
+        return text
+
+
+def open_private(path: Path) -> IO[str]:
+    """Create a new text file readable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    return os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+
+
+class _DebugHandler(logging.Handler):
+    def __init__(self, logs: RunLogs):
+        super().__init__(logging.DEBUG)
+        self.logs = logs
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.logs.debug(record.levelname, record.name, record.getMessage())
+        except Exception:
+            self.handleError(record)
+
+
+class RunLogs:
+    """Owns one run folder; fed with every event of the run."""
+
+    def __init__(self, base: str | os.PathLike | None, redact: Redactor, header: str,
+                 dry_run: bool = False):
+        self.dir = new_run_dir(base)
+        self.report_path = self.dir / "report.log"
+        self.debug_path = self.dir / "debug.log"
+        self.redact = redact
+        self.dry_run = dry_run
+        self._report = open_private(self.report_path)
+        self._debug = open_private(self.debug_path)
+        self._handler = _DebugHandler(self)
+        logging.getLogger("kimt").addHandler(self._handler)
+        logging.getLogger("kimt").setLevel(logging.DEBUG)
+        title = "comparison" if dry_run else "migration"
+        self.write_report(f"KIMT {__version__} — {title} report\n"
+                          f"Started: {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n{header}\n")
+
+    def write_report(self, text: str) -> None:
+        self._report.write(self.redact(text))
+        self._report.flush()
+
+    def debug(self, level: str, name: str, text: str, email: str = "") -> None:
+        stamp = time.strftime("%H:%M:%S")
+        who = f" [{email}]" if email else ""
+        self._debug.write(self.redact(f"{stamp} {level:<7} {name}{who}: {text}\n"))
+        self._debug.flush()
+
+    def handle(self, event: Event) -> None:
+        match event:
+            case LogLine(level=level, logger=name, text=text, email=email):
+                self.debug(level, name, text, email)
+            case RunStarted(mailboxes=boxes):
+                self.debug("INFO", "kimt.engine", f"run of {len(boxes)} mailboxes started")
+            case MailboxStarted(email=email):
+                self.debug("INFO", "kimt.engine", "mailbox started", email)
+            case Notice(email=email, text=text):
+                self.debug("WARNING", "kimt.engine", text, email)
+            case MailboxFinished(result=r):
+                self.write_report("\n" + report.mailbox_section(r, self.dry_run))
+            case RunFinished(results=results, seconds=seconds, stopped=stopped, fatal=fatal):
+                if fatal:
+                    self.write_report(f"\nThe run could not start: {fatal}\n")
+                else:
+                    if stopped:
+                        self.write_report("\nThe run was stopped by the user.\n")
+                    self.write_report("\n" + report.totals(results, seconds, self.dry_run))
+
+    def close(self) -> None:
+        logging.getLogger("kimt").removeHandler(self._handler)
+        for f in (self._report, self._debug):
+            try:
+                f.close()
+            except OSError:
+                pass

@@ -1,0 +1,258 @@
+"""One account, start to end: log in, map folders, copy each, check.
+
+A login refused by a server fails this account at once (retrying would only
+lock the account). A connection that breaks later is reopened with backoff
+and the folder run again from a fresh comparison, so a message is neither
+lost nor duplicated; after `max_retries` the account is failed with the
+reason and the others go on. Used in the worker processes by `engine`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from imapclient import IMAPClient
+from imapclient import exceptions as imap_exc
+
+from .accounts import Account
+from .copier import CONNECTION_ERRORS, CopyOptions, FolderCopier, FolderResult
+from .errors import ConnectError, KimtError, LoginError, ServerError, StoppedError
+from .events import (
+    DONE,
+    FAILED,
+    PROBLEMS,
+    STOPPED,
+    Event,
+    FolderProgress,
+    MailboxResult,
+    Notice,
+)
+from .folders import FolderMap, Listing, list_folders, map_folders
+from .servers import ServerConfig, connect
+
+log = logging.getLogger("kimt.mailbox")
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """Everything a worker needs besides the account (picklable, no user passwords)."""
+
+    source: ServerConfig
+    target: ServerConfig
+    copy: CopyOptions = field(default_factory=CopyOptions)
+    max_retries: int = 5
+    retry_delay: float = 1.0  # doubled on each retry, capped at 30 s
+    final_check: bool = True
+
+
+class MailboxRun:
+    """Migrates (or, with dry_run, compares) one account."""
+
+    def __init__(self, account: Account, settings: JobSettings,
+                 emit: Callable[[Event], None], should_stop: Callable[[], bool],
+                 dry_run: bool = False):
+        self.account = account
+        self.settings = settings
+        self.emit = emit
+        self.should_stop = should_stop
+        self.dry_run = dry_run
+        self.result = MailboxResult(account.email)
+        self.src: IMAPClient | None = None
+        self.dst: IMAPClient | None = None
+
+    # -- connections -------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        self._close()
+        a = self.account
+        self.src = connect(self.settings.source, a.email, a.password)
+        target_password = a.target_password if a.target_password is not None else a.password
+        self.dst = connect(self.settings.target, a.email, target_password)
+
+    def _close(self) -> None:
+        for client in (self.src, self.dst):
+            if client is not None:
+                try:
+                    client.logout()
+                except Exception:
+                    try:
+                        client.shutdown()
+                    except Exception:
+                        pass
+        self.src = self.dst = None
+
+    def _with_retries(self, what: str, action: Callable[[], object]) -> object:
+        delay = self.settings.retry_delay
+        while True:
+            try:
+                if self.src is None:
+                    self._connect()
+                return action()
+            except LoginError:
+                raise
+            except (ConnectError, *CONNECTION_ERRORS) as e:
+                self._close()
+                if self.result.retries >= self.settings.max_retries:
+                    raise ConnectError(
+                        f"gave up after {self.result.retries} reconnects ({what}): {e}"
+                    ) from None
+                self.result.retries += 1
+                text = (f"connection problem ({what}): {e}; reconnecting in {delay:g} s "
+                        f"(attempt {self.result.retries} of {self.settings.max_retries})")
+                log.warning("%s: %s", self.account.email, text)
+                self.emit(Notice(self.account.email, text))
+                self._sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    def _sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if self.should_stop():
+                raise StoppedError("stopped by the user")
+            time.sleep(min(0.2, end - time.monotonic()))
+
+    # -- the run -------------------------------------------------------------------------
+
+    def run(self) -> MailboxResult:
+        started = time.monotonic()
+        res = self.result
+        try:
+            self._with_retries("logging in", lambda: None)
+            maps = self._with_retries("listing folders", self._plan_folders)
+            assert isinstance(maps, list)
+            selectable = [m for m in maps if m.source.selectable]
+            for number, fmap in enumerate(selectable, 1):
+                if self.should_stop():
+                    raise StoppedError("stopped by the user")
+                folder_result = self._with_retries(
+                    f"folder '{fmap.source.display}'",
+                    lambda fmap=fmap, number=number: self._copy_folder(
+                        fmap, number, len(selectable)))
+                assert isinstance(folder_result, FolderResult)
+                res.folders.append(folder_result)
+            if self.dry_run:
+                res.state = DONE if res.missing == 0 else PROBLEMS
+            else:
+                res.state = DONE if (res.missing == 0 and not res.skipped
+                                     and not res.folder_problems) else PROBLEMS
+        except StoppedError:
+            res.state = STOPPED
+            res.error = "stopped by the user before this mailbox was finished"
+        except KimtError as e:
+            res.state = FAILED
+            res.error = str(e)
+        except imap_exc.IMAPClientError as e:
+            res.state = FAILED
+            res.error = f"server error: {e}"
+        finally:
+            self._close()
+            res.seconds = time.monotonic() - started
+        log.info("%s: %s (%d copied, %d already there, %d skipped) in %.1f s", res.email,
+                 res.state, res.copied, res.already, len(res.skipped), res.seconds)
+        return res
+
+    def _plan_folders(self) -> list[FolderMap]:
+        assert self.src and self.dst
+        source: Listing = list_folders(self.src)
+        target: Listing = list_folders(self.dst)
+        res = self.result
+        res.skipped_namespaces = sorted(source.skipped_other_namespaces)
+        for name in res.skipped_namespaces:
+            log.info("%s: shared/public folder %r skipped", res.email, name)
+        maps = map_folders(source, target,
+                           special_use_create=self.dst.has_capability("CREATE-SPECIAL-USE"))
+        res.notes = [f"{m.source.display}: {m.note}" for m in maps if m.note]
+        if not self.dry_run:
+            self._create_folders(maps, target)
+            self._subscribe(maps)
+        return maps
+
+    def _create_folders(self, maps: list[FolderMap], target: Listing) -> None:
+        assert self.dst
+        existing = {f.parts for f in target.folders}
+        wanted: dict[tuple[str, ...], FolderMap | None] = {}
+        for m in maps:
+            for depth in range(1, len(m.target_parts)):  # parents first
+                wanted.setdefault(m.target_parts[:depth], None)
+            wanted[m.target_parts] = m
+        for parts in sorted(wanted, key=len):
+            if parts in existing or parts == ("INBOX",):
+                continue
+            m = wanted[parts]
+            name = target.layout.name(parts)
+            try:
+                if m is not None and m.create_special_use:
+                    self.dst._raw_command(  # CREATE-SPECIAL-USE (RFC 6154): no public API
+                        b"CREATE", [self.dst._normalise_folder(name),
+                                    b"(USE (" + m.create_special_use.encode() + b"))"],
+                        uid=False)
+                else:
+                    self.dst.create_folder(name)
+                log.debug("created folder %r", name)
+                existing.add(parts)
+            except CONNECTION_ERRORS:
+                raise
+            except imap_exc.IMAPClientError as e:
+                text = str(e)
+                if "ALREADYEXISTS" in text.upper():
+                    existing.add(parts)
+                    continue
+                problem = (f"folder '{'/'.join(parts)}' could not be created on the "
+                           f"destination: {text}")
+                self.result.folder_problems.append(problem)
+                log.warning("%s: %s", self.account.email, problem)
+
+    def _subscribe(self, maps: list[FolderMap]) -> None:
+        assert self.dst
+        already = {name for _, _, name in self.dst.list_sub_folders()}
+        for m in maps:
+            if m.source.subscribed and m.target_name not in already:
+                try:
+                    self.dst.subscribe_folder(m.target_name)
+                except CONNECTION_ERRORS:
+                    raise
+                except imap_exc.IMAPClientError as e:
+                    log.info("could not subscribe %r: %s", m.target_name, e)
+
+    def _copy_folder(self, fmap: FolderMap, number: int, count: int) -> FolderResult:
+        assert self.src and self.dst
+        display = (fmap.source.display, "/".join(fmap.target_parts))
+        email = self.account.email
+
+        def progress(done: int, total: int, nbytes: int) -> None:
+            self.emit(FolderProgress(email, display[0], number, count, done, total, nbytes))
+
+        problem = next((p for p in self.result.folder_problems
+                        if p.startswith(f"folder '{display[1]}' ")), None)
+        if problem or (self.dry_run and not self._target_exists(fmap)):
+            return self._uncopyable_folder(fmap, display, problem)
+        copier = FolderCopier(self.src, self.dst, fmap.source.name, fmap.target_name, display,
+                              self.settings.copy, progress, self.should_stop, self.dry_run)
+        result = copier.run()
+        if not self.dry_run and result.copied and self.settings.final_check:
+            check = FolderCopier(self.src, self.dst, fmap.source.name, fmap.target_name,
+                                 display, self.settings.copy, dry_run=True).run()
+            lost = len(check.missing) - len(result.skipped)
+            if lost > 0:
+                raise ServerError(
+                    f"folder '{display[0]}': {lost} copied messages are not on the "
+                    "destination afterwards (the server accepted them but does not show them)")
+        return result
+
+    def _target_exists(self, fmap: FolderMap) -> bool:
+        assert self.dst
+        return fmap.exists or bool(self.dst.list_folders("", fmap.target_name))
+
+    def _uncopyable_folder(self, fmap: FolderMap, display: tuple[str, str],
+                           problem: str | None) -> FolderResult:
+        """A folder missing on the destination: count its messages as missing."""
+        assert self.src
+        state = self.src.select_folder(fmap.source.name, readonly=True)
+        result = FolderResult(*display, total=int(state.get(b"EXISTS", 0)))
+        if problem is None:
+            self.result.folder_problems.append(
+                f"folder '{display[1]}' does not exist on the destination")
+        return result

@@ -1,0 +1,96 @@
+"""Shared helpers for the integration tests: run `kimt` as a real process, compare servers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+from dovecot import Dovecot
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_PASSWORD = "adminpass"  # the rig's master password
+
+
+def write_csv(path: Path, rows: list[tuple[str, ...]], encoding: str = "utf-8") -> Path:
+    path.write_bytes("".join(";".join(r) + "\r\n" for r in rows).encode(encoding))
+    return path
+
+
+def kimt(*args: str, timeout: float = 300, env: dict | None = None,
+         check_rc: int | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m kimt ARGS` as a separate process, like an admin would."""
+    full_env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    full_env.pop("KIMT_TARGET_PASS", None)
+    full_env.pop("KIMT_SOURCE_PASS", None)
+    if env:
+        full_env.update(env)
+    proc = subprocess.run([sys.executable, "-m", "kimt", *args], capture_output=True,
+                          text=True, timeout=timeout, env=full_env, stdin=subprocess.DEVNULL)
+    if check_rc is not None and proc.returncode != check_rc:
+        raise AssertionError(f"kimt {' '.join(args)} exited {proc.returncode}, "
+                             f"expected {check_rc}\n--- stdout\n{proc.stdout}\n"
+                             f"--- stderr\n{proc.stderr}")
+    return proc
+
+
+def migrate_args(src: Dovecot, dst: Dovecot, users: Path, log_dir: Path, *extra: str,
+                 command: str = "migrate", pass_file: Path | None = None) -> list[str]:
+    """Plain IMAP on both sides; the destination through its master user."""
+    if pass_file is None:
+        pass_file = log_dir / "admin.pass"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        pass_file.write_text(ADMIN_PASSWORD + "\n")
+    return [command, "--users", str(users),
+            "--source-host", f"{src.host}:{src.port}", "--source-security", "none",
+            "--target-host", dst.host, "--target-port", str(dst.port),
+            "--target-security", "none",
+            "--target-auth", "master", "--target-user", "admin",
+            "--target-pass-file", str(pass_file),
+            "--log-dir", str(log_dir), *extra]
+
+
+def report_of(proc: subprocess.CompletedProcess) -> str:
+    for line in proc.stdout.splitlines() + proc.stderr.splitlines():
+        if line.startswith("Report log:"):
+            return Path(line.split(":", 1)[1].strip()).read_text(encoding="utf-8")
+    raise AssertionError(f"no Report log path printed\n{proc.stdout}\n{proc.stderr}")
+
+
+def run_dir_of(proc: subprocess.CompletedProcess) -> Path:
+    for line in proc.stdout.splitlines() + proc.stderr.splitlines():
+        if line.startswith("Report log:"):
+            return Path(line.split(":", 1)[1].strip()).parent
+    raise AssertionError("no Report log path printed")
+
+
+def mailbox_content(server: Dovecot, user: str, rename: dict[str, str] | None = None,
+                    ) -> dict[str, Counter]:
+    """{logical folder: Counter of (sha256, flags, internaldate)} of every selectable folder."""
+    rename = rename or {}
+    out: dict[str, Counter] = {}
+    for name, info in server.folders(user).items():
+        low = {f.lower() for f in info["flags"]}
+        if "\\noselect" in low or "\\nonexistent" in low:
+            continue
+        if server.public_prefix and name.startswith(server.public_prefix[:-1]):
+            continue
+        key = rename.get(name, name)
+        out.setdefault(key, Counter())
+        for m in server.messages(user, name):
+            out[key][(m["sha256"], tuple(m["flags"]), m["internaldate"])] += 1
+    return out
+
+
+def assert_same_mail(src: Dovecot, dst: Dovecot, user: str,
+                     rename: dict[str, str] | None = None, dst_user: str | None = None) -> None:
+    """Every source folder is on the destination with exactly the same messages."""
+    source = mailbox_content(src, user, rename)
+    target = mailbox_content(dst, dst_user or user)
+    for folder, messages in source.items():
+        assert folder in target, f"folder {folder!r} missing on the destination"
+        assert target[folder] == messages, (
+            f"{folder!r}: missing {list((messages - target[folder]).elements())[:3]}, "
+            f"extra {list((target[folder] - messages).elements())[:3]}")
