@@ -183,6 +183,7 @@ class ConsoleView:
         self.total = total
         self.quiet = quiet
         self.dry_run = dry_run
+        self.started = 0
         self.finished = 0
         self.live = sys.stdout.isatty() and not quiet
         self._last_draw = 0.0
@@ -202,7 +203,8 @@ class ConsoleView:
     def __call__(self, event: Event) -> None:
         match event:
             case MailboxStarted(email=email):
-                self.say(f"[{self.finished + 1}/{self.total}] {email}: "
+                self.started += 1
+                self.say(f"[{self.started}/{self.total}] {email}: "
                          + ("comparing" if self.dry_run else "migrating"))
             case FolderProgress() if self.live:
                 now = time.monotonic()
@@ -310,6 +312,9 @@ def cmd_check_csv(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a DOS code page must not crash on '•••'
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     args = build_parser().parse_args(argv)
     try:
         if args.command in ("migrate", "verify"):

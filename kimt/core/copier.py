@@ -222,8 +222,11 @@ class FolderCopier:
         self._keywords_ok = "\\*" in self._permanent
         target = list_messages(self.dst, self.options.key_batch) if dst_state.get(
             b"EXISTS") else []
-        log.debug("folder %r: source %d messages, destination %d", self.result.folder,
-                  len(source), len(target))
+        log.debug("folder %r: EXAMINE %r on the source: %d messages, UIDVALIDITY %s; "
+                  "%s %r on the destination: %d messages, PERMANENTFLAGS %s",
+                  self.result.folder, self.src_name, len(source),
+                  src_state.get(b"UIDVALIDITY"), "EXAMINE" if self.dry_run else "SELECT",
+                  self.dst_name, len(target), " ".join(sorted(self._permanent)) or "-")
 
         src_sizes = {m.uid: m.size for m in source}
         dst_sizes = {m.uid: m.size for m in target}
@@ -286,6 +289,9 @@ class FolderCopier:
         if not batch:
             return
         bodies = fetch_bodies(self.src, [m.uid for m in batch])
+        log.debug("folder %r: UID FETCH BODY.PEEK[] of %d messages (uids %d..%d), %d bytes",
+                  self.result.folder, len(batch), batch[0].uid, batch[-1].uid,
+                  sum(len(b) for b in bodies.values()))
         items: list[tuple[MessageInfo, bytes]] = []
         for m in batch:
             raw = bodies.pop(m.uid, None)
@@ -320,6 +326,8 @@ class FolderCopier:
                 self._skip(m, _server_words(e))
             else:
                 self._count([(m, raw)])
+                log.debug("folder %r: APPEND uid %d (%d bytes) OK", self.result.folder, m.uid,
+                          len(raw))
 
     def _append_item(self, m: MessageInfo, raw: bytes) -> dict:
         item: dict = {"msg": raw, "flags": self._flags(m)}

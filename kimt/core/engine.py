@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -86,6 +87,15 @@ def _watch_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def _peak_memory_mb() -> int | None:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform != "darwin" else peak // 2**20
+
+
 def _worker_main(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
                  stop: multiprocessing.Event, settings: JobSettings, dry_run: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the main process's to handle
@@ -104,6 +114,9 @@ def _worker_main(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
             result = MailboxResult(account.email, STOPPED, "stopped before it started")
         else:
             result = MailboxRun(account, settings, events.put, stop.is_set, dry_run).run()
+        peak = _peak_memory_mb()
+        if peak is not None:
+            log.debug("worker peak memory %d MB", peak)
         events.put(MailboxFinished(result))
         handler.email = ""
 

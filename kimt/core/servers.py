@@ -188,6 +188,8 @@ def open_connection(config: ServerConfig) -> IMAPClient:
     except imap_exc.IMAPClientError as e:
         raise ConnectError(f"{where} did not greet as an IMAP server: {e}") from None
     client.normalise_times = False  # keep INTERNALDATE's own timezone
+    log.debug("%s %s: connected (%s), greeting %r", config.role, where, config.security,
+              client.welcome.decode("utf-8", "replace")[:200] if client.welcome else "")
     try:
         if config.security == "starttls":
             if not client.has_capability("STARTTLS"):
@@ -269,6 +271,8 @@ def connect(config: ServerConfig, email: str, password: str | None = None) -> IM
     except OSError as e:
         _quietly_close(client)
         raise ConnectError(f"connection to {config.address} lost during login: {e}") from None
+    log.debug("%s %s: logged in; capabilities: %s", config.role, config.address,
+              " ".join(c.decode("ascii", "replace") for c in client.capabilities()))
     return client
 
 

@@ -1,0 +1,148 @@
+"""Killed, stopped, big: a run that ends early is finished by the next, with no duplicate."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from dovecot import make_message
+from helpers import ROOT, assert_same_mail, kimt, mailbox_content, migrate_args, write_csv
+
+USER, PASSWORD = "jdoe@example.com", "Src-Secret-7x!"
+
+
+def inbox_count(server, user=USER) -> int:
+    m = server.connect(user)
+    try:
+        typ, data = m.status("INBOX", "(MESSAGES)")
+        return int(re.search(rb"MESSAGES (\d+)", data[0]).group(1))
+    finally:
+        m.logout()
+
+
+def children_of(pid: int) -> set[int]:
+    kids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.add(int(entry.name))
+    return kids
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def start_kimt(args: list[str]) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "kimt", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env,
+                            stdin=subprocess.DEVNULL)
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def big_pair(dovecot_factory):
+    src = dovecot_factory()
+    dst = dovecot_factory()
+    src.add_user(USER, PASSWORD)
+    dst.add_user(USER, "x")
+    src.append_many(USER, "INBOX", [
+        (make_message(f"Message {i}", body=f"small message number {i}\r\n" * 3),
+         ["\\Seen"] if i % 3 else [], f"{1 + i % 28:02d}-Mar-2022 10:{i % 60:02d}:00 +0100")
+        for i in range(5000)])
+    src.create_folder(USER, "Archive/2020")
+    src.append_many(USER, "Archive/2020", [make_message(f"old {i}") for i in range(300)])
+    return src, dst
+
+
+@pytest.mark.slow
+def test_sigkill_mid_folder_then_rerun(big_pair, tmp_path):
+    src, dst = big_pair
+    users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD)])
+    args = migrate_args(src, dst, users, tmp_path / "logs", "--batch-mb", "0.05")
+    proc = start_kimt(args)
+    try:
+        wait_for(lambda: children_of(proc.pid), 20, "worker processes")
+        wait_for(lambda: inbox_count(dst) >= 300, 60, "copying to start")
+        workers = children_of(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+    # No orphan goes on copying: every child exits, and the count stops moving.
+    wait_for(lambda: not any(alive(p) for p in workers), 10, "workers to exit")
+    copied_when_killed = inbox_count(dst)
+    time.sleep(1.0)
+    assert inbox_count(dst) == copied_when_killed < 5000
+
+    again = kimt(*args, check_rc=0)
+    assert "already there" in again.stdout
+    assert_same_mail(src, dst, USER)
+    assert sum(mailbox_content(dst, USER)["INBOX"].values()) == 5000
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_after_the_batch_and_rerun_finishes(big_pair, tmp_path):
+    src, dst = big_pair
+    users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD)])
+    args = migrate_args(src, dst, users, tmp_path / "logs", "--batch-mb", "0.05")
+    proc = start_kimt(args)
+    try:
+        wait_for(lambda: inbox_count(dst) >= 200, 60, "copying to start")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    assert "Stopping after the batch in flight" in out
+    assert "Run the same command again to finish" in out
+    assert inbox_count(dst) < 5000
+    assert "stopped" in Path(next(ln.split(":", 1)[1].strip() for ln in out.splitlines()
+                                  if ln.startswith("Report log:"))).read_text()
+    kimt(*args, check_rc=0)
+    assert_same_mail(src, dst, USER)
+
+
+@pytest.mark.slow
+def test_thirty_megabyte_message_with_bounded_memory(dovecot_factory, tmp_path):
+    src = dovecot_factory()
+    dst = dovecot_factory()
+    src.add_user(USER, PASSWORD)
+    dst.add_user(USER, "x")
+    src.append(USER, "INBOX", make_message("Big scan", size=30_000_000), ["\\Seen"],
+               "10-Oct-2020 10:10:10 +0200")
+    src.append(USER, "INBOX", make_message("small"))
+    users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD)])
+    proc = kimt(*migrate_args(src, dst, users, tmp_path / "logs"), check_rc=0)
+    assert_same_mail(src, dst, USER)
+    debug = next(ln.split(":", 1)[1].strip() for ln in proc.stdout.splitlines()
+                 if ln.startswith("Debug log:"))
+    peak = [int(x) for x in re.findall(r"worker peak memory (\d+) MB", Path(debug).read_text())]
+    assert peak, "the worker logs its peak memory"
+    assert max(peak) < 250, f"peak {max(peak)} MB for a 30 MB message"
