@@ -300,3 +300,69 @@ def test_module_and_version():
     out = kimt("--version", check_rc=0).stdout
     assert __version__ in out
     assert Path(__file__).parent.parent.joinpath("kimt", "__main__.py").exists()
+
+
+def test_only_selects_users_and_quiet_prints_the_summary(dovecot_factory, tmp_path):
+    src = dovecot_factory()
+    dst = dovecot_factory()
+    for user, pw in ((USER, PASSWORD), (USER2, PASSWORD2)):
+        src.add_user(user, pw)
+        dst.add_user(user, "x")
+        src.append(user, "INBOX", make_message(f"for {user}"))
+    users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD), (USER2, PASSWORD2)])
+    proc = kimt(*migrate_args(src, dst, users, tmp_path / "logs", "--only",
+                              USER2.upper(), "--quiet"), check_rc=0)
+    assert "migrating" not in proc.stdout and "=== Totals" in proc.stdout
+    assert dst.messages(USER, "INBOX") == [] and len(dst.messages(USER2, "INBOX")) == 1
+    unknown = kimt(*migrate_args(src, dst, users, tmp_path / "logs", "--only",
+                                 "nobody@example.com"), check_rc=2)
+    assert "nobody@example.com" in unknown.stderr
+
+
+def test_special_folder_created_with_its_use_where_the_destination_has_none(
+        dovecot_factory, tmp_path):
+    src = dovecot_factory(special_use={"Sent Messages": "\\Sent"}, auto_create_special=True)
+    dst = dovecot_factory()
+    src.add_user(USER, PASSWORD)
+    dst.add_user(USER, "x")
+    src.append(USER, "Sent Messages", make_message("sent"))
+    users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD)])
+    kimt(*migrate_args(src, dst, users, tmp_path / "logs"), check_rc=0)
+    folders = dst.folders(USER)
+    assert "Sent Messages" in folders
+    assert_same_mail(src, dst, USER)
+
+
+def test_destination_restart_mid_run_is_survived(dovecot_factory, tmp_path):
+    src = dovecot_factory()
+    dst = dovecot_factory()
+    src.add_user(USER, PASSWORD)
+    dst.add_user(USER, "x")
+    src.append_many(USER, "INBOX", [make_message(f"m{i}", body="x" * 2000 + "\r\n")
+                                    for i in range(3000)])
+    users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD)])
+    import threading
+    import time as _time
+
+    def restart_when_copying():
+        end = _time.monotonic() + 60
+        while _time.monotonic() < end:
+            try:
+                m = dst.connect(USER)
+                typ, data = m.status("INBOX", "(MESSAGES)")
+                m.logout()
+                if int(data[0].split(b"MESSAGES ")[1].rstrip(b")")) >= 300:
+                    break
+            except Exception:
+                pass
+            _time.sleep(0.05)
+        dst.restart()
+
+    t = threading.Thread(target=restart_when_copying)
+    t.start()
+    proc = kimt(*migrate_args(src, dst, users, tmp_path / "logs", "--batch-mb", "0.1"))
+    t.join()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "reconnecting" in proc.stdout
+    assert "Reconnects: " in report_of(proc)
+    assert_same_mail(src, dst, USER)
