@@ -1,0 +1,57 @@
+"""Shared pytest fixtures: real Dovecot servers on 127.0.0.1 (see tests/dovecot.py).
+
+- ``dovecot_factory(**options) -> Dovecot``: a started instance per call; all of
+  them are stopped and removed when the test ends (kept with KIMT_KEEP_DOVECOT=1).
+  When the test failed, the tail of each instance's log is printed.
+- ``src`` / ``dst``: two empty default instances ("/" separator, no prefix,
+  special-use Sent/Drafts/Trash/Junk; on ``dst`` those four exist for every user).
+  Tests add the users they need with ``add_user``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from dovecot import DEFAULT_SPECIAL_USE, Dovecot  # noqa: E402
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"_kimt_rep_{rep.when}", rep)
+
+
+@pytest.fixture
+def dovecot_factory(request):
+    started: list[Dovecot] = []
+
+    def make(**options) -> Dovecot:
+        d = Dovecot(**options)
+        started.append(d)
+        return d.start()
+
+    yield make
+
+    rep = getattr(request.node, "_kimt_rep_call", None)
+    failed = rep is not None and rep.failed
+    for d in reversed(started):
+        if failed and d.root is not None:
+            print(f"\n----- {d!r}: last lines of {d.log_path.name} -----")
+            print("\n".join(d.log_text().splitlines()[-40:]))
+        d.cleanup()
+
+
+@pytest.fixture
+def src(dovecot_factory) -> Dovecot:
+    return dovecot_factory(special_use=DEFAULT_SPECIAL_USE)
+
+
+@pytest.fixture
+def dst(dovecot_factory) -> Dovecot:
+    return dovecot_factory(special_use=DEFAULT_SPECIAL_USE, auto_create_special=True)
