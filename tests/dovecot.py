@@ -393,6 +393,22 @@ def _stop_all() -> None:  # a script that forgot stop() must not leave servers b
             pass
 
 
+def _pdeathsig_fn():
+    """A preexec_fn asking Linux to SIGTERM the child when its parent thread dies
+    (prctl PR_SET_PDEATHSIG), so a killed test run leaves no server behind."""
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork
+    except (OSError, AttributeError):
+        return None
+
+    def preexec() -> None:
+        prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+    return preexec
+
+
 def _keep_dirs() -> bool:
     return os.environ.get("KIMT_KEEP_DOVECOT", "") not in ("", "0")
 
@@ -412,6 +428,10 @@ class Dovecot:
     master_user, master_password   master passdb login (default admin/adminpass)
     max_userip_connections         mail_max_userip_connections (default 100)
     extra_config        text appended to dovecot.conf
+    port, ssl_port      fixed ports instead of free ones
+    die_with_parent     when started from the main thread, the server gets SIGTERM
+                        if this process dies (e.g. a test run killed by a timeout);
+                        default True.  Starting from another thread never uses it.
     """
 
     host = "127.0.0.1"
@@ -433,6 +453,7 @@ class Dovecot:
         port: int | None = None,
         ssl_port: int | None = None,
         start_timeout: float = 15.0,
+        die_with_parent: bool = True,
     ):
         if separator not in ("/", "."):
             raise ValueError("separator must be '/' or '.'")
@@ -451,6 +472,7 @@ class Dovecot:
         self.max_userip_connections = max_userip_connections
         self.extra_config = extra_config
         self.start_timeout = start_timeout
+        self.die_with_parent = die_with_parent
         self._fixed_ports = port is not None or ssl_port is not None
         self.port = port or 0
         self.ssl_port = ssl_port or 0
@@ -807,6 +829,9 @@ class Dovecot:
                 [_find_dovecot(), "-F", "-c", str(self.conf_path)],
                 stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
                 start_new_session=True, close_fds=True,
+                # PDEATHSIG fires when the starting *thread* ends: main thread only
+                preexec_fn=_pdeathsig_fn() if self.die_with_parent and (
+                    threading.current_thread() is threading.main_thread()) else None,
             )
         finally:
             stderr.close()
@@ -961,7 +986,11 @@ class Dovecot:
         """stop() and delete the instance directory (unless KIMT_KEEP_DOVECOT=1)."""
         self.stop()
         if self.root is not None and not _keep_dirs():
-            shutil.rmtree(self.root, ignore_errors=True)
+            for _ in range(20):
+                shutil.rmtree(self.root, ignore_errors=True)
+                if not self.root.exists():
+                    break
+                time.sleep(0.05)
             self.root = None
 
     close = cleanup

@@ -471,3 +471,42 @@ def test_dovecot_quirks_kimt_must_live_with(src):
     assert m._simple_command("CREATE", '"Archive"', "(USE (\\Archive))")[0] == "OK"
     m.logout()
     assert src.folders(USER)["Archive"]["flags"] == ["\\HasNoChildren"]
+
+
+def test_restart_from_a_short_lived_thread_keeps_running(src):
+    """A server (re)started from a worker thread must outlive that thread."""
+    import threading
+
+    src.add_user(USER, PASSWORD)
+    t = threading.Thread(target=src.restart)
+    t.start()
+    t.join()
+    time.sleep(0.3)
+    assert src.running
+    src.connect(USER).logout()
+
+
+@pytest.mark.slow
+def test_server_goes_away_when_its_process_is_killed():
+    """No server is left behind when a test run is killed (takes ~6 s: Dovecot's
+    login process lingers 5 s after the master got SIGTERM)."""
+    import subprocess
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = (f"import sys, time; sys.path.insert(0, {here!r}); import dovecot; "
+            "d = dovecot.Dovecot().start(); print(d._proc.pid, d.root, flush=True); "
+            "time.sleep(60)")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    pid, root = p.stdout.readline().split()
+    p.kill()
+    p.wait()
+    deadline = time.monotonic() + 15
+    while _live_in_group(int(pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        assert _live_in_group(int(pid)) == []
+    finally:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
