@@ -81,8 +81,9 @@ class RigError(Exception):
 
 
 class AppendError(RigError):
-    """APPEND answered NO/BAD.  ``.response`` holds the server's text, e.g.
-    ``"[LIMIT] Mail size is too large (n > m)"``."""
+    """APPEND answered NO/BAD.  ``.typ`` is "NO"/"BAD", ``.response`` the server's
+    text, e.g. "[LIMIT] Mail size is larger than the maximum size allowed by server
+    configuration (...)" or "[OVERQUOTA] Quota exceeded (mailbox for user is full)"."""
 
     def __init__(self, typ: str, response: str):
         super().__init__(f"APPEND {typ}: {response}")
@@ -1144,7 +1145,12 @@ class Dovecot:
         if internaldate is not None:
             args.append('"' + self._idate(internaldate) + '"')
         m.literal = bytes(raw)
-        typ, data = m._command_complete("APPEND", m._command("APPEND", *args))
+        try:
+            typ, data = m._command_complete("APPEND", m._command("APPEND", *args))
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error as e:  # BAD
+            raise AppendError("BAD", str(e)) from None
         if typ != "OK":
             raise AppendError(typ, _text(data))
         mm = re.search(r"APPENDUID \d+ (\d+)", _text(data))
@@ -1178,7 +1184,8 @@ class Dovecot:
         empty/None).  Returns the UIDs in order.  A batch fails as a whole
         (AppendError); messages of earlier batches stay.
         """
-        mailbox = _imap_quote(self.server_name(logical_folder)).encode()
+        server = self.server_name(logical_folder)
+        mailbox = _imap_quote(server).encode()
         m = self.connect(user)
         uids: list[int] = []
         try:
@@ -1186,10 +1193,15 @@ class Dovecot:
             chunk: list[bytes] = []
             size = 0
             for item in messages:
-                raw, flags, date = (item, (), None) if isinstance(item, bytes | bytearray) \
-                    else (tuple(item) + ((), None))[:3]
+                if isinstance(item, bytes | bytearray):
+                    raw, flags, date = item, (), None
+                else:
+                    item = tuple(item)
+                    raw = item[0]
+                    flags = item[1] if len(item) > 1 else ()
+                    date = item[2] if len(item) > 2 else None
                 if not multi:
-                    uids.append(self._append_one(m, mailbox.decode(), raw, flags, date))
+                    uids.append(self._append_one(m, server, raw, flags, date))
                     continue
                 part = b""
                 if flags:

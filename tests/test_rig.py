@@ -219,13 +219,14 @@ def test_append_many_is_fast_and_ordered(src):
     msgs = [(make_message(f"bulk {i}", size=1500), ("\\Seen",) if i % 2 else (),
              1600000000 + i) for i in range(2000)]
     msgs.append(make_message("plain bytes item"))
+    msgs.append((make_message("two-tuple item"), ["\\Answered"]))
     t0 = time.monotonic()
     uids = src.append_many(USER, "INBOX", msgs)
     elapsed = time.monotonic() - t0
-    assert uids == list(range(1, 2002))
+    assert uids == list(range(1, 2003))
     assert elapsed < 20
     got = src.messages(USER, "INBOX")
-    assert len(got) == 2001
+    assert len(got) == 2002 and got[-1]["flags"] == ["\\Answered"]
     assert got[7]["flags"] == ["\\Seen"] and got[8]["flags"] == []
     assert got[1999]["internaldate"] == 1600001999
     assert [g["sha256"] for g in got[:2000]] == [hashlib.sha256(r).hexdigest()
