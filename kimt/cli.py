@@ -188,6 +188,7 @@ class ConsoleView:
         self.live = sys.stdout.isatty() and not quiet
         self._last_draw = 0.0
         self._live_text = ""
+        self.active: dict[str, str] = {}
 
     def _clear(self) -> None:
         if self.live and self._live_text:
@@ -199,6 +200,18 @@ class ConsoleView:
             return
         self._clear()
         print(text, flush=True)
+        self._draw()
+
+    def _draw(self) -> None:
+        """One live line: every mailbox in progress with its folder and count."""
+        if not self.live or not self.active:
+            return
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        text = f"  {self.finished}/{self.total} done | " + " | ".join(self.active.values())
+        text = text if len(text) <= width else text[: width - 1] + "…"
+        self._clear()
+        print(text, end="", flush=True)
+        self._live_text = text
 
     def __call__(self, event: Event) -> None:
         match event:
@@ -207,22 +220,18 @@ class ConsoleView:
                 self.say(f"[{self.started}/{self.total}] {email}: "
                          + ("comparing" if self.dry_run else "migrating"))
             case FolderProgress() if self.live:
+                self.active[event.email] = (f"{event.email} '{event.folder}' "
+                                            f"{report.number(event.done)}/"
+                                            f"{report.number(event.total)}")
                 now = time.monotonic()
-                if now - self._last_draw < 0.2 and event.done < event.total:
-                    return
-                self._last_draw = now
-                width = shutil.get_terminal_size((100, 20)).columns - 1
-                text = (f"  {event.email}  folder {event.folder_number}/{event.folder_count} "
-                        f"'{event.folder}'  {report.number(event.done)}/"
-                        f"{report.number(event.total)}  {report.size(event.bytes_copied)}")
-                text = text[:width]
-                self._clear()
-                print(text, end="", flush=True)
-                self._live_text = text
+                if now - self._last_draw >= 0.2 or event.done >= event.total:
+                    self._last_draw = now
+                    self._draw()
             case Notice(email=email, text=text):
                 self.say(f"  ! {email}: {text}")
             case MailboxFinished(result=r):
                 self.finished += 1
+                self.active.pop(r.email, None)
                 mark = "ok" if r.state == DONE else "!!"
                 if self.dry_run:
                     what = f"{report.number(r.already)} of {report.number(r.total)} there"
@@ -299,10 +308,17 @@ def cmd_run(args: argparse.Namespace, dry_run: bool) -> int:
     if finished.stopped:
         print("Stopped. Run the same command again to finish: nothing is copied twice.")
         return EXIT_STOPPED
-    complete = all(r.state == DONE for r in finished.results)
-    if complete and not dry_run and not accounts.problems:
+    incomplete = [r for r in finished.results if r.state != DONE]
+    if incomplete:
+        print(f"Not complete: {len(incomplete)} of {len(finished.results)} mailbox(es), see "
+              "the Report log." + ("" if dry_run else " Run the same command again to copy "
+                                   "what is missing (nothing is copied twice)."))
+    elif not dry_run:
         print("Every message is on the destination.")
-    return EXIT_OK if complete and not accounts.problems else EXIT_PROBLEMS
+    if accounts.problems:
+        print(f"{len(accounts.problems)} line(s) of the users file were left out "
+              f"(listed at the start and in the Report log).")
+    return EXIT_OK if not incomplete and not accounts.problems else EXIT_PROBLEMS
 
 
 def cmd_check_csv(args: argparse.Namespace) -> int:

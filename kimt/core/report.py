@@ -85,6 +85,15 @@ def mailbox_section(r: MailboxResult, dry_run: bool = False) -> str:
                          f"copied, {number(r.already)} already there, "
                          f"{number(len(r.skipped))} skipped")
             lines.append(f"  Size copied: {size(r.bytes_copied)}")
+        for f in r.folders:
+            target = "" if f.target == f.folder else f" -> '{f.target}'"
+            if dry_run:
+                what = f"{number(f.already)} of {number(f.total)} on the destination"
+            else:
+                what = (f"{number(f.total)} on the source, {number(f.copied)} copied, "
+                        f"{number(f.already)} already there"
+                        + (f", {len(f.skipped)} skipped" if f.skipped else ""))
+            lines.append(f"    '{f.folder}'{target}: {what}")
     if r.retries:
         lines.append(f"  Reconnects: {r.retries}")
     for f in r.folders:
@@ -112,10 +121,6 @@ def mailbox_section(r: MailboxResult, dry_run: bool = False) -> str:
                              f"\"{m.subject or '(no subject)'}\", {size(m.size)}")
             if len(missing) > 200:
                 lines.append(f"    ... and {len(missing) - 200} more")
-        for f in r.folders:
-            if f.total:
-                lines.append(f"  '{f.folder}' -> '{f.target}': {number(f.already)} of "
-                             f"{number(f.total)} on the destination")
     lines.append(f"  Verdict: {verdict(r, dry_run)}")
     return "\n".join(lines) + "\n"
 
