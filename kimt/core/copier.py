@@ -19,8 +19,10 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
@@ -28,6 +30,7 @@ from imapclient import exceptions as imap_exc
 from .errors import ConnectError, ServerError, StoppedError
 from .identity import (
     FETCH_KEY_ITEM,
+    CopyPlan,
     MessageInfo,
     body_hash,
     header_fields,
@@ -79,6 +82,7 @@ class FolderResult:
         return self.copied + self.already + self.vanished >= self.total and not self.skipped
 
 
+T = TypeVar("T")
 Progress = Callable[[int, int, int], None]  # (messages done, total, bytes copied)
 
 
@@ -187,6 +191,8 @@ class FolderCopier:
         self.dry_run = dry_run  # only compare: what `kimt verify` and the final check do
         self.result = FolderResult(*display)
         self._permanent: set[str] = set()
+        self._source: list[MessageInfo] = []
+        self._src_sizes: dict[int, int] = {}
         self._keywords_ok = True
         self._append_limit = self._read_append_limit()
 
@@ -200,9 +206,17 @@ class FolderCopier:
         return None
 
     def run(self) -> FolderResult:
+        self._guarded(self._run)
+        return self.result
+
+    def recheck(self) -> int:
+        """After copying: how many source messages a fresh destination listing still lacks."""
+        return self._guarded(self._recheck)
+
+    def _guarded(self, action: Callable[[], T]) -> T:
         started = time.monotonic()
         try:
-            self._run()
+            return action()
         except CONNECTION_ERRORS as e:
             raise ConnectError(f"connection lost in folder '{self.result.folder}': "
                                f"{_server_words(e)}") from None
@@ -210,7 +224,19 @@ class FolderCopier:
             raise ServerError(f"folder '{self.result.folder}': {_server_words(e)}") from None
         finally:
             self.result.seconds += time.monotonic() - started
-        return self.result
+
+    def _recheck(self) -> int:
+        state = self.dst.select_folder(self.dst_name, readonly=True)
+        target = list_messages(self.dst, self.options.key_batch) if state.get(b"EXISTS") else []
+        return len(self._plan(target).to_copy)
+
+    def _plan(self, target: list[MessageInfo]) -> CopyPlan:
+        dst_sizes = {m.uid: m.size for m in target}
+        return plan_copy(
+            self._source, target,
+            lambda uids: fetch_hashes(self.src, uids, self.options.batch_bytes, self._src_sizes),
+            lambda uids: fetch_hashes(self.dst, uids, self.options.batch_bytes, dst_sizes),
+        )
 
     def _run(self) -> None:
         src_state = self.src.select_folder(self.src_name, readonly=True)  # EXAMINE
@@ -228,13 +254,9 @@ class FolderCopier:
                   src_state.get(b"UIDVALIDITY"), "EXAMINE" if self.dry_run else "SELECT",
                   self.dst_name, len(target), " ".join(sorted(self._permanent)) or "-")
 
-        src_sizes = {m.uid: m.size for m in source}
-        dst_sizes = {m.uid: m.size for m in target}
-        plan = plan_copy(
-            source, target,
-            lambda uids: fetch_hashes(self.src, uids, self.options.batch_bytes, src_sizes),
-            lambda uids: fetch_hashes(self.dst, uids, self.options.batch_bytes, dst_sizes),
-        )
+        self._source = source  # kept for recheck()
+        self._src_sizes = {m.uid: m.size for m in source}
+        plan = self._plan(target)
         res = self.result
         res.total = len(source)
         res.already = plan.already_there
@@ -246,13 +268,26 @@ class FolderCopier:
                                    "not on the destination") for m in plan.to_copy]
             return
         by_uid = {m.uid: m for m in plan.to_copy}
-        for batch in size_batches([m.uid for m in plan.to_copy], src_sizes,
-                                  self.options.batch_messages, self.options.batch_bytes):
-            if self.should_stop():
-                raise StoppedError("stopped by the user")
-            self._copy_batch([by_uid[u] for u in batch])
-            self.progress(res.already + res.copied + len(res.skipped) + res.vanished,
-                          res.total, res.bytes_copied)
+        batches = [[by_uid[u] for u in batch] for batch in size_batches(
+            [m.uid for m in plan.to_copy], self._src_sizes, self.options.batch_messages,
+            self.options.batch_bytes)]
+        # The next batch is fetched from the source while this one is appended to the
+        # destination: each connection is used by one thread at a time, and at most two
+        # batches are in memory.
+        with ThreadPoolExecutor(1, thread_name_prefix="fetch") as prefetch:
+            pending = prefetch.submit(self._fetch_batch, batches[0]) if batches else None
+            for number in range(len(batches)):
+                assert pending is not None
+                items = pending.result()
+                pending = None
+                if self.should_stop():
+                    raise StoppedError("stopped by the user")
+                if number + 1 < len(batches):
+                    pending = prefetch.submit(self._fetch_batch, batches[number + 1])
+                self._append_batch(items)
+                del items
+                self.progress(res.already + res.copied + len(res.skipped) + res.vanished,
+                              res.total, res.bytes_copied)
 
     # -- one batch ---------------------------------------------------------------------
 
@@ -276,7 +311,7 @@ class FolderCopier:
         log.info("folder %r: message uid %d (%d bytes) skipped: %s", self.result.folder,
                  msg.uid, msg.size, reason)
 
-    def _copy_batch(self, batch: list[MessageInfo]) -> None:
+    def _fetch_batch(self, batch: list[MessageInfo]) -> list[tuple[MessageInfo, bytes]]:
         if self._append_limit is not None:
             fits = []
             for m in batch:
@@ -287,7 +322,7 @@ class FolderCopier:
                     fits.append(m)
             batch = fits
         if not batch:
-            return
+            return []
         bodies = fetch_bodies(self.src, [m.uid for m in batch])
         log.debug("folder %r: UID FETCH BODY.PEEK[] of %d messages (uids %d..%d), %d bytes",
                   self.result.folder, len(batch), batch[0].uid, batch[-1].uid,
@@ -301,7 +336,11 @@ class FolderCopier:
                          self.result.folder, m.uid)
             else:
                 items.append((m, raw))
-        del bodies
+        return items
+
+    def _append_batch(self, items: list[tuple[MessageInfo, bytes]]) -> None:
+        if not items:
+            return
         use_multi = (self.options.multiappend and len(items) > 1
                      and self.dst.has_capability("MULTIAPPEND"))
         if use_multi:

@@ -233,9 +233,7 @@ class MailboxRun:
                               self.settings.copy, progress, self.should_stop, self.dry_run)
         result = copier.run()
         if not self.dry_run and result.copied and self.settings.final_check:
-            check = FolderCopier(self.src, self.dst, fmap.source.name, fmap.target_name,
-                                 display, self.settings.copy, dry_run=True).run()
-            lost = len(check.missing) - len(result.skipped)
+            lost = copier.recheck() - len(result.skipped)
             if lost > 0:
                 raise ServerError(
                     f"folder '{display[0]}': {lost} copied messages are not on the "
