@@ -68,3 +68,15 @@ def test_same_key_different_bodies_are_told_apart():
 def test_body_hash_ignores_line_ending_style():
     assert body_hash(b"a\r\nb\r\n") == body_hash(b"a\nb\n")
     assert body_hash(b"a\r\nb\r\n") != body_hash(b"a\r\nc\r\n")
+
+
+def test_flags_follow_permanentflags():
+    from kimt.core.copier import filter_flags
+
+    flags = ("\\Seen", "\\Recent", "$Forwarded", "\\Flagged")
+    assert filter_flags(flags, None) == (["\\Seen", "$Forwarded", "\\Flagged"], [])
+    assert filter_flags(flags, {"\\seen", "\\Flagged", "\\*"}) == (
+        ["\\Seen", "$Forwarded", "\\Flagged"], [])
+    assert filter_flags(flags, {"\\Seen", "\\Flagged"}) == (
+        ["\\Seen", "\\Flagged"], ["$Forwarded"])
+    assert filter_flags(flags, set()) == ([], ["\\Seen", "$Forwarded", "\\Flagged"])

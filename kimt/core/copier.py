@@ -18,7 +18,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -161,6 +161,27 @@ def size_batches(uids: Sequence[int], sizes: dict[int, int], max_count: int,
 _TIMING = re.compile(r"\s*\([\d.+ ]+ secs\)\.?$")  # Dovecot's "(0.001 + 0.002 secs)."
 
 
+def filter_flags(flags: Iterable[str], permanent: set[str] | None,
+                 ) -> tuple[list[str], list[str]]:
+    """(kept, dropped) flags for APPEND: never \\Recent; the rest as PERMANENTFLAGS allows.
+
+    A server that sends no PERMANENTFLAGS keeps every flag (RFC 3501 7.1); `\\*` in it
+    means any keyword may be created.
+    """
+    kept: list[str] = []
+    dropped: list[str] = []
+    allowed = None if permanent is None else {f.lower() for f in permanent}
+    for f in flags:
+        if f.lower() == "\\recent":
+            continue
+        if allowed is None or f.lower() in allowed or (
+                not f.startswith("\\") and "\\*" in allowed):
+            kept.append(f)
+        else:
+            dropped.append(f)
+    return kept, dropped
+
+
 def _server_words(e: Exception) -> str:
     text = str(e)
     if text.startswith(("b'", 'b"')):
@@ -190,10 +211,9 @@ class FolderCopier:
         self.should_stop = should_stop
         self.dry_run = dry_run  # only compare: what `kimt verify` and the final check do
         self.result = FolderResult(*display)
-        self._permanent: set[str] = set()
+        self._permanent: set[str] | None = None  # None: the server did not say
         self._source: list[MessageInfo] = []
         self._src_sizes: dict[int, int] = {}
-        self._keywords_ok = True
         self._append_limit = self._read_append_limit()
 
     def _read_append_limit(self) -> int | None:
@@ -244,15 +264,15 @@ class FolderCopier:
             b"EXISTS") else []
         # SELECT for PERMANENTFLAGS when appending; a comparison only looks (EXAMINE).
         dst_state = self.dst.select_folder(self.dst_name, readonly=self.dry_run)
-        self._permanent = {_text(f) for f in dst_state.get(b"PERMANENTFLAGS", ())}
-        self._keywords_ok = "\\*" in self._permanent
+        permanent = dst_state.get(b"PERMANENTFLAGS")
+        self._permanent = None if permanent is None else {_text(f) for f in permanent}
         target = list_messages(self.dst, self.options.key_batch) if dst_state.get(
             b"EXISTS") else []
         log.debug("folder %r: EXAMINE %r on the source: %d messages, UIDVALIDITY %s; "
                   "%s %r on the destination: %d messages, PERMANENTFLAGS %s",
                   self.result.folder, self.src_name, len(source),
                   src_state.get(b"UIDVALIDITY"), "EXAMINE" if self.dry_run else "SELECT",
-                  self.dst_name, len(target), " ".join(sorted(self._permanent)) or "-")
+                  self.dst_name, len(target), " ".join(sorted(self._permanent or ())) or "-")
 
         self._source = source  # kept for recheck()
         self._src_sizes = {m.uid: m.size for m in source}
@@ -292,14 +312,9 @@ class FolderCopier:
     # -- one batch ---------------------------------------------------------------------
 
     def _flags(self, msg: MessageInfo) -> list[str]:
-        keep: list[str] = []
-        for f in msg.flags:
-            if f.lower() == "\\recent":
-                continue
-            allowed = f in self._permanent or (not f.startswith("\\") and self._keywords_ok)
-            if allowed:
-                keep.append(f)
-            elif f not in self.result.dropped_flags:
+        keep, dropped = filter_flags(msg.flags, self._permanent)
+        for f in dropped:
+            if f not in self.result.dropped_flags:
                 self.result.dropped_flags.add(f)
                 log.info("folder %r: the destination does not keep the flag %s; dropped",
                          self.result.folder, f)
