@@ -366,3 +366,22 @@ def test_destination_restart_mid_run_is_survived(dovecot_factory, tmp_path):
     assert "reconnecting" in proc.stdout
     assert "Reconnects: " in report_of(proc)
     assert_same_mail(src, dst, USER)
+
+
+def test_noselect_parent_is_created_but_never_selected(dovecot_factory, tmp_path):
+    src = dovecot_factory(separator=".", prefix="INBOX.")
+    dst = dovecot_factory()
+    src.add_user(USER, PASSWORD)
+    dst.add_user(USER, "x")
+    m = src.connect(USER)
+    assert m._simple_command("CREATE", '"INBOX.Parent.Child"')[0] == "OK"  # no CREATE Parent
+    m.logout()
+    assert "\\Noselect" in src.folders(USER)["Parent"]["flags"]
+    src.append(USER, "Parent/Child", make_message("deep"))
+    users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD)])
+    proc = kimt(*migrate_args(src, dst, users, tmp_path / "logs"), check_rc=0)
+    assert {"Parent", "Parent/Child"} <= set(dst.folders(USER))
+    assert_same_mail(src, dst, USER)
+    debug = (run_dir_of(proc) / "debug.log").read_text()
+    assert "EXAMINE 'INBOX.Parent.Child'" in debug
+    assert "EXAMINE 'INBOX.Parent' " not in debug
