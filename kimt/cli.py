@@ -188,7 +188,9 @@ def _read_secret(args: argparse.Namespace, side: str) -> str | None:
     if os.environ.get(env):
         return os.environ[env]
     if sys.stdin.isatty():
-        return getpass.getpass(f"Password of the {side} admin {getattr(args, f'{side}_user')}: ")
+        who = getattr(args, f"{side}_user", None)
+        what = f"Password of the {side} admin {who}: " if who else f"{side} master password: "
+        return getpass.getpass(what)
     return None
 
 

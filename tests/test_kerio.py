@@ -310,3 +310,19 @@ def test_generated_passwords_are_strong_and_plain():
         assert not set(pw) & set(" ;,\"'$`\\")
         assert any(c.isupper() for c in pw) and any(c.islower() for c in pw)
         assert any(c.isdigit() for c in pw) and any(not c.isalnum() for c in pw)
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--target-auth", "kerio-master"], "no admin password for destination"),
+    (["--generate-passwords"], "--generate-passwords needs --target-kind kerio"),
+    (["--target-kind", "kerio"], "needs the Kerio administrator: --kerio-user NAME"),
+    (["--target-kind", "kerio", "--kerio-user", "Admin"],
+     "no password for the Kerio administrator"),
+    (["--source-auth", "xoauth2", "--oauth-token-command", 'get-token "unclosed'],
+     "--oauth-token-command: No closing quotation"),
+])
+def test_option_mistakes_are_clear(tmp_path, extra, message):
+    users = write_csv(tmp_path / "users.csv", [(JDOE, "pw")])
+    proc = kimt("migrate", "--users", str(users), "--source-host", "127.0.0.1:1",
+                "--target-host", "127.0.0.1:1", *extra, check_rc=2)
+    assert message in proc.stderr and "Traceback" not in proc.stderr
