@@ -300,6 +300,13 @@ def test_provision_uses_domain_aliases_and_reports_outcomes(kerio):
     assert dst.users["new@example.com"] == out.generated["new@example.cz"]
     assert dst.users["x@fresh.org"] == "Dst-Pw-3"
     assert REFUSED not in states.values()
+    # Users.set: not used by a migration (existing users are left alone), but the client has it.
+    with KerioClient(admin_of(api)) as client:
+        uid = next(u["id"] for u in api.users if u["loginName"] == "x")
+        client.set_password(uid, "Reset-Pw-77")
+        with pytest.raises(KerioApiError, match="User not found"):
+            client.set_password("u-missing", "Reset-Pw-77")
+    assert dst.users["x@fresh.org"] == "Reset-Pw-77"
 
 
 def test_generated_passwords_are_strong_and_plain():
@@ -326,3 +333,21 @@ def test_option_mistakes_are_clear(tmp_path, extra, message):
     proc = kimt("migrate", "--users", str(users), "--source-host", "127.0.0.1:1",
                 "--target-host", "127.0.0.1:1", *extra, check_rc=2)
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_generated_passwords_are_masked_everywhere_but_their_report_section(tmp_path):
+    from kimt.core.logs import Redactor, RunLogs
+
+    logs = RunLogs(tmp_path, Redactor(["Src-Pw-1"]), "header")
+    try:
+        logs.redact.add(["Gen-Pw-4711-x"])
+        logs.debug("INFO", "kimt.test", "Users.create sent Gen-Pw-4711-x and Src-Pw-1")
+        logs.write_report("created: Gen-Pw-4711-x (source Src-Pw-1)\n", keep=["Gen-Pw-4711-x"])
+        logs.write_report("elsewhere: Gen-Pw-4711-x\n")
+    finally:
+        logs.close()
+    debug = logs.debug_path.read_text()
+    report = logs.report_path.read_text()
+    assert "Gen-Pw-4711-x" not in debug and "Src-Pw-1" not in debug
+    assert "created: Gen-Pw-4711-x (source •••)" in report
+    assert "elsewhere: •••" in report
