@@ -31,17 +31,11 @@ from .core.events import (
     Notice,
     RunFinished,
 )
+from .core.kerio import DEFAULT_PORT as DEFAULT_KERIO_PORT
+from .core.kerio import KerioAdmin
 from .core.mailbox import JobSettings
 from .core.oauth import split_command
-from .core.provision import (
-    CREATED,
-    EXISTING,
-    REFUSED,
-    KerioAdmin,
-    KerioProvisioning,
-    ProvisionResult,
-)
-from .core.provision import DEFAULT_PORT as DEFAULT_KERIO_PORT
+from .core.provision import CREATED, EXISTING, REFUSED, KerioProvisioning, ProvisionResult
 from .core.servers import AUTHENTICATORS, SECURITY_CHOICES, ServerConfig, parse_host
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_STOPPED = 0, 1, 2, 3, 130

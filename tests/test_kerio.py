@@ -23,13 +23,11 @@ from masterauth_proxy import MasterAuthProxy
 
 from kimt.core.accounts import Account
 from kimt.core.errors import CertificateError, LoginError
+from kimt.core.kerio import KerioAdmin, KerioApiError, KerioClient
 from kimt.core.provision import (
     CREATED,
     EXISTING,
     REFUSED,
-    KerioAdmin,
-    KerioApiError,
-    KerioClient,
     KerioProvisioning,
     check_admin,
     generate_password,
