@@ -31,8 +31,12 @@ from .core.events import (
     Notice,
     RunFinished,
 )
+from .core.kerio import DEFAULT_PORT as DEFAULT_KERIO_PORT
+from .core.kerio import KerioAdmin
 from .core.mailbox import JobSettings
-from .core.servers import SECURITY_CHOICES, ServerConfig, parse_host
+from .core.oauth import split_command
+from .core.provision import CREATED, EXISTING, REFUSED, KerioProvisioning, ProvisionResult
+from .core.servers import AUTHENTICATORS, SECURITY_CHOICES, ServerConfig, parse_host
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_STOPPED = 0, 1, 2, 3, 130
 
@@ -46,6 +50,7 @@ exit codes:
   130  stopped by the user (Ctrl+C); run the same command again to finish
 """
 
+AUTH_CHOICES = tuple(AUTHENTICATORS)  # user, master, kerio-master, xoauth2
 CSV_HELP = "users file: one 'user@domain.com;password;Full Name[;destination password]' a line"
 
 
@@ -66,9 +71,12 @@ def _server_options(p: argparse.ArgumentParser, side: str, word: str) -> None:
                    help="ssl = implicit TLS (default), starttls, or none (plain text)")
     g.add_argument(f"--{side}-fingerprint", metavar="SHA256:…",
                    help="trust exactly this self-signed certificate")
-    g.add_argument(f"--{side}-auth", choices=("user", "master"), default="user",
+    g.add_argument(f"--{side}-auth", choices=AUTH_CHOICES, default="user",
                    help="user: each user's own password from the users file; "
-                        "master: an admin logs in for each user")
+                        "master: an admin logs in for each user; kerio-master: Kerio "
+                        f"Connect's master authentication (the master password in --{side}-pass-"
+                        "file); xoauth2: an access token per user (the password column, or "
+                        "--oauth-token-command)")
     g.add_argument(f"--{side}-master-style", choices=("authzid", "separator"),
                    default="authzid",
                    help="authzid: SASL PLAIN with authorization identity (default); "
@@ -84,6 +92,33 @@ def _server_options(p: argparse.ArgumentParser, side: str, word: str) -> None:
                         f"prefer --{side}-pass-file or KIMT_{side.upper()}_PASS)")
     g.add_argument(f"--{side}-login", choices=("email", "local"), default="email",
                    help="users log in with their full address (default) or the part before @")
+
+
+def _kerio_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("destination accounts (Kerio Connect)")
+    g.add_argument("--target-kind", choices=("imap", "kerio"), default="imap",
+                   help="imap: the accounts exist already (default); kerio: Kerio Connect, "
+                        "whose missing domains and users KIMT creates first through its "
+                        "admin API")
+    g.add_argument("--kerio-host", metavar="HOST[:PORT]",
+                   help="Kerio's admin API (default: the destination host, port 4040)")
+    g.add_argument("--kerio-user", metavar="ADMIN",
+                   help="Kerio administrator (default: --target-user)")
+    g.add_argument("--kerio-pass-file", metavar="FILE",
+                   help="file whose first line is that administrator's password (also "
+                        "KIMT_KERIO_PASS; default: the --target-user password when it is the "
+                        "same admin)")
+    g.add_argument("--kerio-pass", metavar="PASSWORD",
+                   help="on the command line (visible to other users: prefer the file)")
+    g.add_argument("--kerio-fingerprint", metavar="SHA256:…",
+                   help="trust exactly this self-signed certificate of the admin API")
+    g.add_argument("--generate-passwords", action="store_true",
+                   help="new users without a 4th-column password get a generated strong one, "
+                        "written to the Report log only (else: the source password)")
+    p.add_argument("--oauth-token-command", metavar="CMD",
+                   help="for --source-auth/--target-auth xoauth2: a command that prints an "
+                        "access token; it gets the address on stdin and in KIMT_OAUTH_EMAIL "
+                        "(KIMT_OAUTH_SIDE tells source or destination)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--log-dir", metavar="DIR",
                        help="where the KimtLogs run folders go (default: the system's place)")
         c.add_argument("--quiet", action="store_true", help="print only the final summary")
+        _kerio_options(c)
 
     c = sub.add_parser("check-csv", help="check a users file without connecting anywhere",
                        description="Check a users file: prints each problem with its line "
@@ -146,7 +182,9 @@ def _read_secret(args: argparse.Namespace, side: str) -> str | None:
     if os.environ.get(env):
         return os.environ[env]
     if sys.stdin.isatty():
-        return getpass.getpass(f"Password of the {side} admin {getattr(args, f'{side}_user')}: ")
+        who = getattr(args, f"{side}_user", None)
+        what = f"Password of the {side} admin {who}: " if who else f"{side} master password: "
+        return getpass.getpass(what)
     return None
 
 
@@ -157,9 +195,11 @@ def _server_config(args: argparse.Namespace, side: str, role: str) -> ServerConf
     auth = getattr(args, f"{side}_auth")
     master_user = getattr(args, f"{side}_user")
     master_password = None
-    if auth == "master":
-        if not master_user:
-            raise InputError(f"--{side}-auth master needs --{side}-user (the admin name)")
+    if auth == "master" and not master_user:
+        raise InputError(f"--{side}-auth master needs --{side}-user (the admin name)")
+    if auth == "xoauth2" and args.oauth_token_command:
+        split_command(args.oauth_token_command)  # a quoting mistake is an input error
+    if auth in ("master", "kerio-master"):
         master_password = _read_secret(args, side)
         if not master_password:
             raise InputError(f"no admin password for {role}: use --{side}-pass-file FILE, "
@@ -171,7 +211,37 @@ def _server_config(args: argparse.Namespace, side: str, role: str) -> ServerConf
         master_style=getattr(args, f"{side}_master_style"), master_user=master_user,
         master_password=master_password,
         master_separator=getattr(args, f"{side}_master_separator"),
-        login_name=getattr(args, f"{side}_login"), role=role)
+        login_name=getattr(args, f"{side}_login"), role=role,
+        oauth_token_command=args.oauth_token_command if auth == "xoauth2" else None)
+
+
+def _kerio_provisioning(args: argparse.Namespace,
+                        target: ServerConfig) -> KerioProvisioning | None:
+    """The Kerio admin API settings of `--target-kind kerio`, None for a plain IMAP target."""
+    if args.target_kind != "kerio":
+        if args.generate_passwords:
+            raise InputError("--generate-passwords needs --target-kind kerio (KIMT creates "
+                             "accounts only through Kerio's admin API)")
+        return None
+    host, port = parse_host(args.kerio_host or target.host, DEFAULT_KERIO_PORT)
+    if not args.kerio_host:
+        port = DEFAULT_KERIO_PORT
+    user = args.kerio_user or args.target_user
+    if not user:
+        raise InputError("--target-kind kerio needs the Kerio administrator: --kerio-user NAME")
+    explicit = (args.kerio_pass_file or args.kerio_pass is not None
+                or os.environ.get("KIMT_KERIO_PASS"))
+    same_admin = user == args.target_user and target.auth == "master"
+    if not explicit and same_admin and target.master_password:
+        password = target.master_password
+    else:
+        password = _read_secret(args, "kerio")
+    if not password:
+        raise InputError("no password for the Kerio administrator: use --kerio-pass-file FILE, "
+                         "KIMT_KERIO_PASS, or run on a terminal to be asked")
+    admin = KerioAdmin(host, port or DEFAULT_KERIO_PORT, user, password,
+                       args.kerio_fingerprint, timeout=min(args.timeout, 60))
+    return KerioProvisioning(admin, args.generate_passwords)
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -276,7 +346,8 @@ def cmd_run(args: argparse.Namespace, dry_run: bool) -> int:
     if accounts.problems:
         described += "; lines left out: " + "; ".join(
             f"line {p.line}: {p.reason}" for p in accounts.problems)
-    request = RunRequest(chosen, settings, args.workers, dry_run, args.log_dir, described)
+    request = RunRequest(chosen, settings, args.workers, dry_run, args.log_dir, described,
+                         provision=_kerio_provisioning(args, target))
     view = ConsoleView(len(chosen), args.quiet, dry_run)
     engine = Engine(request, view)
 
@@ -302,6 +373,8 @@ def cmd_run(args: argparse.Namespace, dry_run: bool) -> int:
         print(f"Report log: {logs.report_path}", file=sys.stderr)
         return EXIT_UNREACHABLE
     print()
+    if engine.provisioned is not None:
+        print(_provisioned_line(engine.provisioned))
     print(report.totals(finished.results, finished.seconds, dry_run).rstrip())
     print(f"Report log: {logs.report_path}")
     print(f"Debug log:  {logs.debug_path}")
@@ -319,6 +392,16 @@ def cmd_run(args: argparse.Namespace, dry_run: bool) -> int:
         print(f"{len(accounts.problems)} line(s) of the users file were left out "
               f"(listed at the start and in the Report log).")
     return EXIT_OK if not incomplete and not accounts.problems else EXIT_PROBLEMS
+
+
+def _provisioned_line(p: ProvisionResult) -> str:
+    count = {state: sum(o.state == state for o in p.accounts)
+             for state in (CREATED, EXISTING, REFUSED)}
+    text = (f"Kerio: {len(p.domains_created)} domain(s) created; users: {count[CREATED]} "
+            f"created, {count[EXISTING]} already there, {count[REFUSED]} refused.")
+    if p.generated:
+        text += " Their generated passwords are in the Report log (and nowhere else)."
+    return text
 
 
 def cmd_check_csv(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .accounts import Account
 from .errors import ConnectError, KimtError, LoginError
@@ -39,6 +39,7 @@ from .events import (
 )
 from .logs import Redactor, RunLogs
 from .mailbox import JobSettings, MailboxRun
+from .provision import REFUSED, KerioProvisioning, ProvisionResult, provision, report_section
 from .report import describe_server
 from .servers import connect, open_connection
 
@@ -55,6 +56,7 @@ class RunRequest:
     dry_run: bool = False  # compare only (`kimt verify`)
     log_base: str | None = None
     users_file: str = ""
+    provision: KerioProvisioning | None = None  # create destination accounts first (Kerio)
 
 
 # ----------------------------------------------------------------------------- workers
@@ -133,6 +135,7 @@ class Engine:
         self._stop = self._ctx.Event()
         self._hard_stop = threading.Event()
         self.logs: RunLogs | None = None
+        self.provisioned: ProvisionResult | None = None  # what the Kerio step did
 
     def stop(self) -> None:
         """Finish the batch in flight everywhere, then stop."""
@@ -160,12 +163,18 @@ class Engine:
             f"Destination: {describe_server(s.target)}",
             f"Users file: {r.users_file or '-'}; selected mailboxes: {len(r.accounts)}",
             f"Workers: {r.workers}",
-        ])
+        ] + ([f"Destination accounts: created if missing through the Kerio admin API at "
+              f"{r.provision.admin.address} as {r.provision.admin.user}; new users get "
+              + ("a generated password" if r.provision.generate_passwords
+                 else "the password from the users file")]
+             if r.provision and not r.dry_run else []))
 
     def run(self) -> RunFinished:
         r = self.request
         secrets = [a.password for a in r.accounts] + [a.target_password for a in r.accounts]
         secrets += [r.settings.source.master_password, r.settings.target.master_password]
+        if r.provision:
+            secrets.append(r.provision.admin.password)
         self.logs = RunLogs(r.log_base, Redactor(secrets), self._header(), r.dry_run)
         started = time.monotonic()
         try:
@@ -176,7 +185,7 @@ class Engine:
                 log.error("%s", fatal)
                 finished = RunFinished([], time.monotonic() - started, False, fatal)
             else:
-                results = self._run_workers()
+                results = self._with_refused(self._run_workers())
                 finished = RunFinished(results, time.monotonic() - started,
                                        self._stop.is_set())
             self._emit(finished)
@@ -192,7 +201,11 @@ class Engine:
                 open_connection(config).logout()
             except KimtError as e:
                 return f"cannot reach the {config.role} server: {e}"
-        if s.target.auth == "master" and self.request.accounts:
+        if self.request.provision and not self.request.dry_run:
+            fatal = self._provision()
+            if fatal or not self.request.accounts:
+                return fatal
+        if s.target.auth in ("master", "kerio-master") and self.request.accounts:
             errors = []
             for account in self.request.accounts[:MAX_ADMIN_PROBES]:
                 try:
@@ -202,10 +215,56 @@ class Engine:
                     errors.append(str(e))
                 except ConnectError as e:
                     return f"cannot reach the destination server: {e}"
-            return (f"the destination refused the admin login {s.target.master_user} for "
+            admin = s.target.master_user or "(Kerio master authentication)"
+            return (f"the destination refused the admin login {admin} for "
                     f"{len(errors)} mailbox(es) ({errors[0]}); check the admin name and "
                     "password (and that the accounts exist there). Nothing was copied.")
         return ""
+
+    # -- destination accounts (Kerio Connect) ---------------------------------------------
+
+    def _provision(self) -> str:
+        """Create the missing accounts; '' when the run can go on.
+
+        Users Kerio refused are failed here and left out of the workers' jobs;
+        the ones created get the password KIMT set as their `target_password`
+        (it reaches the workers through the job queue, never a command line).
+        Generated passwords are added to the redactor before anything can log
+        them, and written in full only into the Report's account section.
+        """
+        r = self.request
+        assert r.provision is not None and self.logs is not None
+        try:
+            outcome: ProvisionResult = provision(r.provision, r.accounts)
+        except KimtError as e:
+            return f"cannot create the destination accounts: {e}. Nothing was copied."
+        self.provisioned = outcome
+        generated = list(outcome.generated.values())
+        self.logs.redact.add(generated)
+        self.logs.write_report("\n" + report_section(outcome), keep=generated)
+        keep: list[Account] = []
+        self._refused: list[MailboxResult] = []
+        for account in r.accounts:
+            o = outcome.of(account.email)
+            if o is not None and o.state == REFUSED:
+                result = MailboxResult(account.email, FAILED, o.reason)
+                self._refused.append(result)
+                self._emit(MailboxFinished(result))
+                continue
+            if o is not None and o.password is not None:
+                account = replace(account, target_password=o.password)
+            keep.append(account)
+        self.request = replace(r, accounts=keep)  # the caller's request stays as it was
+        self._order = [a.email for a in r.accounts]
+        return ""
+
+    def _with_refused(self, results: list[MailboxResult]) -> list[MailboxResult]:
+        """The workers' results plus the users provisioning refused, in file order."""
+        refused = getattr(self, "_refused", [])
+        if not refused:
+            return results
+        by_email = {x.email: x for x in results + refused}
+        return [by_email[e] for e in self._order if e in by_email]
 
     def _run_workers(self) -> list[MailboxResult]:
         r = self.request

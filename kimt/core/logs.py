@@ -1,11 +1,12 @@
 """The run folder with its two logs: `report.log` for the admin, `debug.log` for support.
 
-Both files are created owner-only (the Report may later hold generated
-passwords). The Report is written as the run goes — settings first, a
-section as each mailbox finishes, totals last — so a killed run still
-leaves what it did. Every line of both passes through a `Redactor` that
-knows every password of the run: a safety net behind the rule that no code
-formats a password in the first place.
+Both files are created owner-only (the Report holds the destination
+passwords KIMT generated, in one section written with `keep=`: the one
+place where the redactor lets those secrets through). The Report is written
+as the run goes — settings first, a section as each mailbox finishes,
+totals last — so a killed run still leaves what it did. Every line of both
+passes through a `Redactor` that knows every password of the run: a safety
+net behind the rule that no code formats a password in the first place.
 """
 
 from __future__ import annotations
@@ -37,12 +38,20 @@ class Redactor:
     """Replaces any known secret in a text with •••."""
 
     def __init__(self, secrets: Iterable[str | None] = ()):
-        # Longest first, so a password containing another is masked whole.
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
+        self._secrets: list[str] = []
+        self.add(secrets)
 
-    def __call__(self, text: str) -> str:
+    def add(self, secrets: Iterable[str | None]) -> None:
+        """Learn secrets made during the run (generated destination passwords)."""
+        # Longest first, so a password containing another is masked whole.
+        known = set(self._secrets) | {s for s in secrets if s and len(s) >= 3}
+        self._secrets = sorted(known, key=len, reverse=True)
+
+    def __call__(self, text: str, keep: Iterable[str] = ()) -> str:
+        """`text` with every secret masked, except those in `keep` (see RunLogs)."""
+        kept = set(keep)
         for s in self._secrets:
-            if s in text:
+            if s in text and s not in kept:
                 text = text.replace(s, MASK)
         return text
 
@@ -84,8 +93,10 @@ class RunLogs:
         self.write_report(f"KIMT {__version__} — {title} report\n"
                           f"Started: {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n{header}\n")
 
-    def write_report(self, text: str) -> None:
-        self._report.write(self.redact(text))
+    def write_report(self, text: str, keep: Iterable[str] = ()) -> None:
+        """Append to the Report, secrets masked; `keep` names the ones this text may show
+        (only the generated passwords, in their own section; they stay masked elsewhere)."""
+        self._report.write(self.redact(text, keep))
         self._report.flush()
 
     def debug(self, level: str, name: str, text: str, email: str = "") -> None:

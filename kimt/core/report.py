@@ -45,6 +45,11 @@ def describe_server(config: ServerConfig) -> str:
         style = ("SASL PLAIN authorization identity" if config.master_style == "authzid"
                  else f"'user{config.master_separator}{config.master_user}' login")
         text += f"; logs in as admin {config.master_user} for each user ({style})"
+    elif config.auth == "kerio-master":
+        text += "; logs in for each user with Kerio's master authentication (X-MASTERAUTH)"
+    elif config.auth == "xoauth2":
+        text += ("; each user logs in with XOAUTH2, token from "
+                 + ("the token command" if config.oauth_token_command else "the users file"))
     else:
         text += "; each user logs in with their own password"
     if config.login_name == "local":

@@ -5,8 +5,11 @@ turns it into a logged-in `IMAPClient`. Certificate checking is strict by
 default with certifi's CA bundle; a self-signed server is trusted only by
 the exact SHA-256 fingerprint the admin confirmed, compared before any
 credential is sent. Every way of logging in to a user's mailbox is an entry
-in `AUTHENTICATORS`, so a new one (Kerio X-MASTERAUTH, XOAUTH2) is one
-function, not a branch in the copier.
+in `AUTHENTICATORS`, so a new one is one function, not a branch in the
+copier: plain LOGIN/PLAIN, a master user (SASL authorization identity or
+Dovecot's `user*admin`), Kerio's X-MASTERAUTH challenge, and XOAUTH2 with a
+per-user access token (from the users file, or from the admin's own token
+command, see `oauth`).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class ServerConfig:
     master_separator: str = "*"
     login_name: str = "email"  # "email" or "local": what a user logs in with
     role: str = "server"  # "source" / "destination", for messages
+    oauth_token_command: str | None = None  # for auth="xoauth2"; None: the users file's token
 
     def __post_init__(self) -> None:
         if self.security not in SECURITY_CHOICES:
@@ -59,6 +63,9 @@ class ServerConfig:
             raise SettingsError(f"unknown {self.role} login method {self.auth!r}")
         if self.auth == "master" and not (self.master_user and self.master_password):
             raise SettingsError(f"{self.role}: a master login needs an admin user and password")
+        if self.auth == "kerio-master" and not self.master_password:
+            raise SettingsError(f"{self.role}: Kerio master authentication needs the master "
+                                "password")
         if self.fingerprint is not None:
             object.__setattr__(self, "fingerprint", normalise_fingerprint(self.fingerprint))
 
@@ -244,12 +251,86 @@ def _login_master(
                            authorization_identity=user)
 
 
+def _imap_quoted(text: str) -> bytes:
+    if any(ord(c) < 32 or ord(c) > 126 for c in text):
+        raise LoginError(f"the user name {text!r} can't be sent in X-SETUSER (not plain ASCII)")
+    return b'"' + text.replace("\\", "\\\\").replace('"', '\\"').encode("ascii") + b'"'
+
+
+def _exchange(client: IMAPClient, command: bytes,
+              on_challenge: Callable[[bytes], bytes] | None = None) -> None:
+    """Send one command, answer '+' challenges, raise on a tagged NO/BAD.
+
+    imaplib only knows its own commands, so Kerio's are sent at the socket
+    level; untagged lines in between are ignored.
+    """
+    imap = client._imap  # imapclient has no public way to send an unknown command
+    tag = imap._new_tag()
+    imap.tagged_commands.pop(tag, None)  # answered here, not by imaplib's reader
+    imap.send(tag + b" " + command + b"\r\n")
+    while True:
+        line = imap._get_line()
+        if line.startswith(b"+"):
+            if on_challenge is None:
+                imap.send(b"*\r\n")  # cancel an exchange we did not expect
+                continue
+            imap.send(on_challenge(line[1:].strip()) + b"\r\n")
+        elif line.startswith(tag + b" "):
+            status, _, text = line[len(tag) + 1:].partition(b" ")
+            if status.upper() != b"OK":
+                raise imap_exc.LoginError(text.decode("utf-8", "replace") or status.decode())
+            return
+
+
+def _login_kerio_master(
+    client: IMAPClient, config: ServerConfig, user: str, password: str | None
+) -> None:
+    """Kerio Connect: X-MASTERAUTH, reply hex MD5(challenge + master password), X-SETUSER."""
+    assert config.master_password
+    secret = config.master_password.encode("utf-8")
+    _exchange(client, b"X-MASTERAUTH",
+              lambda challenge: hashlib.md5(challenge + secret).hexdigest().encode("ascii"))
+    _exchange(client, b"X-SETUSER " + _imap_quoted(user))
+    _logged_in(client)
+
+
+def _logged_in(client: IMAPClient) -> None:
+    """Tell imaplib/imapclient that a login they did not send succeeded."""
+    client._imap.state = "AUTH"
+    client._cached_capabilities = None  # ask again: servers add capabilities after login
+    client._imap.untagged_responses.pop("CAPABILITY", None)
+
+
+def _login_xoauth2(
+    client: IMAPClient, config: ServerConfig, user: str, token: str | None
+) -> None:
+    """XOAUTH2 with the user's access token (SASL-IR is not needed)."""
+    if config.oauth_token_command:
+        from .oauth import token_for  # the subprocess plumbing only where it is used
+
+        token = token_for(config.oauth_token_command, user, config.role)
+    if not token:
+        raise LoginError(f"no access token for {user} on {config.host}")
+    first = True
+
+    def mech(challenge: bytes) -> bytes:
+        nonlocal first
+        if first:
+            first = False
+            return f"user={user}\1auth=Bearer {token}\1\1".encode()
+        return b""  # an error challenge (JSON): acknowledge it, the server then says NO
+
+    client.sasl_login("XOAUTH2", mech)
+
+
 Authenticator = Callable[[IMAPClient, ServerConfig, str, "str | None"], None]
 
-# How KIMT logs in to a user's mailbox: (client, config, login name, user password).
+# How KIMT logs in to a user's mailbox: (client, config, login name, user password or token).
 AUTHENTICATORS: dict[str, Authenticator] = {
     "user": _login_user,
     "master": _login_master,
+    "kerio-master": _login_kerio_master,
+    "xoauth2": _login_xoauth2,
 }
 
 

@@ -1,0 +1,206 @@
+"""Destination accounts: created through Kerio Connect's Administration API before copying.
+
+`provision` runs once per run in the main process, before any mailbox is
+copied (the API client is `kerio`): every domain of the selected users is
+created if missing (a domain's aliases count as the domain), every user
+likewise, with the destination password from the users file (4th column,
+else the source password) or, when the admin chooses, a generated one.
+Existing users are left exactly as they are. Whatever Kerio refuses is kept
+per user with Kerio's words; that user is then skipped by the engine and the
+others go on. `check_admin` is the "Test connection" of the wizard's
+destination page. Only "none" (accounts exist) and Kerio Connect are kinds
+of destination today; another server's admin API would be a sibling of
+`kerio` with the same `provision` shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .accounts import Account
+from .kerio import ALREADY_EXISTS, KerioAdmin, KerioClient, kerio_message
+
+log = logging.getLogger("kimt.provision")
+
+CREATED, EXISTING, REFUSED = "created", "already there", "refused"
+
+
+@dataclass(frozen=True)
+class KerioProvisioning:
+    """What the engine needs to create the destination accounts (`RunRequest.provision`)."""
+
+    admin: KerioAdmin
+    generate_passwords: bool = False  # new users without a 4th-column password get one
+
+
+# ----------------------------------------------------------------------------- provisioning
+
+@dataclass
+class AccountOutcome:
+    email: str
+    state: str  # CREATED, EXISTING or REFUSED
+    reason: str = ""  # Kerio's words, for REFUSED
+    password: str | None = field(default=None, repr=False)  # what KIMT set (CREATED)
+    generated: bool = False
+
+
+@dataclass
+class ProvisionResult:
+    domains_created: list[str] = field(default_factory=list)
+    accounts: list[AccountOutcome] = field(default_factory=list)
+
+    def of(self, email: str) -> AccountOutcome | None:
+        return next((a for a in self.accounts if a.email.casefold() == email.casefold()), None)
+
+    @property
+    def generated(self) -> dict[str, str]:
+        """{address: generated password} of the accounts created with one."""
+        return {a.email: a.password for a in self.accounts if a.generated and a.password}
+
+
+_PASSWORD_ALPHABETS = (string.ascii_lowercase, string.ascii_uppercase, string.digits, "-_.!#%+=")
+
+
+def generate_password(length: int = 16) -> str:
+    """A strong password with every character class (Kerio's complexity policy) and
+    no character that trips a CSV, a shell or a reader (no quotes, ; , $ ` space)."""
+    everything = "".join(_PASSWORD_ALPHABETS)
+    while True:
+        pw = "".join(secrets.choice(everything) for _ in range(length))
+        if all(any(c in alphabet for c in pw) for alphabet in _PASSWORD_ALPHABETS):
+            return pw
+
+
+def _destination_password(account: Account, generate: bool) -> tuple[str, bool]:
+    if account.target_password is not None:
+        return account.target_password, False
+    if generate:
+        return generate_password(), True
+    return account.password, False
+
+
+def provision(settings: KerioProvisioning, accounts: Iterable[Account]) -> ProvisionResult:
+    """Create the missing domains and users; raises only when Kerio can't be used at all."""
+    accounts = list(accounts)
+    out = ProvisionResult()
+    with KerioClient(settings.admin) as api:
+        domain_ids = _ensure_domains(api, [a.domain for a in accounts], out)
+        by_domain: dict[str, list[Account]] = {}
+        for a in accounts:
+            by_domain.setdefault(a.domain.casefold(), []).append(a)
+        for key, group in by_domain.items():
+            domain_id = domain_ids.get(key)
+            if isinstance(domain_id, AccountOutcome):  # the domain itself was refused
+                out.accounts += [AccountOutcome(a.email, REFUSED, domain_id.reason)
+                                 for a in group]
+                continue
+            assert domain_id is not None
+            _ensure_users(api, domain_id, group, settings.generate_passwords, out)
+    order = {a.email: i for i, a in enumerate(accounts)}
+    out.accounts.sort(key=lambda o: order.get(o.email, 0))
+    log.info("Kerio provisioning: %d domain(s) created; users: %d created, %d already there, "
+             "%d refused", len(out.domains_created),
+             sum(o.state == CREATED for o in out.accounts),
+             sum(o.state == EXISTING for o in out.accounts),
+             sum(o.state == REFUSED for o in out.accounts))
+    return out
+
+
+def _ensure_domains(api: KerioClient, names: list[str], out: ProvisionResult
+                    ) -> dict[str, str | AccountOutcome]:
+    """{domain casefolded: Kerio domain id, or a REFUSED outcome holding the reason}."""
+
+    def known() -> dict[str, str]:
+        ids: dict[str, str] = {}
+        for d in api.domains():
+            for name in [d.get("name", "")] + list(d.get("aliasList") or []):
+                if isinstance(name, str) and name:
+                    ids.setdefault(name.casefold(), str(d.get("id")))
+        return ids
+
+    ids: dict[str, str | AccountOutcome] = dict(known())
+    wanted = list(dict.fromkeys(n for n in names if n.casefold() not in ids))
+    if wanted:
+        created, errors = api.create("Domains.create", "domains", [{"name": n} for n in wanted])
+        for i, name in enumerate(wanted):
+            if i in created:
+                ids[name.casefold()] = created[i]
+                out.domains_created.append(name)
+                log.info("Kerio: domain %s created", name)
+            elif i in errors and int(errors[i].get("code") or 0) != ALREADY_EXISTS:
+                reason = f"Kerio refused to create the domain {name}: {kerio_message(errors[i])}"
+                ids[name.casefold()] = AccountOutcome("", REFUSED, reason)
+                log.warning("%s", reason)
+        missing = [n for n in wanted if n.casefold() not in ids]
+        if missing:  # 1001 (created meanwhile) or no answer for it: look again
+            again = known()
+            for name in missing:
+                ids[name.casefold()] = again.get(name.casefold()) or AccountOutcome(
+                    "", REFUSED, f"Kerio did not create the domain {name} (no reason given)")
+    return ids
+
+
+def _ensure_users(api: KerioClient, domain_id: str, group: list[Account], generate: bool,
+                  out: ProvisionResult) -> None:
+    existing = {str(u.get("loginName", "")).casefold() for u in api.users(domain_id)}
+    new: list[tuple[Account, str, bool]] = []
+    for a in group:
+        if a.local_part.casefold() in existing:
+            out.accounts.append(AccountOutcome(a.email, EXISTING))
+        else:
+            password, generated = _destination_password(a, generate)
+            new.append((a, password, generated))
+    if not new:
+        return
+    items = [{"domainId": domain_id, "loginName": a.local_part, "fullName": a.full_name,
+              "password": password, "isEnabled": True} for a, password, _ in new]
+    created, errors = api.create("Users.create", "users", items)
+    for i, (a, password, generated) in enumerate(new):
+        if i in created:
+            out.accounts.append(AccountOutcome(a.email, CREATED, password=password,
+                                               generated=generated))
+            log.info("Kerio: user %s created", a.email)
+        elif i in errors and int(errors[i].get("code") or 0) == ALREADY_EXISTS:
+            out.accounts.append(AccountOutcome(a.email, EXISTING))
+        else:
+            reason = kerio_message(errors[i]) if i in errors else "no answer for this user"
+            out.accounts.append(AccountOutcome(a.email, REFUSED,
+                                               f"Kerio refused to create the account: {reason}"))
+            log.warning("Kerio refused to create %s: %s", a.email, reason)
+
+
+def check_admin(admin: KerioAdmin) -> str:
+    """Log in to the admin API and out again; a sentence for a "Test connection" button.
+
+    Raises CertificateError (with the fingerprint to confirm), ConnectError,
+    LoginError or ServerError with a text for the admin.
+    """
+    with KerioClient(admin) as api:
+        domains = api.domains()
+    names = ", ".join(sorted(str(d.get("name")) for d in domains)[:5])
+    return (f"Logged in to the Kerio admin API at {admin.address} as {admin.user}; "
+            f"{len(domains)} domain(s)" + (f": {names}" if names else "") + ".")
+
+
+def report_section(result: ProvisionResult) -> str:
+    """The Report's account section; generated passwords are written in full here only."""
+    lines = ["=== Destination accounts (Kerio Connect)"]
+    if result.domains_created:
+        lines.append("  Domains created: " + ", ".join(result.domains_created))
+    for o in result.accounts:
+        if o.state == CREATED:
+            how = ("generated password: " + (o.password or "")) if o.generated else (
+                "password from the users file")
+            lines.append(f"  {o.email}: created ({how})")
+        elif o.state == EXISTING:
+            lines.append(f"  {o.email}: already there, left as it was")
+        else:
+            lines.append(f"  {o.email}: NOT created — {o.reason}; this user is skipped")
+    if result.generated:
+        lines.append("  Give each user their generated password; it is written nowhere else.")
+    return "\n".join(lines) + "\n"
+
