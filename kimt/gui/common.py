@@ -24,6 +24,19 @@ PAD = 12
 WRAP = 640  # characters of explanatory text wrap at this many pixels
 
 
+# Text colours that stay readable on the light background (the theme's warning
+# yellow and info cyan are meant for fills, not for text).
+TONES = {"ok": "#146c43", "warning": "#8a5a00", "danger": "#b02a37", "muted": "#5c636a",
+         "default": ""}
+
+
+def tone(label: ttk.Label, kind: str, text: str | None = None) -> None:
+    """Set a label's text colour (and text) by meaning."""
+    if text is not None:
+        label.configure(text=text)
+    label.configure(foreground=TONES[kind])
+
+
 class Tasks:
     """Background work for the Tk thread: `run(fn, *args, done=callback)`."""
 

@@ -15,7 +15,7 @@ import ttkbootstrap as ttk
 from ..core.events import DONE, FAILED, PROBLEMS, STOPPED, RunFinished
 from ..core.report import duration, number, size, verdict
 from ..platform import open_path
-from .common import PAD, Page, autowrap
+from .common import PAD, Page, autowrap, tone
 
 
 class ResultPage(Page):
@@ -96,11 +96,11 @@ class ResultPage(Page):
             head, style = ("Stopped. Run again to finish: nothing is copied twice.", "warning")
         elif states[DONE] == len(results):
             head, style = (f"All {len(results)} mailboxes are complete on the destination.",
-                           "success")
+                           "ok")
         else:
             head, style = (f"{states[DONE]} of {len(results)} mailboxes are complete; the "
                            "others are listed below.", "warning")
-        self.headline.configure(text=head, bootstyle=style)
+        tone(self.headline, style, head)
         users = f"{len(results)}" + "".join(
             f", {n} {s}" for s, n in states.items() if n and len(results))
         copied = sum(r.copied for r in results)

@@ -15,7 +15,7 @@ import ttkbootstrap as ttk
 from ..core import survey
 from ..core.errors import KimtError
 from ..core.servers import ServerConfig, parse_host
-from .common import PAD, FieldError, Page, autowrap, labeled_entry
+from .common import PAD, FieldError, Page, autowrap, labeled_entry, tone
 from .settings import ServerSettings
 
 SECURITY_LABELS = {"ssl": "SSL/TLS (port 993)", "starttls": "STARTTLS (port 143)",
@@ -187,7 +187,7 @@ class ServerPage(Page):
         serial = self.test_serial
         self.trust_frame.grid_remove()
         self.test_button.configure(state="disabled")
-        self.test_result.configure(text=f"Connecting to {config.address}…", bootstyle="secondary")
+        tone(self.test_result, "muted", f"Connecting to {config.address}…")
         self.wizard.tasks.run(survey.try_connection, config,
                               done=lambda answer: self.tested(serial, answer),
                               failed=lambda e: self.tested(serial, survey.ConnectionTest(
@@ -197,11 +197,10 @@ class ServerPage(Page):
         if serial != self.test_serial or not self.winfo_exists():
             return
         self.test_button.configure(state="normal")
-        style = "success" if answer.ok else "danger"
-        self.test_result.configure(text=answer.text, bootstyle=style)
+        tone(self.test_result, "ok" if answer.ok else "danger", answer.text)
         if answer.untrusted_fingerprint:
             self.offered_fingerprint = answer.untrusted_fingerprint
-            self.test_result.configure(bootstyle="warning")
+            tone(self.test_result, "warning")
             self.trust_frame.grid(row=1, column=1, sticky="w", padx=(PAD, 0), pady=(PAD, 0))
 
     def trust(self) -> None:

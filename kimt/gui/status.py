@@ -30,11 +30,11 @@ from ..core.events import (
     RunStarted,
 )
 from ..core.report import number, size
-from .common import PAD, Page, autowrap
+from .common import PAD, Page, autowrap, tone
 from .run import MigrationRun
 
-COLUMNS = (("address", "Address", 220), ("state", "State", 130), ("folder", "Folder", 170),
-           ("messages", "Messages", 110), ("size", "Size", 80), ("speed", "Speed", 80),
+COLUMNS = (("address", "Address", 190), ("state", "State", 120), ("folder", "Folder", 150),
+           ("messages", "Messages", 100), ("size", "Size", 70), ("speed", "Speed", 80),
            ("eta", "Time left", 80))
 
 
@@ -184,7 +184,7 @@ class StatusPage(Page):
                 p.state, p.result, p.folder = result.state, result, ""
                 self.show(p)
             case RunFinished(fatal=fatal) if fatal:
-                self.notice.configure(text=fatal, bootstyle="danger")
+                tone(self.notice, "danger", fatal)
 
     def values(self, p: Progress) -> tuple:
         speed = eta = ""
@@ -228,8 +228,7 @@ class StatusPage(Page):
         if self.run is not None and not self.run.stopping:
             self.run.stop()
             self.stop_button.configure(state="disabled", text="Stopping…")
-            self.notice.configure(text="Stopping after the batch of messages in flight…",
-                                  bootstyle="warning")
+            tone(self.notice, "warning", "Stopping after the batch of messages in flight…")
 
     @property
     def running(self) -> bool:

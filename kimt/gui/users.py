@@ -18,7 +18,7 @@ from ..core import survey
 from ..core.accounts import ENCODING_CHOICES, ENCODING_LABELS, Account, AccountList, read_accounts
 from ..core.errors import KimtError
 from ..core.report import number, size
-from .common import PAD, FieldError, Page, autowrap
+from .common import PAD, FieldError, Page, autowrap, tone
 
 CHECKED, UNCHECKED = "☑", "☐"
 COLUMNS = (("use", "", 30), ("address", "Address", 170), ("name", "Full name", 120),
@@ -26,6 +26,12 @@ COLUMNS = (("use", "", 30), ("address", "Address", 170), ("name", "Full name", 1
            ("messages", "Messages", 90), ("size", "Size", 76))
 LARGE_USERS, LARGE_BYTES = 50, 20 * 2**30
 SHOWN_PROBLEMS = 5
+
+
+def short_reason(reason: str) -> str:
+    """'login failed for a@x.cz on host: [AUTHENTICATIONFAILED] …' -> the part after ': '."""
+    head, sep, tail = reason.partition(": ")
+    return tail if sep and head.startswith("login failed for ") else reason
 
 
 class UsersPage(Page):
@@ -104,26 +110,28 @@ class UsersPage(Page):
         self.tree.tag_configure("ok", foreground="#146c43")
         self.tree.bind("<Button-1>", self.clicked)
         self.tree.bind("<space>", lambda e: self.toggle(self.tree.focus()))
+        self.details = autowrap(ttk.Label(self, text="", justify="left"))
+        self.details.grid(row=4, column=0, sticky="we")
         self.selection_error = FieldError(self)
-        self.selection_error.grid(row=4, column=0, sticky="w")
+        self.selection_error.grid(row=5, column=0, sticky="w")
 
         actions = ttk.Frame(self)
-        actions.grid(row=5, column=0, sticky="we", pady=(4, 0))
+        actions.grid(row=6, column=0, sticky="we", pady=(4, 0))
         self.check_button = ttk.Button(actions, text="Check logins", command=self.check_logins,
                                        bootstyle="primary-outline")
         self.check_button.pack(side="left")
         self.estimate_button = ttk.Button(actions, text="Estimate", command=self.estimate,
                                           bootstyle="primary-outline")
         self.estimate_button.pack(side="left", padx=(6, 0))
-        self.survey_label = autowrap(ttk.Label(actions, text="", justify="left"))
-        self.survey_label.pack(side="left", padx=PAD, fill="x", expand=True)
+        self.survey_label = autowrap(ttk.Label(self, text="", justify="left"))
+        self.survey_label.grid(row=7, column=0, sticky="we", pady=(4, 0))
         self.workers = tk.IntVar(value=wizard.settings.workers)
         self.workers_box = ttk.Spinbox(actions, from_=1, to=16, width=3,
                                        textvariable=self.workers)
         self.workers_box.pack(side="right")
         ttk.Label(actions, text="Mailboxes at the same time:").pack(side="right", padx=(0, 6))
         self.hint = autowrap(ttk.Label(self, text="", bootstyle="secondary", justify="left"))
-        self.hint.grid(row=6, column=0, sticky="we", pady=(PAD / 2, 0))
+        self.hint.grid(row=8, column=0, sticky="we", pady=(PAD / 2, 0))
         self.update_counts()
 
     # -- the file -----------------------------------------------------------------------
@@ -153,8 +161,8 @@ class UsersPage(Page):
         self.checked = {i for i, a in enumerate(accounts.accounts)
                         if keep is None or a.email.casefold() in keep}
         self.file_error.show(None)
-        self.file_label.configure(text=f"{path}  —  {len(accounts.accounts)} users",
-                                  bootstyle="default")
+        tone(self.file_label, "default",
+             f"{os.path.basename(path)}  —  {len(accounts.accounts)} users")
         self.encoding.set(ENCODING_LABELS.get(accounts.encoding, accounts.encoding))
         self.encoding_box.configure(state="readonly")
         self.show_problems()
@@ -202,7 +210,7 @@ class UsersPage(Page):
         if login is None:
             login_text = "checking…"
         elif isinstance(login, survey.LoginCheck):
-            login_text = "ok" if login.ok else f"failed: {login.reason}"
+            login_text = "ok" if login.ok else f"failed: {short_reason(login.reason)}"
         else:
             login_text = ""
         est = self.estimates.get(i)
@@ -233,7 +241,18 @@ class UsersPage(Page):
             self.tree.focus(iid)
             self.tree.selection_set(iid)
             self.toggle(iid)
+            self.show_details(int(iid))
         return "break"
+
+    def show_details(self, i: int) -> None:
+        """The whole answer for one row (the table has room for only the start of it)."""
+        login, est = self.logins.get(i), self.estimates.get(i)
+        if isinstance(login, survey.LoginCheck) and not login.ok:
+            tone(self.details, "danger", login.reason)
+        elif est is not None and est.ok:
+            tone(self.details, "muted", f"{est.email}: {est.describe()}")
+        else:
+            tone(self.details, "default", "")
 
     def toggle(self, iid: str) -> None:
         if not iid:
@@ -270,20 +289,18 @@ class UsersPage(Page):
                     + ": a large set. Migrate it in parts — filter by domain or select about "
                     f"{LARGE_USERS} users at a time, e.g. one part a night. Each part can be "
                     "run again later: only what is missing is copied.")
-            self.hint.configure(text=text, bootstyle="warning")
+            tone(self.hint, "warning", text)
         else:
-            self.hint.configure(
-                text="Tip: for large migrations (many users or tens of GB), migrate in parts "
-                     "by selecting some users at a time. A re-run only copies what is "
-                     "missing.", bootstyle="secondary")
+            tone(self.hint, "muted",
+                 "Tip: for large migrations (many users or tens of GB), migrate in parts by "
+                 "selecting some users at a time. A re-run only copies what is missing.")
 
     # -- checks -------------------------------------------------------------------------
 
     def source_config(self):
         page = self.wizard.source_page
         if page.problem():
-            self.survey_label.configure(text="Fix the source server page first.",
-                                        bootstyle="danger")
+            tone(self.survey_label, "danger", "Fix the source server page first.")
             return None
         return page.config()
 
@@ -301,7 +318,7 @@ class UsersPage(Page):
         todo = [(i, a) for i, a in enumerate(self.accounts.accounts) if i in self.checked]
         left = {"n": len(todo), "failed": 0}
         verb = "Estimating" if estimate else "Checking logins"
-        self.survey_label.configure(text=f"{verb}: 0 of {len(todo)} done…", bootstyle="default")
+        tone(self.survey_label, "default", f"{verb}: 0 of {len(todo)} done…")
         for button in (self.check_button, self.estimate_button):
             button.configure(state="disabled")
 
@@ -328,8 +345,7 @@ class UsersPage(Page):
                     text += (f"  Estimate: {number(sum(e.messages for e in est))} messages, "
                              f"{size(sum(e.bytes for e in est))}.")
                 self.update_counts()
-            self.survey_label.configure(text=text,
-                                        bootstyle="danger" if left["failed"] else "default")
+            tone(self.survey_label, "danger" if left["failed"] else "default", text)
 
         for i, account in todo:
             self.logins[i] = None
