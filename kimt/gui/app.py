@@ -216,6 +216,9 @@ class Wizard:
             self.confirm_dialog = dialog
             if not dialog.ask():
                 return
+            if self.run is None:  # it finished while the question was open
+                self.destroy()
+                return
             self.closing = True
             self.status_page.stop()
             self.root.after(15000, self._stop_now)  # a batch can't take forever

@@ -129,7 +129,7 @@ def test_the_whole_wizard(wizard, src, dst, tmp_path, screenshots):
     assert w.page is w.status_page
     assert str(w.next_button.cget("state")) == "disabled"
     assert str(w.back_button.cget("state")) == "disabled"
-    shot(w, screenshots, "5-status")
+    shot(w, screenshots, "5-status-start")
     pump(w, lambda: w.page is w.result_page, timeout=60, what="the result page")
     states = {p.email: p.state for p in w.status_page.rows.values()}
     assert states == {JDOE: DONE, BOB: DONE, ANNA: FAILED}

@@ -155,6 +155,8 @@ def test_closing_while_migrating_asks_first(wizard, src, dst, tmp_path, screensh
     w.root.after(150, lambda: answer(False))
     w.close()  # returns when the question is answered
     assert asked and w.root.winfo_exists() and not run.stopping  # kept migrating
+    pump(w, lambda: any(p.done for p in w.status_page.rows.values()), what="some progress")
+    shot(w, screenshots, "5-status")
     assert w.run is run, "the migration ended before the second question: make it longer"
     w.root.after(150, lambda: answer(True))
     w.close()
