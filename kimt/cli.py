@@ -1,4 +1,4 @@
-"""`kimt` on the command line: migrate, verify, check-csv (and the wizard, without arguments).
+"""`kimt` on the command line: migrate, verify, check, check-csv (the wizard without arguments).
 
 A thin layer: it turns options into a `RunRequest`, renders the engine's
 events as text, and maps the outcome to an exit code. It never handles a
@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import multiprocessing
 import os
 import shutil
 import signal
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from . import __version__
-from .core import report
+from .core import report, survey
 from .core.accounts import AccountList, format_problems, read_accounts
 from .core.copier import CopyOptions
 from .core.engine import Engine, RunRequest
@@ -151,6 +153,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where the KimtLogs run folders go (default: the system's place)")
         c.add_argument("--quiet", action="store_true", help="print only the final summary")
         _kerio_options(c)
+
+    text = ("try every selected user's login on the source and estimate their mailboxes "
+            "(reads only)")
+    c = sub.add_parser("check", help=text, description=text + ". Exit 0 when every login "
+                       "works, 1 when some fail, 2 on a bad users file, 3 when the source "
+                       "can't be reached.")
+    c.add_argument("--users", required=True, metavar="FILE", help=CSV_HELP)
+    c.add_argument("--users-encoding", metavar="ENC",
+                   help="encoding of the users file (default: detected)")
+    c.add_argument("--only", metavar="A,B", help="only these addresses (comma-separated)")
+    _server_options(c, "source", "source (old)")
+    c.add_argument("--no-estimate", action="store_true",
+                   help="only check the logins, don't count folders and messages")
+    c.add_argument("--workers", type=int, default=4, metavar="N",
+                   help="users checked at the same time (default 4)")
+    c.add_argument("--timeout", type=float, default=120, metavar="S",
+                   help="seconds to wait for a server's answer (default 120)")
 
     c = sub.add_parser("check-csv", help="check a users file without connecting anywhere",
                        description="Check a users file: prints each problem with its line "
@@ -404,6 +423,47 @@ def _provisioned_line(p: ProvisionResult) -> str:
     return text
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    accounts, chosen = _load_accounts(args)
+    if accounts.problems:
+        print(format_problems(accounts).rstrip(), file=sys.stderr)
+    source = _server_config(args, "source", "source")
+    reached = survey.try_connection(source)
+    if not reached.ok:
+        print(f"kimt: {reached.text}", file=sys.stderr)
+        if reached.untrusted_fingerprint:
+            print(f"If you trust exactly this certificate, run again with "
+                  f"--source-fingerprint {reached.untrusted_fingerprint}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    print(reached.text)
+
+    def one(account):
+        if args.no_estimate:
+            return survey.check_login(source, account), None
+        return survey.check_and_estimate(source, account)
+
+    failed = 0
+    total = survey.Estimate("", 0, 0, 0)
+    with ThreadPoolExecutor(max(1, args.workers)) as pool:
+        for login, found in pool.map(one, chosen):
+            if not login.ok:
+                failed += 1
+                print(f"!! {login.email}: failed — {login.reason}")
+                continue
+            line = f"ok {login.email}"
+            if found is not None:
+                line += f": {found.describe()}"
+                if found.ok:
+                    total = survey.Estimate("", total.folders + found.folders,
+                                            total.messages + found.messages,
+                                            total.bytes + found.bytes)
+            print(line, flush=True)
+    print(f"\n{len(chosen) - failed} of {len(chosen)} logins work.")
+    if not args.no_estimate:
+        print(f"Estimate: {total.describe()} to migrate.")
+    return EXIT_OK if not failed and not accounts.problems else EXIT_PROBLEMS
+
+
 def cmd_check_csv(args: argparse.Namespace) -> int:
     accounts = read_accounts(args.file, args.encoding)
     print(format_problems(accounts).rstrip())
@@ -411,6 +471,7 @@ def cmd_check_csv(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    multiprocessing.freeze_support()  # first: a frozen worker process must stop here
     for stream in (sys.stdout, sys.stderr):  # a DOS code page must not crash on '•••'
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
@@ -418,6 +479,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in ("migrate", "verify"):
             return cmd_run(args, dry_run=args.command == "verify")
+        if args.command == "check":
+            return cmd_check(args)
         if args.command == "check-csv":
             return cmd_check_csv(args)
         return start_gui()
@@ -434,10 +497,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def start_gui() -> int:
     try:
-        from .gui import app  # noqa: F401  (arrives with the wizard)
-    except ImportError:
+        from .gui import app
+    except ImportError as e:  # e.g. a Python without Tk
         build_parser().print_help()
-        print("\nThe wizard is not part of this build yet; use 'kimt migrate'.",
-              file=sys.stderr)
+        print(f"\nThe wizard can't start here ({e}); use 'kimt migrate'.", file=sys.stderr)
         return EXIT_USAGE
     return app.main()

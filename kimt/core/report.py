@@ -62,7 +62,7 @@ def verdict(r: MailboxResult, dry_run: bool = False) -> str:
     if r.state == FAILED:
         done = f"; {number(on_dest)} of {number(r.total)} messages were on the destination" \
             if r.total else ""
-        return f"FAILED: {r.error}{done}. Run again to finish."
+        return f"FAILED: {r.error.rstrip('.')}{done}. Run again to finish."
     if r.state == STOPPED:
         return (f"stopped: {number(on_dest)} of {number(r.total)} messages are on the "
                 "destination. Run again to finish (nothing is copied twice).")

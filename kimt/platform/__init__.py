@@ -1,5 +1,7 @@
-"""What differs between Windows, macOS and Linux: folders, opening files."""
+"""What differs between Windows, macOS and Linux: folders, opening files, the lock."""
 
+from .lock import LOCK_NAME, SingleInstance
+from .opener import open_path
 from .paths import default_log_base, new_run_dir
 
-__all__ = ["default_log_base", "new_run_dir"]
+__all__ = ["LOCK_NAME", "SingleInstance", "default_log_base", "new_run_dir", "open_path"]

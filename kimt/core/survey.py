@@ -1,0 +1,167 @@
+"""Looking at servers before migrating: test a connection, check a login, estimate a mailbox.
+
+What the wizard's "Test connection", "Check logins" and "Estimate" buttons and
+`kimt check` do, without any GUI import. Everything here only reads: mailboxes
+are opened with EXAMINE (or asked with STATUS), never SELECT, so the source
+stays untouched. Each function returns a plain record with admin-readable
+words instead of raising, so a caller can run many of them in threads and
+show each answer next to its user.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from imapclient import IMAPClient
+from imapclient import exceptions as imap_exc
+
+from .accounts import Account
+from .copier import CONNECTION_ERRORS
+from .errors import CertificateError, KimtError
+from .folders import list_folders
+from .report import SECURITY_WORDS, number, size
+from .servers import ServerConfig, connect, open_connection
+
+log = logging.getLogger("kimt.survey")
+
+# Capabilities worth naming to an admin after a successful connection test.
+NOTABLE_CAPABILITIES = ("MULTIAPPEND", "LITERAL+", "UIDPLUS", "SPECIAL-USE", "STARTTLS")
+
+
+@dataclass(frozen=True)
+class ConnectionTest:
+    ok: bool
+    text: str  # one or two sentences for the admin
+    untrusted_fingerprint: str | None = None  # set when an unknown certificate was shown
+
+
+@dataclass(frozen=True)
+class LoginCheck:
+    email: str
+    ok: bool
+    reason: str = ""  # why the login failed, in the server's words
+
+
+@dataclass(frozen=True)
+class Estimate:
+    email: str
+    folders: int = 0
+    messages: int = 0
+    bytes: int = 0
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    def describe(self) -> str:
+        if self.error:
+            return self.error
+        return (f"{number(self.folders)} folders, {number(self.messages)} messages, "
+                f"{size(self.bytes)}")
+
+
+def try_connection(config: ServerConfig) -> ConnectionTest:
+    """Connect (TLS and certificate checked), read the capabilities, log in to nobody."""
+    try:
+        client = open_connection(config)
+    except CertificateError as e:
+        if e.fingerprint and not config.fingerprint:
+            return ConnectionTest(
+                False,
+                f"{config.address} answered, but its certificate is not signed by an "
+                f"authority this computer trusts (a self-signed certificate?). "
+                f"Its fingerprint is {e.fingerprint}.",
+                e.fingerprint)
+        return ConnectionTest(False, str(e))
+    except KimtError as e:
+        return ConnectionTest(False, str(e))
+    try:
+        caps = {c.decode("ascii", "replace").upper() for c in client.capabilities()}
+    except (imap_exc.IMAPClientError, *CONNECTION_ERRORS) as e:
+        return ConnectionTest(False, f"{config.address} broke the connection: {e}")
+    finally:
+        _close(client)
+    text = f"Connected to {config.address}"
+    if config.security == "none":
+        text += ", without encryption (passwords travel in plain text)"
+    elif config.fingerprint:
+        text += f" ({SECURITY_WORDS[config.security]}), certificate trusted by its fingerprint"
+    else:
+        text += f" ({SECURITY_WORDS[config.security]}), certificate valid"
+    offered = [c for c in NOTABLE_CAPABILITIES if c in caps and c != "STARTTLS"]
+    text += ("; the server offers " + ", ".join(offered)) if offered else ""
+    if "MULTIAPPEND" not in caps:
+        text += ". It lacks MULTIAPPEND: copying works, a little slower"
+    return ConnectionTest(True, text + ".")
+
+
+def check_login(config: ServerConfig, account: Account) -> LoginCheck:
+    """Log in to `account` on the server as configured, then log out."""
+    try:
+        client = connect(config, account.email, account.password)
+    except KimtError as e:
+        return LoginCheck(account.email, False, str(e))
+    _close(client)
+    return LoginCheck(account.email, True)
+
+
+def estimate(config: ServerConfig, account: Account) -> Estimate:
+    """Folders, messages and bytes of one mailbox, read with STATUS or EXAMINE only."""
+    return check_and_estimate(config, account)[1] or Estimate(account.email, error="no login")
+
+
+def check_and_estimate(config: ServerConfig, account: Account
+                       ) -> tuple[LoginCheck, Estimate | None]:
+    """Both with one login; the estimate is None when the login failed."""
+    try:
+        client = connect(config, account.email, account.password)
+    except KimtError as e:
+        return LoginCheck(account.email, False, str(e)), Estimate(account.email, error=str(e))
+    try:
+        return LoginCheck(account.email, True), _estimate(client, account.email)
+    finally:
+        _close(client)
+
+
+def _estimate(client: IMAPClient, email: str) -> Estimate:
+    try:
+        listing = list_folders(client)
+        status_size = client.has_capability("STATUS=SIZE")
+        folders = messages = nbytes = 0
+        for folder in listing.folders:
+            if not folder.selectable:
+                continue
+            folders += 1
+            count, folder_bytes = _measure(client, folder.name, status_size)
+            messages += count
+            nbytes += folder_bytes
+        return Estimate(email, folders, messages, nbytes)
+    except (imap_exc.IMAPClientError, *CONNECTION_ERRORS) as e:
+        return Estimate(email, error=f"could not read the mailbox of {email}: {e}")
+
+
+def _measure(client: IMAPClient, name: str, status_size: bool) -> tuple[int, int]:
+    if status_size:  # RFC 8438: the server adds it up, nothing is opened
+        status = client.folder_status(name, [b"MESSAGES", b"SIZE"])
+        return int(status.get(b"MESSAGES", 0)), int(status.get(b"SIZE", 0))
+    try:
+        exists = int(client.select_folder(name, readonly=True).get(b"EXISTS", 0))  # EXAMINE
+    except imap_exc.IMAPClientError as e:
+        log.debug("estimate: cannot examine %r: %s", name, e)
+        return 0, 0
+    if not exists:
+        return 0, 0
+    sizes = client.fetch("1:*", ["RFC822.SIZE"])
+    return exists, sum(int(d.get(b"RFC822.SIZE", 0)) for d in sizes.values())
+
+
+def _close(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except Exception:
+        try:
+            client.shutdown()
+        except Exception:
+            pass

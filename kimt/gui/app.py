@@ -1,0 +1,282 @@
+"""The window and the controller: steps on the left, the page, Back / Next at the bottom.
+
+`main()` is what `kimt` without a command runs: freeze_support first, then
+the single-instance lock, then the window. `Wizard` owns the pages, the
+remembered settings and the run; pages ask it to move on (`next`), and it
+disables Next while the page reports a `problem()`. A migration is built
+from the pages' `ServerConfig`s and the selected accounts into the same
+`RunRequest` the CLI builds, and run by `MigrationRun`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import tkinter as tk
+from pathlib import Path
+
+import ttkbootstrap as ttk
+
+from ..core.accounts import Account
+from ..core.engine import RunRequest
+from ..core.mailbox import JobSettings
+from ..platform import SingleInstance
+from . import settings as settings_store
+from .common import PAD, ConfirmDialog, Tasks, autowrap
+from .result import ResultPage
+from .run import MigrationRun
+from .server import DestinationPage, SourcePage
+from .status import StatusPage
+from .users import UsersPage
+from .welcome import WelcomePage
+
+TITLE = "KIMT — mail migration"
+ICON = Path(__file__).with_name("icon.png")
+ALREADY_RUNNING = "KIMT is already running"
+SIZE, MIN_SIZE = (1100, 760), (940, 660)
+
+
+class Wizard:
+    def __init__(self, root: ttk.Window, settings: settings_store.Settings | None = None,
+                 settings_path: Path | None = None):
+        self.root = root
+        self.settings_path = settings_path
+        self.settings = settings or settings_store.load(settings_path)
+        self.tasks = Tasks(root)
+        self.run: MigrationRun | None = None
+        self.last_run: MigrationRun | None = None
+        self.last_accounts: list[Account] = []
+        self.closing = False
+        root.title(TITLE)
+        root.protocol("WM_DELETE_WINDOW", self.close)
+        root.columnconfigure(1, weight=1)
+        root.rowconfigure(0, weight=1)
+
+        side = ttk.Frame(root, padding=(PAD * 1.5, PAD * 2), bootstyle="@chrome")
+        side.grid(row=0, column=0, rowspan=2, sticky="ns")
+        ttk.Label(side, text="KIMT", font="-size 18 -weight bold",
+                  bootstyle="primary @chrome").pack(anchor="w", pady=(0, PAD * 2))
+        main = ttk.Frame(root)
+        main.grid(row=0, column=1, sticky="nsew")
+        main.columnconfigure(0, weight=1)
+        main.rowconfigure(2, weight=1)
+        self.title_label = ttk.Label(main, text="", font="-size 16 -weight bold")
+        self.title_label.grid(row=0, column=0, sticky="w", padx=PAD * 2, pady=(PAD * 1.5, 0))
+        self.subtitle_label = ttk.Label(main, text="", justify="left", bootstyle="secondary")
+        self.subtitle_label.grid(row=1, column=0, sticky="we", padx=PAD * 2, pady=(4, 0))
+        autowrap(self.subtitle_label)
+        body = ttk.Frame(main)
+        body.grid(row=2, column=0, sticky="nsew")
+        body.columnconfigure(0, weight=1)
+        body.rowconfigure(0, weight=1)
+
+        self.welcome_page = WelcomePage(body, self)
+        self.source_page = SourcePage(body, self)
+        self.destination_page = DestinationPage(body, self)
+        self.users_page = UsersPage(body, self)
+        self.status_page = StatusPage(body, self)
+        self.result_page = ResultPage(body, self)
+        self.pages = [self.welcome_page, self.source_page, self.destination_page,
+                      self.users_page, self.status_page, self.result_page]
+        self.step_labels = []
+        for n, page in enumerate(self.pages, 1):
+            name = "Welcome" if page is self.welcome_page else page.title
+            label = ttk.Label(side, text=f"{n}   {name}", padding=(0, 6), width=18,
+                              bootstyle="secondary @chrome")
+            label.pack(anchor="w")
+            self.step_labels.append(label)
+        for page in self.pages:
+            page.grid(row=0, column=0, sticky="nsew")
+
+        ttk.Separator(main).grid(row=3, column=0, sticky="we")
+        nav = ttk.Frame(main, padding=(PAD * 2, PAD))
+        nav.grid(row=4, column=0, sticky="we")
+        self.reason_label = ttk.Label(nav, text="", bootstyle="secondary")
+        self.reason_label.pack(side="left")
+        self.next_button = ttk.Button(nav, text="Next", command=self.next, bootstyle="primary",
+                                      width=16)
+        self.next_button.pack(side="right")
+        self.back_button = ttk.Button(nav, text="Back", command=self.back,
+                                      bootstyle="secondary-outline", width=10)
+        self.back_button.pack(side="right", padx=(0, 8))
+        root.bind("<Alt-n>", lambda e: self.next())
+        root.bind("<Alt-b>", lambda e: self.back())
+        self.index = 0
+        self.show(0)
+
+    # -- navigation ---------------------------------------------------------------------
+
+    @property
+    def page(self):
+        return self.pages[self.index]
+
+    def show(self, index: int) -> None:
+        self.index = index
+        page = self.page
+        page.tkraise()
+        self.title_label.configure(text=page.title)
+        self.subtitle_label.configure(text=page.subtitle)
+        for n, label in enumerate(self.step_labels):
+            label.configure(bootstyle="primary @chrome" if n == index else "secondary @chrome",
+                            font="-weight bold" if n == index else "")
+        page.on_show()
+        self.refresh()
+        self.next_button.focus_set()
+
+    def refresh(self) -> None:
+        page = self.page
+        reason = page.problem()
+        running = self.run is not None
+        self.next_button.configure(text=page.next_label,
+                                   state="disabled" if reason or running else "normal")
+        self.back_button.configure(
+            state="normal" if page.can_go_back and self.index > 0 and not running
+            else "disabled")
+        self.reason_label.configure(text="Complete the marked fields to go on." if reason
+                                    and page is not self.status_page else "")
+
+    def next(self) -> None:
+        if str(self.next_button.cget("state")) == "disabled":
+            return
+        page = self.page
+        if page is self.result_page:
+            self.close()
+            return
+        if not page.on_next():
+            return
+        if page is not self.users_page:  # the users page moves on by starting the run
+            self.show(self.index + 1)
+        self.save_settings()
+
+    def back(self) -> None:
+        if str(self.back_button.cget("state")) == "disabled":
+            return
+        if self.page is self.result_page:
+            self.show(self.pages.index(self.users_page))
+        elif self.index > 0:
+            self.show(self.index - 1)
+
+    # -- the run ------------------------------------------------------------------------
+
+    def start_migration(self, accounts: list[Account], workers: int) -> bool:
+        for page in (self.source_page, self.destination_page):
+            if page.problem():
+                self.show(self.pages.index(page))
+                return False
+        settings = JobSettings(source=self.source_page.config(),
+                               target=self.destination_page.config())
+        users = self.users_page.accounts
+        described = ""
+        if users is not None:
+            described = f"{users.path} ({len(users.accounts)} users, encoding {users.encoding})"
+        request = RunRequest(list(accounts), settings, workers=workers, users_file=described)
+        estimates = self.users_page.estimates
+        expected = {users.accounts[i].email: e.messages for i, e in estimates.items()
+                    if e.ok} if users else {}
+        self.run = MigrationRun(request)
+        self.last_accounts = list(accounts)
+        self.show(self.pages.index(self.status_page))
+        self.status_page.begin(self.run, expected)
+        self.refresh()
+        return True
+
+    def migration_finished(self, run: MigrationRun) -> None:
+        self.run = None
+        self.last_run = run
+        if self.closing:
+            self.destroy()
+            return
+        assert run.finished is not None and run.engine.logs is not None
+        self.result_page.show_run(run.finished, run.engine.logs)
+        self.show(self.pages.index(self.result_page))
+
+    def run_again(self) -> None:
+        if self.run is None and self.last_accounts:
+            self.start_migration(self.last_accounts, self.users_page.workers_count())
+
+    # -- closing ------------------------------------------------------------------------
+
+    def save_settings(self) -> None:
+        self.source_page.remember()
+        self.destination_page.remember()
+        self.settings.geometry = self.root.geometry()
+        settings_store.save(self.settings, self.settings_path)
+
+    def close(self) -> None:
+        if self.run is not None:
+            if self.closing:
+                return
+            dialog = ConfirmDialog(
+                self.root, "Stop the migration?",
+                "A migration is running. Stop it and close KIMT?\n\nWhat has been copied "
+                "stays on the destination; running the migration again later finishes it "
+                "without copying anything twice.",
+                yes="Stop and close", no="Keep migrating")
+            self.confirm_dialog = dialog
+            if not dialog.ask():
+                return
+            if self.run is None:  # it finished while the question was open
+                self.destroy()
+                return
+            self.closing = True
+            self.status_page.stop()
+            self.root.after(15000, self._stop_now)  # a batch can't take forever
+            return
+        self.save_settings()
+        self.destroy()
+
+    def _stop_now(self) -> None:
+        if self.run is not None:
+            self.run.stop_now()
+
+    def destroy(self) -> None:
+        self.tasks.close()
+        try:
+            self.save_settings()
+        except tk.TclError:
+            pass
+        self.root.destroy()
+
+
+def make_window(settings: settings_store.Settings | None = None,
+                settings_path: Path | None = None) -> Wizard:
+    """The window with the wizard in it (not yet in its main loop)."""
+    root = ttk.Window(title=TITLE, theme="bootstrap-light", size=SIZE, minsize=MIN_SIZE,
+                      iconphoto=str(ICON) if ICON.exists() else None)
+    wizard = Wizard(root, settings, settings_path)
+    if wizard.settings.geometry:
+        try:
+            root.geometry(wizard.settings.geometry)
+        except tk.TclError:
+            pass
+    return wizard
+
+
+def already_running() -> None:
+    """Tell the user (on the terminal and in a small window) and return when they click OK."""
+    print(f"{ALREADY_RUNNING}: switch to its window.", file=sys.stderr, flush=True)
+    try:
+        from tkinter import messagebox
+        root = tk.Tk()
+        root.withdraw()
+        messagebox.showinfo(ALREADY_RUNNING, f"{ALREADY_RUNNING}.\n\nSwitch to its window; "
+                            "only one KIMT can run at a time.", parent=root)
+        root.destroy()
+    except tk.TclError:  # no display: the line on the terminal is all we can do
+        pass
+
+
+def main() -> int:
+    multiprocessing.freeze_support()  # first: a frozen worker process must stop here
+    instance = SingleInstance()
+    if not instance.acquire():
+        already_running()
+        return 1
+    try:
+        wizard = make_window()
+        print(f"KIMT started (pid {os.getpid()})", file=sys.stderr, flush=True)
+        wizard.root.mainloop()
+        return 0
+    finally:
+        instance.release()

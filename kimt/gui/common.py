@@ -1,0 +1,175 @@
+"""Pieces every page uses: the page base, a field with its own error line, background tasks.
+
+A page says whether it is complete with `problem()` (None or a sentence);
+the controller disables Next while there is one. The sentence is shown next
+to the field it concerns (`FieldError`), never in a pop-up. `Tasks` runs a
+function in a thread and calls back on the Tk thread through a queue drained
+with `after()`: the only way pages reach the network.
+"""
+
+from __future__ import annotations
+
+import queue
+import tkinter as tk
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import ttkbootstrap as ttk
+
+if TYPE_CHECKING:
+    from .app import Wizard
+
+PAD = 12
+WRAP = 640  # characters of explanatory text wrap at this many pixels
+
+
+# Text colours that stay readable on the light background (the theme's warning
+# yellow and info cyan are meant for fills, not for text).
+TONES = {"ok": "#146c43", "warning": "#8a5a00", "danger": "#b02a37", "muted": "#5c636a",
+         "default": ""}
+
+
+def tone(label: ttk.Label, kind: str, text: str | None = None) -> None:
+    """Set a label's text colour (and text) by meaning."""
+    if text is not None:
+        label.configure(text=text)
+    label.configure(foreground=TONES[kind])
+
+
+class Tasks:
+    """Background work for the Tk thread: `run(fn, *args, done=callback)`."""
+
+    def __init__(self, widget: tk.Misc, threads: int = 4, poll_ms: int = 50):
+        self.widget = widget
+        self.poll_ms = poll_ms
+        self.queue: queue.Queue[tuple[Callable[..., None], tuple]] = queue.Queue()
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="kimt-task")
+        self.pending = 0
+        self._job = widget.after(poll_ms, self._drain)
+
+    def run(self, fn: Callable[..., Any], *args: Any, done: Callable[[Any], None],
+            failed: Callable[[BaseException], None] | None = None) -> None:
+        self.pending += 1
+
+        def finished(future: Future) -> None:
+            error = future.exception()
+            if error is None:
+                self.queue.put((done, (future.result(),)))
+            elif failed is not None:
+                self.queue.put((failed, (error,)))
+            else:
+                self.queue.put((lambda e: None, (error,)))
+            self.queue.put((self._one_less, ()))
+
+        self.pool.submit(fn, *args).add_done_callback(finished)
+
+    def _one_less(self) -> None:
+        self.pending -= 1
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                callback, args = self.queue.get_nowait()
+                callback(*args)
+        except queue.Empty:
+            pass
+        self._job = self.widget.after(self.poll_ms, self._drain)
+
+    def close(self) -> None:
+        self.widget.after_cancel(self._job)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class FieldError(ttk.Label):
+    """The line under a field that says what is wrong with it (empty when all is well)."""
+
+    def __init__(self, master: tk.Misc, **kw: Any):
+        super().__init__(master, text="", bootstyle="danger", wraplength=WRAP, **kw)
+
+    def show(self, text: str | None) -> None:
+        if self.cget("text") != (text or ""):
+            self.configure(text=text or "")
+
+
+class Page(ttk.Frame):
+    """One step of the wizard."""
+
+    title = ""
+    subtitle = ""  # what to do on this page, in one sentence
+    next_label = "Next"
+    can_go_back = True
+
+    def __init__(self, master: tk.Misc, wizard: Wizard):
+        super().__init__(master, padding=(PAD * 2, PAD))
+        self.wizard = wizard
+
+    def problem(self) -> str | None:
+        """None when Next may be pressed, else what is missing (also shown at its field)."""
+        return None
+
+    def on_show(self) -> None:
+        pass
+
+    def on_next(self) -> bool:
+        """Called when Next is pressed; False keeps the wizard on this page."""
+        return True
+
+    def changed(self, *_: object) -> None:
+        self.wizard.refresh()
+
+
+def autowrap(label: ttk.Label) -> ttk.Label:
+    """Wrap the label's text at whatever width the layout gives it (never clipped)."""
+    label.bind("<Configure>", lambda e: label.configure(wraplength=max(150, e.width - 4)))
+    return label
+
+
+def labeled_entry(master: tk.Misc, row: int, label: str, var: tk.StringVar,
+                  hint: str = "", show: str = "", width: int = 40
+                  ) -> tuple[ttk.Entry, FieldError]:
+    """A label, an entry and its error line, on a 2-column grid."""
+    ttk.Label(master, text=label).grid(row=row, column=0, sticky="w", padx=(0, PAD), pady=(6, 0))
+    entry = ttk.Entry(master, textvariable=var, width=width, show=show)
+    entry.grid(row=row, column=1, sticky="we", pady=(6, 0))
+    error = FieldError(master)
+    error.grid(row=row + 1, column=1, columnspan=2, sticky="w")
+    if hint:
+        ttk.Label(master, text=hint, bootstyle="secondary").grid(
+            row=row, column=2, sticky="w", padx=(PAD, 0), pady=(6, 0))
+    return entry, error
+
+
+class ConfirmDialog(ttk.Toplevel):
+    """A small modal question with two buttons; `answer` is True for the first."""
+
+    def __init__(self, master: tk.Misc, title: str, text: str, yes: str, no: str):
+        super().__init__(title=title, transient=master, resizable=(False, False))
+        self.answer = False
+        frame = ttk.Frame(self, padding=PAD * 2)
+        frame.pack(fill="both", expand=True)
+        ttk.Label(frame, text=text, wraplength=420, justify="left").pack(anchor="w")
+        buttons = ttk.Frame(frame)
+        buttons.pack(anchor="e", pady=(PAD * 2, 0))
+        self.no_button = ttk.Button(buttons, text=no, command=self.destroy,
+                                    bootstyle="secondary")
+        self.no_button.pack(side="right")
+        self.yes_button = ttk.Button(buttons, text=yes, command=self._yes, bootstyle="danger")
+        self.yes_button.pack(side="right", padx=(0, PAD))
+        self.bind("<Escape>", lambda e: self.destroy())
+        self.protocol("WM_DELETE_WINDOW", self.destroy)
+        self.no_button.focus_set()
+
+    def _yes(self) -> None:
+        self.answer = True
+        self.destroy()
+
+    def ask(self) -> bool:
+        self.update_idletasks()
+        master = self.master
+        x = master.winfo_rootx() + (master.winfo_width() - self.winfo_reqwidth()) // 2
+        y = master.winfo_rooty() + (master.winfo_height() - self.winfo_reqheight()) // 3
+        self.geometry(f"+{max(0, x)}+{max(0, y)}")
+        self.grab_set()
+        self.wait_window()
+        return self.answer

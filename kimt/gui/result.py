@@ -1,0 +1,139 @@
+"""Step 6: what happened — totals, what is not complete and why, the logs, Run again.
+
+The words come from `core.report` (number, size, duration, verdict), so the
+page says what the Report log says. Run again repeats the same selection:
+the engine copies only what is missing, so it finishes a stopped or failed
+run and proves a complete one (0 copied).
+"""
+
+from __future__ import annotations
+
+import tkinter as tk
+
+import ttkbootstrap as ttk
+
+from ..core.events import DONE, FAILED, PROBLEMS, STOPPED, RunFinished
+from ..core.report import duration, number, size, verdict
+from ..platform import open_path
+from .common import PAD, Page, autowrap, tone
+
+
+class ResultPage(Page):
+    title = "Result"
+    subtitle = "The migration is over. The Report log lists every user and every problem."
+    next_label = "Close"
+
+    def __init__(self, master: tk.Misc, wizard):
+        super().__init__(master, wizard)
+        self.finished: RunFinished | None = None
+        self.report_path = self.debug_path = self.log_dir = None
+        self.columnconfigure(0, weight=1)
+        self.rowconfigure(3, weight=1)
+        self.headline = autowrap(ttk.Label(self, text="", font="-size 13 -weight bold"))
+        self.headline.grid(row=0, column=0, sticky="we")
+
+        grid = ttk.Frame(self)
+        grid.grid(row=1, column=0, sticky="w", pady=(PAD, 0))
+        self.figures: dict[str, ttk.Label] = {}
+        names = ("Time", "Users", "Folders", "Messages on the source", "Copied",
+                 "Already on the destination", "Size copied", "Skipped messages")
+        for n, name in enumerate(names):
+            row, col = n % 4, (n // 4) * 2
+            ttk.Label(grid, text=name + ":", bootstyle="secondary").grid(
+                row=row, column=col, sticky="w", padx=(0 if col == 0 else PAD * 3, 8), pady=1)
+            value = ttk.Label(grid, text="", font="-weight bold")
+            value.grid(row=row, column=col + 1, sticky="w", pady=1)
+            self.figures[name] = value
+
+        ttk.Label(self, text="Not complete (each with the reason):").grid(
+            row=2, column=0, sticky="w", pady=(PAD, 2))
+        box = ttk.Frame(self)
+        box.grid(row=3, column=0, sticky="nsew")
+        box.columnconfigure(0, weight=1)
+        box.rowconfigure(0, weight=1)
+        self.problems = tk.Text(box, height=6, wrap="word", relief="flat", padx=8, pady=6)
+        self.problems.grid(row=0, column=0, sticky="nsew")
+        scroll = ttk.Scrollbar(box, orient="vertical", command=self.problems.yview)
+        scroll.grid(row=0, column=1, sticky="ns")
+        self.problems.configure(yscrollcommand=scroll.set, state="disabled")
+
+        logs = ttk.Frame(self)
+        logs.grid(row=4, column=0, sticky="we", pady=(PAD, 0))
+        self.report_button = ttk.Button(logs, text="Open Report log", bootstyle="primary",
+                                        command=lambda: self.open(self.report_path))
+        self.report_button.pack(side="left")
+        self.debug_button = ttk.Button(logs, text="Open Debug log", bootstyle="secondary",
+                                       command=lambda: self.open(self.debug_path))
+        self.debug_button.pack(side="left", padx=(6, 0))
+        self.folder_button = ttk.Button(logs, text="Open log folder", bootstyle="secondary",
+                                        command=lambda: self.open(self.log_dir))
+        self.folder_button.pack(side="left", padx=(6, 0))
+        self.again_button = ttk.Button(logs, text="Run again", bootstyle="success",
+                                       command=self.wizard.run_again)
+        self.again_button.pack(side="right")
+        self.again_hint = ttk.Label(self, text="", bootstyle="secondary")
+        self.again_hint.grid(row=5, column=0, sticky="e", pady=(4, 0))
+        self.open_error = autowrap(ttk.Label(self, text="", bootstyle="danger"))
+        self.open_error.grid(row=6, column=0, sticky="we")
+
+    def open(self, path) -> None:
+        try:
+            open_path(path)
+            self.open_error.configure(text="")
+        except OSError as e:
+            self.open_error.configure(text=f"Could not open it: {e}")
+
+    def show_run(self, finished: RunFinished, logs) -> None:
+        self.finished = finished
+        self.report_path, self.debug_path, self.log_dir = (
+            logs.report_path, logs.debug_path, logs.dir)
+        results = finished.results
+        states = {s: sum(1 for r in results if r.state == s)
+                  for s in (DONE, PROBLEMS, FAILED, STOPPED)}
+        if finished.fatal:
+            head, style = f"Nothing was copied: {finished.fatal}", "danger"
+        elif finished.stopped:
+            head, style = ("Stopped. Run again to finish: nothing is copied twice.", "warning")
+        elif states[DONE] == len(results):
+            head, style = (f"All {len(results)} mailboxes are complete on the destination.",
+                           "ok")
+        else:
+            head, style = (f"{states[DONE]} of {len(results)} mailboxes are complete; the "
+                           "others are listed below.", "warning")
+        tone(self.headline, style, head)
+        users = f"{len(results)}" + "".join(
+            f", {n} {s}" for s, n in states.items() if n and len(results))
+        copied = sum(r.copied for r in results)
+        values = {
+            "Time": duration(finished.seconds),
+            "Users": users,
+            "Folders": number(sum(len(r.folders) for r in results)),
+            "Messages on the source": number(sum(r.total for r in results)),
+            "Copied": number(copied),
+            "Already on the destination": number(sum(r.already for r in results)),
+            "Size copied": size(sum(r.bytes_copied for r in results)),
+            "Skipped messages": number(sum(len(r.skipped) for r in results)),
+        }
+        for name, value in values.items():
+            self.figures[name].configure(text=value)
+        lines = []
+        if finished.fatal:
+            lines.append(finished.fatal)
+        for r in results:
+            if r.state != DONE:
+                lines.append(f"{r.email}: {verdict(r)}")
+            for s in r.skipped:
+                lines.append(f"    skipped in '{s.folder}': \"{s.subject or '(no subject)'}\""
+                             f" ({s.date or 'no date'}, {size(s.size)}): {s.reason}")
+        self.problems.configure(state="normal")
+        self.problems.delete("1.0", "end")
+        self.problems.insert("1.0", "\n".join(lines) if lines else "Nothing: every selected "
+                             "mailbox is complete.")
+        self.problems.configure(state="disabled")
+        complete = not lines
+        self.again_hint.configure(
+            text="Run again checks every selected mailbox and copies only what is missing"
+            + (" (now: nothing)." if complete else "."))
+
+    def problem_lines(self) -> str:
+        return self.problems.get("1.0", "end").strip()

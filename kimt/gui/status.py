@@ -1,0 +1,238 @@
+"""Step 5: the migration as it runs — one row per mailbox, an overall bar, Stop.
+
+Renders the engine's events (drained every 100 ms): a mailbox's progress is
+its finished folders plus the current one; with an Estimate its messages
+are counted against the estimated total, otherwise against its folders.
+Speed and ETA are computed from the bytes copied and that fraction.
+"""
+
+from __future__ import annotations
+
+import time
+import tkinter as tk
+from dataclasses import dataclass
+
+import ttkbootstrap as ttk
+
+from ..core.events import (
+    DONE,
+    FAILED,
+    MIGRATING,
+    PROBLEMS,
+    STOPPED,
+    WAITING,
+    FolderProgress,
+    MailboxFinished,
+    MailboxResult,
+    MailboxStarted,
+    Notice,
+    RunFinished,
+    RunStarted,
+)
+from ..core.report import number, size
+from .common import PAD, Page, autowrap, tone
+from .run import MigrationRun
+
+COLUMNS = (("address", "Address", 190), ("state", "State", 120), ("folder", "Folder", 150),
+           ("messages", "Messages", 100), ("size", "Size", 70), ("speed", "Speed", 80),
+           ("eta", "Time left", 80))
+
+
+def clock(seconds: float) -> str:
+    s = int(seconds)
+    if s >= 3600:
+        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+@dataclass
+class Progress:
+    email: str
+    expected: int = 0  # messages estimated beforehand (0: unknown)
+    state: str = WAITING
+    folder: str = ""
+    folder_number: int = 0
+    folder_count: int = 0
+    folder_done: int = 0
+    folder_total: int = 0
+    folder_bytes: int = 0
+    done_before: int = 0  # messages of the finished folders
+    bytes_before: int = 0
+    started: float = 0.0
+    result: MailboxResult | None = None
+
+    @property
+    def done(self) -> int:
+        return self.done_before + self.folder_done
+
+    @property
+    def nbytes(self) -> int:
+        return self.result.bytes_copied if self.result else self.bytes_before + self.folder_bytes
+
+    @property
+    def fraction(self) -> float:
+        if self.result is not None:
+            return 1.0
+        if self.expected:
+            return min(1.0, self.done / self.expected)
+        if not self.folder_count:
+            return 0.0
+        within = self.folder_done / self.folder_total if self.folder_total else 1.0
+        return (self.folder_number - 1 + within) / self.folder_count
+
+
+class StatusPage(Page):
+    title = "Migration status"
+    subtitle = ("Mail is being copied. You can stop at any time: a later run finishes "
+                "the job without copying anything twice.")
+    can_go_back = False
+    next_label = "Next"
+
+    def __init__(self, master: tk.Misc, wizard):
+        super().__init__(master, wizard)
+        self.run: MigrationRun | None = None
+        self.rows: dict[str, Progress] = {}
+        self.started = 0.0
+        self.columnconfigure(0, weight=1)
+        self.rowconfigure(2, weight=1)
+
+        self.overall = ttk.Progressbar(self, maximum=1000, bootstyle="success-striped")
+        self.overall.grid(row=0, column=0, sticky="we")
+        self.overall_label = ttk.Label(self, text="")
+        self.overall_label.grid(row=1, column=0, sticky="w", pady=(4, PAD / 2))
+
+        table = ttk.Frame(self)
+        table.grid(row=2, column=0, sticky="nsew")
+        table.columnconfigure(0, weight=1)
+        table.rowconfigure(0, weight=1)
+        self.tree = ttk.Treeview(table, columns=[c[0] for c in COLUMNS], show="headings",
+                                 selectmode="none", height=8)
+        for key, heading, width in COLUMNS:
+            anchor = "e" if key in ("messages", "size", "speed", "eta") else "w"
+            self.tree.heading(key, text=heading, anchor=anchor)
+            self.tree.column(key, width=width, minwidth=50, anchor=anchor,
+                             stretch=key in ("address", "folder"))
+        self.tree.grid(row=0, column=0, sticky="nsew")
+        scroll = ttk.Scrollbar(table, orient="vertical", command=self.tree.yview)
+        scroll.grid(row=0, column=1, sticky="ns")
+        self.tree.configure(yscrollcommand=scroll.set)
+        for tag, colour in (("failed", "#b02a37"), ("done", "#146c43"),
+                            ("problems", "#997404"), ("stopped", "#6c757d")):
+            self.tree.tag_configure(tag, foreground=colour)
+
+        bottom = ttk.Frame(self)
+        bottom.grid(row=3, column=0, sticky="we", pady=(PAD, 0))
+        self.stop_button = ttk.Button(bottom, text="Stop", command=self.stop,
+                                      bootstyle="danger-outline")
+        self.stop_button.pack(side="left")
+        self.notice = autowrap(ttk.Label(bottom, text="", bootstyle="secondary",
+                                         justify="left"))
+        self.notice.pack(side="left", padx=PAD, fill="x", expand=True)
+
+    # -- running ------------------------------------------------------------------------
+
+    def begin(self, run: MigrationRun, expected: dict[str, int]) -> None:
+        self.run = run
+        self.started = time.monotonic()
+        self.rows = {a.email: Progress(a.email, expected.get(a.email, 0))
+                     for a in run.request.accounts}
+        self.tree.delete(*self.tree.get_children())
+        for email in self.rows:
+            self.tree.insert("", "end", iid=email, values=self.values(self.rows[email]))
+        self.stop_button.configure(state="normal", text="Stop")
+        self.notice.configure(text="Connecting to both servers…")
+        self.update_overall()
+        run.start()
+        self.after(100, self.poll)
+
+    def poll(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        for event in run.drain():
+            self.handle(event)
+        self.update_overall()
+        if run.finished is not None:
+            self.run = None
+            self.wizard.migration_finished(run)
+            return
+        self.after(100, self.poll)
+
+    def handle(self, event) -> None:
+        match event:
+            case RunStarted():
+                self.notice.configure(text="Stop finishes the batch of messages in flight, "
+                                      "then stops.")
+            case MailboxStarted(email=email):
+                p = self.rows[email]
+                p.state, p.started = MIGRATING, time.monotonic()
+                self.show(p)
+            case FolderProgress(email=email):
+                p = self.rows[email]
+                if event.folder_number != p.folder_number:
+                    p.done_before += p.folder_total if p.folder_number else 0
+                    p.bytes_before += p.folder_bytes
+                p.folder, p.folder_number, p.folder_count = (event.folder, event.folder_number,
+                                                             event.folder_count)
+                p.folder_done, p.folder_total, p.folder_bytes = (event.done, event.total,
+                                                                 event.bytes_copied)
+                self.show(p)
+            case Notice(email=email, text=text):
+                self.notice.configure(text=f"{email}: {text}")
+            case MailboxFinished(result=result):
+                p = self.rows.setdefault(result.email, Progress(result.email))
+                p.state, p.result, p.folder = result.state, result, ""
+                self.show(p)
+            case RunFinished(fatal=fatal) if fatal:
+                tone(self.notice, "danger", fatal)
+
+    def values(self, p: Progress) -> tuple:
+        speed = eta = ""
+        if p.result is not None:
+            r = p.result
+            messages = f"{number(r.copied + r.already)} / {number(r.total)}"
+        elif p.state == MIGRATING:
+            messages = number(p.done) + (f" / {number(p.expected)}" if p.expected else "")
+            elapsed = time.monotonic() - p.started
+            if elapsed > 0.5 and p.nbytes:
+                speed = f"{size(p.nbytes / elapsed)}/s"
+            if elapsed > 2 and 0.02 < p.fraction < 1:
+                eta = clock(elapsed * (1 - p.fraction) / p.fraction)
+        else:
+            messages = f"0 / {number(p.expected)}" if p.expected else ""
+        folder = (f"{p.folder} ({p.folder_number} of {p.folder_count})"
+                  if p.folder and p.result is None else "")
+        return (p.email, p.state, folder, messages, size(p.nbytes) if p.nbytes else "",
+                speed, eta)
+
+    def show(self, p: Progress) -> None:
+        tag = {DONE: "done", FAILED: "failed", PROBLEMS: "problems", STOPPED: "stopped"}
+        self.tree.item(p.email, values=self.values(p), tags=(tag.get(p.state, ""),))
+
+    def update_overall(self) -> None:
+        if not self.rows:
+            return
+        fractions = [p.fraction for p in self.rows.values()]
+        whole = sum(fractions) / len(fractions)
+        self.overall.configure(value=int(whole * 1000))
+        finished = sum(1 for p in self.rows.values() if p.result is not None)
+        elapsed = time.monotonic() - self.started
+        self.overall_label.configure(
+            text=f"{finished} of {len(self.rows)} mailboxes finished  ·  {whole:.0%}  ·  "
+                 f"elapsed {clock(elapsed)}")
+        for p in self.rows.values():
+            if p.state == MIGRATING:
+                self.show(p)  # speed and time left move on between events too
+
+    def stop(self) -> None:
+        if self.run is not None and not self.run.stopping:
+            self.run.stop()
+            self.stop_button.configure(state="disabled", text="Stopping…")
+            tone(self.notice, "warning", "Stopping after the batch of messages in flight…")
+
+    @property
+    def running(self) -> bool:
+        return self.run is not None
+
+    def problem(self) -> str | None:
+        return "The migration is still running" if self.running else None

@@ -1,0 +1,383 @@
+"""Step 4: the users file — preview, encoding, bad lines, selection, Check logins, Estimate.
+
+The file is read by `core.accounts` exactly as `kimt migrate` reads it;
+changing the encoding reads it again. Rows are keyed by their position in
+the file. Check logins and Estimate run `core.survey` in background threads
+and fill each row as its answer comes back. Passwords are shown as dots.
+"""
+
+from __future__ import annotations
+
+import os
+import tkinter as tk
+from tkinter import filedialog
+
+import ttkbootstrap as ttk
+
+from ..core import survey
+from ..core.accounts import ENCODING_CHOICES, ENCODING_LABELS, Account, AccountList, read_accounts
+from ..core.errors import KimtError
+from ..core.report import number, size
+from .common import PAD, FieldError, Page, autowrap, tone
+
+CHECKED, UNCHECKED = "☑", "☐"
+COLUMNS = (("use", "", 30), ("address", "Address", 170), ("name", "Full name", 120),
+           ("password", "Password", 84), ("login", "Login", 140), ("folders", "Folders", 72),
+           ("messages", "Messages", 90), ("size", "Size", 76))
+LARGE_USERS, LARGE_BYTES = 50, 20 * 2**30
+SHOWN_PROBLEMS = 5
+
+
+def short_reason(reason: str) -> str:
+    """'login failed for a@x.cz on host: [AUTHENTICATIONFAILED] …' -> the part after ': '."""
+    head, sep, tail = reason.partition(": ")
+    return tail if sep and head.startswith("login failed for ") else reason
+
+
+class UsersPage(Page):
+    title = "Users"
+    subtitle = ("Load the users file, then choose who to migrate. Check logins and Estimate "
+                "are optional and only read the old server.")
+    next_label = "Start migration"
+
+    def __init__(self, master: tk.Misc, wizard):
+        super().__init__(master, wizard)
+        self.accounts: AccountList | None = None
+        self.checked: set[int] = set()
+        self.logins: dict[int, survey.LoginCheck | None] = {}  # None: being checked
+        self.estimates: dict[int, survey.Estimate] = {}
+        self.estimating: set[int] = set()
+        self.serial = 0  # answers for an older file are dropped
+        self.columnconfigure(0, weight=1)
+        self.rowconfigure(3, weight=1)
+
+        top = ttk.Frame(self)
+        top.grid(row=0, column=0, sticky="we")
+        top.columnconfigure(1, weight=1)
+        self.load_button = ttk.Button(top, text="Load CSV…", command=self.choose_file,
+                                      bootstyle="primary")
+        self.load_button.grid(row=0, column=0, sticky="w")
+        self.file_label = ttk.Label(top, text="No file loaded yet.", bootstyle="secondary")
+        self.file_label.grid(row=0, column=1, sticky="w", padx=PAD)
+        ttk.Label(top, text="Encoding:").grid(row=0, column=2, sticky="e")
+        self.encoding = tk.StringVar()
+        self.encoding_box = ttk.Combobox(
+            top, textvariable=self.encoding, state="disabled", width=26,
+            values=[ENCODING_LABELS[c] for c in ENCODING_CHOICES])
+        self.encoding_box.grid(row=0, column=3, sticky="e", padx=(6, 0))
+        self.encoding_box.bind("<<ComboboxSelected>>", lambda e: self.reread())
+        self.file_error = FieldError(top)
+        self.file_error.grid(row=1, column=0, columnspan=4, sticky="w")
+        self.problems_label = autowrap(ttk.Label(top, text="", bootstyle="danger",
+                                                 justify="left"))
+        self.problems_label.grid(row=2, column=0, columnspan=4, sticky="we")
+
+        bar = ttk.Frame(self)
+        bar.grid(row=1, column=0, sticky="we", pady=(PAD / 2, 4))
+        ttk.Label(bar, text="Filter:").pack(side="left")
+        self.filter = tk.StringVar()
+        self.filter.trace_add("write", lambda *a: self.fill())
+        self.filter_entry = ttk.Entry(bar, textvariable=self.filter, width=24)
+        self.filter_entry.pack(side="left", padx=(6, PAD))
+        self.all_button = ttk.Button(bar, text="Select all", bootstyle="secondary-outline",
+                                     command=lambda: self.select_shown(True))
+        self.all_button.pack(side="left")
+        self.none_button = ttk.Button(bar, text="Select none", bootstyle="secondary-outline",
+                                      command=lambda: self.select_shown(False))
+        self.none_button.pack(side="left", padx=(6, 0))
+        self.count_label = ttk.Label(bar, text="")
+        self.count_label.pack(side="left", padx=PAD)
+
+        table = ttk.Frame(self)
+        table.grid(row=3, column=0, sticky="nsew")
+        table.columnconfigure(0, weight=1)
+        table.rowconfigure(0, weight=1)
+        self.tree = ttk.Treeview(table, columns=[c[0] for c in COLUMNS], show="headings",
+                                 selectmode="browse", height=8)
+        for key, heading, width in COLUMNS:
+            anchor = "e" if key in ("folders", "messages", "size") else "w"
+            self.tree.heading(key, text=heading, anchor=anchor)
+            self.tree.column(key, width=width, minwidth=width if key == "use" else 40,
+                             anchor="center" if key == "use" else anchor,
+                             stretch=key in ("address", "login"))
+        self.tree.grid(row=0, column=0, sticky="nsew")
+        scroll = ttk.Scrollbar(table, orient="vertical", command=self.tree.yview)
+        scroll.grid(row=0, column=1, sticky="ns")
+        across = ttk.Scrollbar(table, orient="horizontal", command=self.tree.xview)
+        across.grid(row=1, column=0, sticky="we")
+        self.tree.configure(yscrollcommand=scroll.set, xscrollcommand=across.set)
+        self.tree.tag_configure("failed", foreground="#b02a37")
+        self.tree.tag_configure("ok", foreground="#146c43")
+        self.tree.bind("<Button-1>", self.clicked)
+        self.tree.bind("<space>", lambda e: self.toggle(self.tree.focus()))
+        self.details = autowrap(ttk.Label(self, text="", justify="left"))
+        self.details.grid(row=4, column=0, sticky="we")
+        self.selection_error = FieldError(self)
+        self.selection_error.grid(row=5, column=0, sticky="w")
+
+        actions = ttk.Frame(self)
+        actions.grid(row=6, column=0, sticky="we", pady=(4, 0))
+        self.check_button = ttk.Button(actions, text="Check logins", command=self.check_logins,
+                                       bootstyle="primary-outline")
+        self.check_button.pack(side="left")
+        self.estimate_button = ttk.Button(actions, text="Estimate", command=self.estimate,
+                                          bootstyle="primary-outline")
+        self.estimate_button.pack(side="left", padx=(6, 0))
+        self.survey_label = autowrap(ttk.Label(self, text="", justify="left"))
+        self.survey_label.grid(row=7, column=0, sticky="we", pady=(4, 0))
+        self.workers = tk.IntVar(value=wizard.settings.workers)
+        self.workers_box = ttk.Spinbox(actions, from_=1, to=16, width=3,
+                                       textvariable=self.workers)
+        self.workers_box.pack(side="right")
+        ttk.Label(actions, text="Mailboxes at the same time:").pack(side="right", padx=(0, 6))
+        self.hint = autowrap(ttk.Label(self, text="", bootstyle="secondary", justify="left"))
+        self.hint.grid(row=8, column=0, sticky="we", pady=(PAD / 2, 0))
+        self.update_counts()
+
+    # -- the file -----------------------------------------------------------------------
+
+    def choose_file(self) -> None:
+        folder = self.wizard.settings.csv_folder
+        path = filedialog.askopenfilename(
+            parent=self, title="Users file (CSV)",
+            initialdir=folder if folder and os.path.isdir(folder) else None,
+            filetypes=[("Users file", "*.csv *.txt"), ("All files", "*")])
+        if path:
+            self.load(path)
+
+    def load(self, path: str, encoding: str | None = None) -> None:
+        try:
+            accounts = read_accounts(path, encoding)
+        except KimtError as e:
+            self.file_error.show(str(e))
+            self.changed()
+            return
+        self.wizard.settings.csv_folder = os.path.dirname(os.path.abspath(path))
+        keep = {a.email.casefold() for a in self.selected()} if encoding else None
+        self.accounts = accounts
+        self.serial += 1
+        self.logins.clear()
+        self.estimates.clear()
+        self.checked = {i for i, a in enumerate(accounts.accounts)
+                        if keep is None or a.email.casefold() in keep}
+        self.file_error.show(None)
+        tone(self.file_label, "default",
+             f"{os.path.basename(path)}  —  {len(accounts.accounts)} users")
+        self.encoding.set(ENCODING_LABELS.get(accounts.encoding, accounts.encoding))
+        self.encoding_box.configure(state="readonly")
+        self.show_problems()
+        self.fill()
+
+    def reread(self) -> None:
+        if self.accounts is None:
+            return
+        by_label = {label: codec for codec, label in ENCODING_LABELS.items()}
+        self.load(self.accounts.path, by_label.get(self.encoding.get(), self.encoding.get()))
+
+    def show_problems(self) -> None:
+        problems = self.accounts.problems if self.accounts else []
+        if not problems:
+            self.problems_label.configure(text="")
+            return
+        lines = [f"{len(problems)} line(s) of the file are left out:"]
+        for p in problems[:SHOWN_PROBLEMS]:
+            lines.append(f"   line {p.line}: {p.reason}" + (f"  ({p.excerpt})" if p.excerpt
+                                                             else ""))
+        if len(problems) > SHOWN_PROBLEMS:
+            lines.append(f"   … and {len(problems) - SHOWN_PROBLEMS} more (kimt check-csv "
+                         "lists them all)")
+        self.problems_label.configure(text="\n".join(lines))
+
+    # -- the table ----------------------------------------------------------------------
+
+    def shown(self) -> list[tuple[int, Account]]:
+        if not self.accounts:
+            return []
+        needle = self.filter.get().strip().casefold()
+        return [(i, a) for i, a in enumerate(self.accounts.accounts)
+                if not needle or needle in a.email.casefold() or needle in a.full_name.casefold()]
+
+    def fill(self) -> None:
+        self.tree.delete(*self.tree.get_children())
+        for i, account in self.shown():
+            self.tree.insert("", "end", iid=str(i), values=self.row(i, account),
+                             tags=self.tags(i))
+        self.update_counts()
+        self.changed()
+
+    def row(self, i: int, account: Account) -> tuple:
+        login = self.logins.get(i, "")
+        if login is None:
+            login_text = "checking…"
+        elif isinstance(login, survey.LoginCheck):
+            login_text = "ok" if login.ok else f"failed: {short_reason(login.reason)}"
+        else:
+            login_text = ""
+        est = self.estimates.get(i)
+        figures = ("", "", "")
+        if est is not None and est.ok:
+            figures = (number(est.folders), number(est.messages), size(est.bytes))
+        elif est is None and i in self.estimating:
+            figures = ("…", "…", "…")
+        return (CHECKED if i in self.checked else UNCHECKED, account.email, account.full_name,
+                "•" * 8 if account.password else "(none)", login_text, *figures)
+
+    def tags(self, i: int) -> tuple[str, ...]:
+        login = self.logins.get(i)
+        if isinstance(login, survey.LoginCheck):
+            return ("ok",) if login.ok else ("failed",)
+        return ()
+
+    def refresh_row(self, i: int) -> None:
+        if self.accounts and self.tree.exists(str(i)):
+            self.tree.item(str(i), values=self.row(i, self.accounts.accounts[i]),
+                           tags=self.tags(i))
+
+    def clicked(self, event: tk.Event) -> str | None:
+        if self.tree.identify_region(event.x, event.y) != "cell":
+            return None
+        iid = self.tree.identify_row(event.y)
+        if iid:
+            self.tree.focus(iid)
+            self.tree.selection_set(iid)
+            self.toggle(iid)
+            self.show_details(int(iid))
+        return "break"
+
+    def show_details(self, i: int) -> None:
+        """The whole answer for one row (the table has room for only the start of it)."""
+        login, est = self.logins.get(i), self.estimates.get(i)
+        if isinstance(login, survey.LoginCheck) and not login.ok:
+            tone(self.details, "danger", login.reason)
+        elif est is not None and est.ok:
+            tone(self.details, "muted", f"{est.email}: {est.describe()}")
+        else:
+            tone(self.details, "default", "")
+
+    def toggle(self, iid: str) -> None:
+        if not iid:
+            return
+        i = int(iid)
+        self.checked.symmetric_difference_update({i})
+        self.refresh_row(i)
+        self.update_counts()
+        self.changed()
+
+    def select_shown(self, on: bool) -> None:
+        for i, _ in self.shown():
+            (self.checked.add if on else self.checked.discard)(i)
+            self.refresh_row(i)
+        self.update_counts()
+        self.changed()
+
+    def selected(self) -> list[Account]:
+        if not self.accounts:
+            return []
+        return [a for i, a in enumerate(self.accounts.accounts) if i in self.checked]
+
+    def update_counts(self) -> None:
+        total = len(self.accounts.accounts) if self.accounts else 0
+        chosen = len(self.checked)
+        self.count_label.configure(text=f"{chosen} of {total} selected" if total else "")
+        state = "normal" if chosen else "disabled"
+        self.check_button.configure(state=state)
+        self.estimate_button.configure(state=state)
+        known = [e for i, e in self.estimates.items() if i in self.checked and e.ok]
+        nbytes = sum(e.bytes for e in known)
+        if chosen > LARGE_USERS or nbytes > LARGE_BYTES:
+            text = (f"{chosen} users" + (f", {size(nbytes)} estimated" if known else "")
+                    + ": a large set. Migrate it in parts — filter by domain or select about "
+                    f"{LARGE_USERS} users at a time, e.g. one part a night. Each part can be "
+                    "run again later: only what is missing is copied.")
+            tone(self.hint, "warning", text)
+        else:
+            tone(self.hint, "muted",
+                 "Tip: for large migrations (many users or tens of GB), migrate in parts by "
+                 "selecting some users at a time. A re-run only copies what is missing.")
+
+    # -- checks -------------------------------------------------------------------------
+
+    def source_config(self):
+        page = self.wizard.source_page
+        if page.problem():
+            tone(self.survey_label, "danger", "Fix the source server page first.")
+            return None
+        return page.config()
+
+    def check_logins(self) -> None:
+        self._survey(estimate=False)
+
+    def estimate(self) -> None:
+        self._survey(estimate=True)
+
+    def _survey(self, estimate: bool) -> None:
+        config = self.source_config()
+        if config is None or not self.accounts:
+            return
+        serial = self.serial
+        todo = [(i, a) for i, a in enumerate(self.accounts.accounts) if i in self.checked]
+        left = {"n": len(todo), "failed": 0}
+        verb = "Estimating" if estimate else "Checking logins"
+        tone(self.survey_label, "default", f"{verb}: 0 of {len(todo)} done…")
+        for button in (self.check_button, self.estimate_button):
+            button.configure(state="disabled")
+
+        def answered(i: int, login: survey.LoginCheck, found: survey.Estimate | None) -> None:
+            if serial != self.serial:
+                return
+            self.logins[i] = login
+            self.estimating.discard(i)
+            if found is not None and found.ok:
+                self.estimates[i] = found
+            left["n"] -= 1
+            left["failed"] += not login.ok
+            self.refresh_row(i)
+            done = len(todo) - left["n"]
+            text = f"{verb}: {done} of {len(todo)} done"
+            if left["failed"]:
+                text += f", {left['failed']} login(s) failed"
+            if not left["n"]:
+                text = (f"{len(todo) - left['failed']} of {len(todo)} logins work"
+                        + (f"; {left['failed']} failed (see the Login column)"
+                           if left["failed"] else "."))
+                if estimate:
+                    est = [self.estimates[i] for i, _ in todo if i in self.estimates]
+                    text += (f"  Estimate: {number(sum(e.messages for e in est))} messages, "
+                             f"{size(sum(e.bytes for e in est))}.")
+                self.update_counts()
+            tone(self.survey_label, "danger" if left["failed"] else "default", text)
+
+        for i, account in todo:
+            self.logins[i] = None
+            if estimate:
+                self.estimating.add(i)
+                self.estimates.pop(i, None)
+                self.wizard.tasks.run(survey.check_and_estimate, config, account,
+                                      done=lambda r, i=i: answered(i, r[0], r[1]))
+            else:
+                self.wizard.tasks.run(survey.check_login, config, account,
+                                      done=lambda r, i=i: answered(i, r, None))
+            self.refresh_row(i)
+
+    # -- the wizard ---------------------------------------------------------------------
+
+    def problem(self) -> str | None:
+        text = None
+        if self.accounts is None:
+            text = "Load the users file (CSV) first: press Load CSV…"
+        elif not self.accounts.accounts:
+            text = "The file has no usable users: fix the lines listed above"
+        elif not self.checked:
+            text = "Select at least one user: click a row's box, or Select all"
+        self.selection_error.show(text)
+        return text
+
+    def workers_count(self) -> int:
+        try:
+            return max(1, min(16, int(self.workers.get())))
+        except (tk.TclError, ValueError):
+            return 4
+
+    def on_next(self) -> bool:
+        self.wizard.settings.workers = self.workers_count()
+        return self.wizard.start_migration(self.selected(), self.workers_count())

@@ -1,0 +1,181 @@
+"""Validation next to the fields, the users table's tools, settings remembered, Stop, close."""
+
+from __future__ import annotations
+
+import time
+import tkinter as tk
+
+from dovecot import make_message
+from drive import press, pump, row, shot, text_of, type_into
+from helpers import ADMIN_PASSWORD, write_csv
+
+from kimt.core.events import DONE, STOPPED
+from kimt.gui import settings as settings_store
+from kimt.gui.app import make_window
+
+JDOE, JDOE_PW = "jdoe@example.com", "Src-Secret-7x!"
+BOB, BOB_PW = "bob@example.com", "Bob-Pass-3k#"
+
+
+def disabled(button) -> bool:
+    return str(button.cget("state")) == "disabled"
+
+
+def test_next_waits_for_valid_pages_and_settings_are_remembered(wizard, tmp_path, screenshots):
+    w = wizard
+    press(w, w.next_button)
+    page = w.source_page
+    assert disabled(w.next_button)
+    assert text_of(page.host_error).startswith("Enter the server's name")
+    type_into(w, page.host, "mail.example.com:99999")
+    assert disabled(w.next_button) and "bad port '99999'" in text_of(page.host_error)
+    type_into(w, page.host, "old.example.com")
+    assert not disabled(w.next_button) and text_of(page.host_error) == ""
+    page.use_admin.set(True)
+    page.kind.set("master")
+    w.root.update()
+    assert disabled(w.next_button)
+    assert text_of(page.admin_user_error) == "Enter the admin's user name"
+    shot(w, screenshots, "2-source-invalid")
+    page.use_admin.set(False)
+    page.kind.set("user")
+    page.security.set("starttls")
+    page.login_name.set("local")
+    press(w, w.next_button)
+
+    page = w.destination_page
+    type_into(w, page.host, "new.example.com:993")
+    type_into(w, page.admin_user, "admin")
+    assert disabled(w.next_button) and text_of(page.admin_password_error)
+    type_into(w, page.admin_password, ADMIN_PASSWORD)
+    assert not disabled(w.next_button)
+    press(w, w.next_button)
+
+    page = w.users_page
+    assert disabled(w.next_button)
+    name = "Jiří Novák"
+    users = write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, name), (BOB, BOB_PW, "Bob")])
+    page.load(str(users))
+    assert not disabled(w.next_button)
+    press(w, page.none_button)
+    assert disabled(w.next_button)
+    assert text_of(page.selection_error).startswith("Select at least one user")
+    type_into(w, page.filter, "bob")
+    assert [row(page.tree, i)["address"] for i in page.tree.get_children()] == [BOB]
+    press(w, page.all_button)
+    assert text_of(page.count_label) == "1 of 2 selected" and page.selected()[0].email == BOB
+    type_into(w, page.filter, "")
+    assert len(page.tree.get_children()) == 2
+    # another encoding re-reads the file (UTF-8 bytes read as Windows-1250 change the name)
+    page.encoding.set("Central European (Windows-1250)")
+    page.encoding_box.event_generate("<<ComboboxSelected>>")
+    w.root.update()
+    assert page.accounts.encoding == "cp1250"
+    names = [row(page.tree, i)["name"] for i in page.tree.get_children()]
+    assert names[0] != name and names[0].startswith("Ji")
+    assert page.selected()[0].email == BOB  # the selection survives the re-read
+    w.close()  # nothing running: closes at once
+
+    saved = settings_store.settings_path().read_text(encoding="utf-8")
+    assert ADMIN_PASSWORD not in saved and JDOE_PW not in saved
+    again = make_window()
+    try:
+        src, dst = again.source_page, again.destination_page
+        assert (src.host.get(), src.security.get(), src.login_name.get()) == (
+            "old.example.com", "starttls", "local")
+        assert (dst.host.get(), dst.admin_user.get(), dst.kind.get()) == (
+            "new.example.com:993", "admin", "master")
+        assert dst.admin_password.get() == ""  # passwords are never remembered
+        assert again.users_page.workers_count() == 4
+    finally:
+        again.destroy()
+
+
+def seeded(src, dst, count=40, size=None):
+    for user, pw in ((JDOE, JDOE_PW), (BOB, BOB_PW)):
+        src.add_user(user, pw)
+        dst.add_user(user, "x")
+        src.append_many(user, "INBOX", [make_message(f"{user} {i}", size=size)
+                                        for i in range(count)])
+
+
+def fill_servers(w, src, dst, users_csv):
+    press(w, w.next_button)
+    w.source_page.security.set("none")
+    type_into(w, w.source_page.host, f"{src.host}:{src.port}")
+    press(w, w.next_button)
+    d = w.destination_page
+    d.security.set("none")
+    type_into(w, d.host, f"{dst.host}:{dst.port}")
+    type_into(w, d.admin_user, "admin")
+    type_into(w, d.admin_password, ADMIN_PASSWORD)
+    press(w, w.next_button)
+    w.users_page.load(str(users_csv))
+    w.users_page.workers.set(1)
+
+
+def test_stop_then_run_again_finishes(wizard, src, dst, tmp_path, screenshots):
+    w = wizard
+    seeded(src, dst)
+    fill_servers(w, src, dst, write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "J"),
+                                                              (BOB, BOB_PW, "B")]))
+    press(w, w.next_button)
+    press(w, w.status_page.stop_button)  # at once: before any mailbox is finished
+    assert text_of(w.status_page.stop_button) == "Stopping…"
+    pump(w, lambda: w.page is w.result_page, timeout=60, what="the result after Stop")
+    results = w.result_page.finished.results
+    assert w.result_page.finished.stopped
+    assert any(r.state == STOPPED for r in results)
+    assert text_of(w.result_page.headline).startswith("Stopped. Run again to finish")
+    shot(w, screenshots, "6-result-stopped")
+    press(w, w.result_page.again_button)
+    pump(w, lambda: w.page is w.result_page and w.run is None, timeout=60,
+         what="the second result")
+    assert text_of(w.result_page.headline) == "All 2 mailboxes are complete on the destination."
+    assert len(dst.messages(JDOE, "INBOX")) == len(dst.messages(BOB, "INBOX")) == 40
+
+
+def test_closing_while_migrating_asks_first(wizard, src, dst, tmp_path, screenshots):
+    w = wizard
+    seeded(src, dst, count=400, size=30_000)  # long enough to close in the middle
+    fill_servers(w, src, dst, write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "J"),
+                                                              (BOB, BOB_PW, "B")]))
+    press(w, w.next_button)
+    assert w.run is not None
+    asked = []
+
+    def answer(yes: bool):
+        dialog = w.confirm_dialog
+        asked.append(True)
+        if not yes:
+            shot(w, screenshots, "5-close-while-migrating")
+        (dialog.yes_button if yes else dialog.no_button).invoke()
+
+    run = w.run
+    w.root.after(150, lambda: answer(False))
+    w.close()  # returns when the question is answered
+    assert asked and w.root.winfo_exists() and not run.stopping  # kept migrating
+    pump(w, lambda: any(p.done for p in w.status_page.rows.values()), what="some progress")
+    shot(w, screenshots, "5-status")
+    assert w.run is run, "the migration ended before the second question: make it longer"
+    w.root.after(150, lambda: answer(True))
+    w.close()
+    assert len(asked) == 2 and w.closing
+    end = time.monotonic() + 60
+    while _alive(w) and time.monotonic() < end:  # the window closes once the run stopped
+        try:
+            w.root.update()
+        except tk.TclError:
+            break
+        time.sleep(0.02)
+    assert not _alive(w)
+    run.join(20)
+    assert run.finished is not None
+    assert run.finished.stopped or all(r.state == DONE for r in run.finished.results)
+
+
+def _alive(w) -> bool:
+    try:
+        return bool(w.root.winfo_exists())
+    except tk.TclError:
+        return False
