@@ -203,6 +203,9 @@ class FolderCopier:
         started = time.monotonic()
         try:
             self._run()
+        except TimeoutError:  # the read timeout fired: a stall, not a refusal
+            raise ConnectError(f"the server stopped answering in folder "
+                               f"'{self.result.folder}' (read timeout)") from None
         except CONNECTION_ERRORS as e:
             raise ConnectError(f"connection lost in folder '{self.result.folder}': "
                                f"{_server_words(e)}") from None
