@@ -8,12 +8,23 @@ one mailbox that could not be finished marked failed with the reason.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 from dovecot import make_message
 from faultproxy import DOWN, UP, Fault, FaultProxy
-from helpers import assert_same_mail, kimt, mailbox_content, migrate_args, report_of, write_csv
+from helpers import (
+    ROOT,
+    assert_same_mail,
+    kimt,
+    mailbox_content,
+    migrate_args,
+    report_of,
+    write_csv,
+)
 
 USER, PASSWORD = "jdoe@example.com", "Src-Secret-7x!"
 USER2, PASSWORD2 = "anna@example.com", "Anna-Pass-9q?"
@@ -28,6 +39,13 @@ def through(args: list[str], side: str, proxy: FaultProxy) -> list[str]:
     else:
         args[args.index("--target-port") + 1] = str(proxy.port)
     return args
+
+
+def start_kimt(args: list[str]) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "kimt", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env,
+                            stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture
@@ -147,3 +165,37 @@ def test_server_that_never_answers_fails_the_mailbox_and_the_run_ends(seeded, pr
     assert f"=== {USER} — failed" in report
     assert "gave up after 1 reconnects" in report and "stopped answering" in report
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_second_run_on_the_same_destination_mailbox_refuses_it(seeded, proxies, tmp_path):
+    src, dst = seeded
+    src.append(USER2, "INBOX", make_message("for anna"))
+    proxy = proxies(dst.port)
+    # Hold the first run in the middle of an APPEND until the second one has finished.
+    fault = proxy.arm(Fault("stall", UP, after=20_000, trigger=b"APPEND"))
+    first_users = write_csv(tmp_path / "first.csv", [(USER, PASSWORD)])
+    first = start_kimt(through(migrate_args(src, dst, first_users, tmp_path / "logs1",
+                                            "--batch-mb", "0.05", "--timeout", "60"),
+                               "destination", proxy))
+    try:
+        end = time.monotonic() + 60
+        while not proxy.stalls and time.monotonic() < end:
+            time.sleep(0.05)
+        assert fault.fired == 1 and proxy.stalls, "the first run is copying"
+        both = write_csv(tmp_path / "both.csv", [(USER, PASSWORD), (USER2, PASSWORD2)])
+        second = kimt(*through(migrate_args(src, dst, both, tmp_path / "logs2"),
+                               "destination", proxy), check_rc=1)
+        assert "another KIMT run on this computer is migrating this mailbox" in second.stdout
+        report = report_of(second)
+        assert f"=== {USER} — failed" in report and f"=== {USER2} — done" in report
+        assert len(dst.messages(USER2, "INBOX")) == 1  # the other mailbox went on
+        proxy.release()
+        out, _ = first.communicate(timeout=120)
+    finally:
+        proxy.release()
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+    assert first.returncode == 0, out
+    assert_same_mail(src, dst, USER)
+    assert sum(mailbox_content(dst, USER)["INBOX"].values()) == COUNT
