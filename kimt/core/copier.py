@@ -13,6 +13,7 @@ which is safe because the plan is always recomputed from the destination.
 
 from __future__ import annotations
 
+import imaplib
 import logging
 import re
 import socket
@@ -25,7 +26,7 @@ from datetime import datetime
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
 
-from .errors import ConnectError, ServerError, StoppedError
+from .errors import ConnectError, ProtocolError, ServerError, StoppedError
 from .identity import (
     FETCH_KEY_ITEM,
     MessageInfo,
@@ -38,6 +39,11 @@ from .identity import (
 log = logging.getLogger("kimt.copier")
 
 CONNECTION_ERRORS = (imap_exc.IMAPClientAbortError, OSError, socket.timeout, ssl.SSLError)
+
+# imaplib refuses answer lines over 1 MB, but the UID SEARCH answer of a folder of
+# 150 000 messages is longer. Longer than this, a line is a protocol error.
+MAX_LINE = 32 * 2**20
+imaplib._MAXLINE = MAX_LINE  # no public setting
 
 
 @dataclass(frozen=True)
@@ -206,11 +212,22 @@ class FolderCopier:
         except TimeoutError:  # the read timeout fired: a stall, not a refusal
             raise ConnectError(f"the server stopped answering in folder "
                                f"'{self.result.folder}' (read timeout)") from None
+        except imap_exc.IMAPClientAbortError as e:  # imaplib ends the session
+            words = _server_words(e)
+            what = ("connection lost" if "socket error" in words else
+                    "protocol error (an answer that is not valid IMAP)"
+                    if "unexpected response" in words else "the server ended the session")
+            raise ConnectError(f"{what} in folder '{self.result.folder}': {words}") from None
         except CONNECTION_ERRORS as e:
             raise ConnectError(f"connection lost in folder '{self.result.folder}': "
                                f"{_server_words(e)}") from None
         except imap_exc.IMAPClientError as e:
-            raise ServerError(f"folder '{self.result.folder}': {_server_words(e)}") from None
+            words = _server_words(e)
+            if "got more than" in words:
+                raise ProtocolError(f"protocol error in folder '{self.result.folder}': the "
+                                    f"server sent an answer line longer than "
+                                    f"{MAX_LINE // 2**20} MB") from None
+            raise ServerError(f"folder '{self.result.folder}': {words}") from None
         finally:
             self.result.seconds += time.monotonic() - started
         return self.result
