@@ -163,7 +163,7 @@ def size_batches(uids: Sequence[int], sizes: dict[int, int], max_count: int,
 _TIMING = re.compile(r"\s*\([\d.+ ]+ secs\)\.?$")  # Dovecot's "(0.001 + 0.002 secs)."
 
 
-def _server_words(e: Exception) -> str:
+def server_words(e: Exception) -> str:
     text = str(e)
     if text.startswith(("b'", 'b"')):
         text = text[2:-1]
@@ -213,16 +213,16 @@ class FolderCopier:
             raise ConnectError(f"the server stopped answering in folder "
                                f"'{self.result.folder}' (read timeout)") from None
         except imap_exc.IMAPClientAbortError as e:  # imaplib ends the session
-            words = _server_words(e)
+            words = server_words(e)
             what = ("connection lost" if "socket error" in words else
                     "protocol error (an answer that is not valid IMAP)"
                     if "unexpected response" in words else "the server ended the session")
             raise ConnectError(f"{what} in folder '{self.result.folder}': {words}") from None
         except CONNECTION_ERRORS as e:
             raise ConnectError(f"connection lost in folder '{self.result.folder}': "
-                               f"{_server_words(e)}") from None
+                               f"{server_words(e)}") from None
         except imap_exc.IMAPClientError as e:
-            words = _server_words(e)
+            words = server_words(e)
             if "got more than" in words:
                 raise ProtocolError(f"protocol error in folder '{self.result.folder}': the "
                                     f"server sent an answer line longer than "
@@ -331,7 +331,7 @@ class FolderCopier:
                 raise
             except imap_exc.IMAPClientError as e:
                 log.debug("folder %r: MULTIAPPEND of %d refused (%s); one by one",
-                          self.result.folder, len(items), _server_words(e))
+                          self.result.folder, len(items), server_words(e))
             else:
                 self._count(items)
                 log.debug("folder %r: MULTIAPPEND %d messages, %d bytes", self.result.folder,
@@ -343,7 +343,7 @@ class FolderCopier:
             except CONNECTION_ERRORS:
                 raise
             except imap_exc.IMAPClientError as e:
-                self._skip(m, _server_words(e))
+                self._skip(m, server_words(e))
             else:
                 self._count([(m, raw)])
                 log.debug("folder %r: APPEND uid %d (%d bytes) OK", self.result.folder, m.uid,

@@ -21,7 +21,13 @@ from imapclient import exceptions as imap_exc
 
 from ..platform.locks import mailbox_lock
 from .accounts import Account
-from .copier import CONNECTION_ERRORS, CopyOptions, FolderCopier, FolderResult
+from .copier import (
+    CONNECTION_ERRORS,
+    CopyOptions,
+    FolderCopier,
+    FolderResult,
+    server_words,
+)
 from .errors import ConnectError, KimtError, LoginError, ServerError, StoppedError
 from .events import (
     DONE,
@@ -228,7 +234,7 @@ class MailboxRun:
             except CONNECTION_ERRORS:
                 raise
             except imap_exc.IMAPClientError as e:
-                text = str(e)
+                text = server_words(e)
                 if "ALREADYEXISTS" in text.upper():
                     existing.add(parts)
                     continue
