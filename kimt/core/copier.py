@@ -25,6 +25,7 @@ from datetime import datetime
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
+from imapclient.datetime_util import datetime_to_INTERNALDATE
 
 from .errors import ConnectError, ProtocolError, ServerError, StoppedError
 from .identity import (
@@ -43,6 +44,7 @@ CONNECTION_ERRORS = (imap_exc.IMAPClientAbortError, OSError, socket.timeout, ssl
 # imaplib refuses answer lines over 1 MB, but the UID SEARCH answer of a folder of
 # 150 000 messages is longer. Longer than this, a line is a protocol error.
 MAX_LINE = 32 * 2**20
+_SEND_SLICE = 2**20
 imaplib._MAXLINE = MAX_LINE  # no public setting
 
 
@@ -326,7 +328,7 @@ class FolderCopier:
                      and self.dst.has_capability("MULTIAPPEND"))
         if use_multi:
             try:
-                self._multiappend([self._append_item(m, raw) for m, raw in items])
+                self._append(items)
             except CONNECTION_ERRORS:
                 raise
             except imap_exc.IMAPClientError as e:
@@ -349,23 +351,39 @@ class FolderCopier:
                 log.debug("folder %r: APPEND uid %d (%d bytes) OK", self.result.folder, m.uid,
                           len(raw))
 
-    def _append_item(self, m: MessageInfo, raw: bytes) -> dict:
-        item: dict = {"msg": raw, "flags": self._flags(m)}
-        if isinstance(m.internaldate, datetime):
-            item["date"] = m.internaldate
-        return item
-
     def _append_one(self, m: MessageInfo, raw: bytes) -> None:
-        if self.dst.has_capability("MULTIAPPEND"):
-            # One message through the same path: LITERAL+ saves a round trip.
-            self._multiappend([self._append_item(m, raw)])
-        else:
-            self.dst.append(self.dst_name, raw, self._flags(m), m.internaldate)
+        self._append([(m, raw)])
 
-    def _multiappend(self, items: list[dict]) -> None:
-        # imapclient returns a tagged NO from MULTIAPPEND instead of raising it.
-        typ, data = self.dst.multiappend(self.dst_name, items)
-        if _text(typ).upper() != "OK":
+    def _append(self, items: list[tuple[MessageInfo, bytes]]) -> None:
+        """One APPEND (MULTIAPPEND for several), each literal sent from the fetched bytes.
+
+        imapclient's `multiappend` copies every message twice on its way into a literal
+        (three times the batch in memory); this sends the bytes as fetched, so a
+        100 MB message is held once. In slices: a socket timeout bounds each send, so
+        it catches a stall without limiting how long a big message may take.
+        """
+        imap = self.dst._imap  # imapclient has no streaming APPEND
+        literal_plus = self.dst.has_capability("LITERAL+")
+        tag = imap._new_tag()
+        line = tag + b" APPEND " + self.dst._normalise_folder(self.dst_name)
+        for m, raw in items:
+            line += b" (" + " ".join(self._flags(m)).encode("ascii", "replace") + b")"
+            if isinstance(m.internaldate, datetime):
+                line += b' "' + datetime_to_INTERNALDATE(m.internaldate).encode() + b'"'
+            line += b" {%d%s}\r\n" % (len(raw), b"+" if literal_plus else b"")
+            imap.send(line)
+            if not literal_plus:
+                while imap._get_response():  # None: the server's "+" continuation
+                    if imap.tagged_commands.get(tag):
+                        raise imap_exc.IMAPClientError(
+                            _text(imap.tagged_commands[tag][1][-1] or b"APPEND refused"))
+            view = memoryview(raw)
+            for offset in range(0, len(raw), _SEND_SLICE):
+                imap.send(view[offset:offset + _SEND_SLICE])
+            line = b""
+        imap.send(b"\r\n")
+        typ, data = imap._command_complete("APPEND", tag)
+        if _text(typ).upper() != "OK":  # a tagged NO comes back as a value, not raised
             words = " ".join(_text(d) for d in data if d) if isinstance(data, list) else data
             raise imap_exc.IMAPClientError(_text(words) or f"APPEND answered {_text(typ)}")
 

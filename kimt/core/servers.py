@@ -214,6 +214,9 @@ def open_connection(config: ServerConfig) -> IMAPClient:
     except imap_exc.IMAPClientError as e:
         raise ConnectError(f"{where} did not greet as an IMAP server: {e}") from None
     client.normalise_times = False  # keep INTERNALDATE's own timezone
+    # imapclient sets imaplib's debug level 5, which formats a repr() of every answer
+    # for its logger: a 100 MB body tripled in memory, and the time to build it.
+    client._imap.debug = 0
     log.debug("%s %s: connected (%s), greeting %r", config.role, where, config.security,
               client.welcome.decode("utf-8", "replace")[:200] if client.welcome else "")
     try:
