@@ -147,7 +147,7 @@ def _read_secret(args: argparse.Namespace, side: str) -> str | None:
               f"(ps); prefer --{side}-pass-file or {env}", file=sys.stderr)
         return literal
     if os.environ.get(env):
-        return os.environ[env]
+        return os.environ.pop(env)  # so the worker processes don't inherit it
     if sys.stdin.isatty():
         return getpass.getpass(f"Password of the {side} admin {getattr(args, f'{side}_user')}: ")
     return None
