@@ -199,3 +199,31 @@ def test_second_run_on_the_same_destination_mailbox_refuses_it(seeded, proxies, 
     assert first.returncode == 0, out
     assert_same_mail(src, dst, USER)
     assert sum(mailbox_content(dst, USER)["INBOX"].values()) == COUNT
+
+
+def test_source_server_down_for_seconds_mid_run(seeded, proxies, tmp_path):
+    """Stopped, unreachable for 3 s, started again (the destination's restart:
+    tests/test_migrate.py::test_destination_restart_mid_run_is_survived)."""
+    src, dst = seeded
+    proxy = proxies(dst.port)  # only to hold the run still while the source goes down
+    proxy.arm(Fault("stall", UP, after=20_000, trigger=b"APPEND"))
+    users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD)])
+    proc = start_kimt(through(migrate_args(src, dst, users, tmp_path / "logs",
+                                           "--batch-mb", "0.05"), "destination", proxy))
+    try:
+        end = time.monotonic() + 60
+        while not proxy.stalls and time.monotonic() < end:
+            time.sleep(0.05)
+        src.stop()
+        proxy.release()  # the run goes on, and finds the source gone
+        time.sleep(3)
+        src.start()
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out
+    assert "reconnecting" in out and "Connection refused" in out
+    assert_same_mail(src, dst, USER)
+    assert sum(mailbox_content(dst, USER)["INBOX"].values()) == COUNT
