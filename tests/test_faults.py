@@ -85,6 +85,8 @@ CUTS = {
         "destination", Fault("cut", UP, after=30_000, trigger=b"APPEND")),
     "destination stored the batch, answer lost": (
         "destination", Fault("cut", DOWN, after=0, trigger=b"[APPENDUID")),
+    "source cut during LOGIN": (
+        "source", Fault("cut", DOWN, after=0, trigger=b"LOGIN", trigger_direction=UP)),
     "destination mid-FETCH of keys (final check)": (
         "destination", Fault("cut", DOWN, after=10_000, trigger=b"HEADER.FIELDS")),
 }

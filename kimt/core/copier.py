@@ -3,12 +3,13 @@
 The source folder is opened with EXAMINE and read with BODY.PEEK only. Keys
 and bodies are fetched by explicit UID lists in batches bounded by message
 count and bytes, so memory stays near one batch plus the largest message.
-Batches go to the destination with MULTIAPPEND (imapclient uses LITERAL+
-when offered); if the server refuses a batch, its messages are retried one
-by one so that only the refused ones are skipped, each with the server's
-words. A broken connection is not handled here: it propagates as
-`ConnectError`, and the mailbox level reconnects and runs the folder again,
-which is safe because the plan is always recomputed from the destination.
+Batches go to the destination with MULTIAPPEND (and LITERAL+ when offered),
+each literal sent from the fetched bytes without a copy; if the server
+refuses a batch, its messages are retried one by one so that only the
+refused ones are skipped, each with the server's words. A broken connection
+is not handled here: it propagates as `ConnectError`, and the mailbox level
+reconnects and runs the folder again, which is safe because the plan is
+always recomputed from the destination.
 """
 
 from __future__ import annotations

@@ -290,9 +290,13 @@ def connect(config: ServerConfig, email: str, password: str | None = None) -> IM
     log.debug("%s %s: login %s as %s", config.role, config.address, user, how)
     try:
         AUTHENTICATORS[config.auth](client, config, user, password)
-    except imap_exc.LoginError as e:
+    except (imap_exc.LoginError, imap_exc.IMAPClientAbortError) as e:
         _quietly_close(client)
         why = _server_words(e)
+        # imapclient turns a broken connection into a LoginError too: not a refused password
+        if isinstance(e, imap_exc.IMAPClientAbortError) or "socket error" in why:
+            raise ConnectError(f"connection to {config.address} lost during login: "
+                               f"{why}") from None
         raise LoginError(f"login failed for {email} on {config.host}: {why}") from None
     except imap_exc.IMAPClientError as e:
         _quietly_close(client)
