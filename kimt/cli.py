@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="mailboxes migrated at the same time (default 4)")
         c.add_argument("--timeout", type=float, default=120, metavar="S",
                        help="seconds to wait for a server's answer (default 120)")
+        c.add_argument("--retries", type=int, default=5, metavar="N",
+                       help="reconnects per mailbox after a broken connection before that "
+                            "mailbox is given up (default 5)")
         c.add_argument("--batch-mb", type=float, default=16, metavar="MB",
                        help="message bytes fetched and appended in one batch (default 16)")
         c.add_argument("--log-dir", metavar="DIR",
@@ -199,7 +202,7 @@ def _read_secret(args: argparse.Namespace, side: str) -> str | None:
               f"(ps); prefer --{side}-pass-file or {env}", file=sys.stderr)
         return literal
     if os.environ.get(env):
-        return os.environ[env]
+        return os.environ.pop(env)  # so the worker processes don't inherit it
     if sys.stdin.isatty():
         who = getattr(args, f"{side}_user", None)
         what = f"Password of the {side} admin {who}: " if who else f"{side} master password: "
@@ -359,7 +362,9 @@ def cmd_run(args: argparse.Namespace, dry_run: bool) -> int:
     target = _server_config(args, "target", "destination")
     if args.workers < 1:
         raise InputError("--workers must be at least 1")
-    settings = JobSettings(source=source, target=target,
+    if args.retries < 0 or args.timeout <= 0:
+        raise InputError("--retries must be 0 or more and --timeout more than 0")
+    settings = JobSettings(source=source, target=target, max_retries=args.retries,
                            copy=CopyOptions(batch_bytes=int(args.batch_mb * 2**20)))
     described = f"{args.users} ({len(accounts.accounts)} users, encoding {accounts.encoding})"
     if accounts.problems:

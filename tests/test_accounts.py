@@ -405,7 +405,7 @@ def test_ten_thousand_rows_are_fast(tmp_path: Path) -> None:
         elapsed = time.perf_counter() - start
         print(f"10 000 rows ({encoding}): {elapsed * 1000:.0f} ms")
         assert len(al.accounts) == 10_000 and al.encoding == encoding
-        assert elapsed < 2.0
+        assert elapsed < 1.0  # the issue: "loads in under a second"
 
 
 # --- properties ---------------------------------------------------------------------------
@@ -452,3 +452,36 @@ def test_valid_rows_among_junk_all_load(rows, junk, newline, encoding) -> None:
                 for n, (_, f) in enumerate(lines, 1) if f is not None]
     assert [(a.line, a.email, a.password, a.full_name, a.target_password)
             for a in al.accounts] == expected
+
+
+# --- real-world exports (issue 6, point 8) --------------------------------------------------
+
+EXPORT_ROWS = [("jan.novak@firma.cz", "Heslo;1", "Novák, Jan"),
+               ("eva.dvorakova@firma.cz", "p\"w", "Eva Dvořáková"),
+               ("lukasz@firma.pl", "zaq1", "Łukasz Żółć")]
+
+
+def _excel_text(delim: str, header: bool, trailing: int) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=delim, lineterminator="\r\n")
+    if header:
+        writer.writerow(["E-mail", "Heslo", "Jméno"] + [""] * trailing)
+    for row in EXPORT_ROWS:
+        writer.writerow(list(row) + [""] * trailing)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name,delim,encoding,expected", [
+    ("Excel 'CSV UTF-8' (BOM, ';', header, empty columns)", ";", "utf-8-sig", "utf-8-sig"),
+    ("Excel 'CSV' on Central-European Windows (cp1250)", ";", "cp1250", "cp1250"),
+    ("Excel 'Unicode text' (UTF-16 with BOM, tabs)", "\t", "utf-16", "utf-16"),
+    ("English-locale Excel (',' and quoted names)", ",", "utf-8", "utf-8"),
+])
+def test_real_world_exports(tmp_path: Path, name: str, delim: str, encoding: str,
+                            expected: str) -> None:
+    text = _excel_text(delim, header=True, trailing=2)
+    al = read_accounts(write(tmp_path, text.encode(encoding)))
+    assert (al.encoding, al.delimiter) == (expected, delim), name
+    assert [(a.email, a.password, a.full_name, a.line) for a in al.accounts] == [
+        (*row, n) for n, row in enumerate(EXPORT_ROWS, 2)], name
+    assert al.problems == []

@@ -197,6 +197,8 @@ def test_failed_login_fails_that_user_only(dovecot_factory, tmp_path):
     assert len(dst.messages(USER2, "INBOX")) == 1
     assert dst.messages(USER, "INBOX") == []
     assert "wrong-password" not in report_of(proc)
+    # One attempt only: retrying a refused password could lock the account.
+    assert src.log_text().count(f"passwd-file({USER},") == 1
 
 
 def test_wrong_admin_password_stops_before_copying(pair, tmp_path):

@@ -3,16 +3,18 @@
 The source folder is opened with EXAMINE and read with BODY.PEEK only. Keys
 and bodies are fetched by explicit UID lists in batches bounded by message
 count and bytes, so memory stays near one batch plus the largest message.
-Batches go to the destination with MULTIAPPEND (imapclient uses LITERAL+
-when offered); if the server refuses a batch, its messages are retried one
-by one so that only the refused ones are skipped, each with the server's
-words. A broken connection is not handled here: it propagates as
-`ConnectError`, and the mailbox level reconnects and runs the folder again,
-which is safe because the plan is always recomputed from the destination.
+Batches go to the destination with MULTIAPPEND (and LITERAL+ when offered),
+each literal sent from the fetched bytes without a copy; if the server
+refuses a batch, its messages are retried one by one so that only the
+refused ones are skipped, each with the server's words. A broken connection
+is not handled here: it propagates as `ConnectError`, and the mailbox level
+reconnects and runs the folder again, which is safe because the plan is
+always recomputed from the destination.
 """
 
 from __future__ import annotations
 
+import imaplib
 import logging
 import re
 import socket
@@ -26,8 +28,9 @@ from typing import TypeVar
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
+from imapclient.datetime_util import datetime_to_INTERNALDATE
 
-from .errors import ConnectError, ServerError, StoppedError
+from .errors import ConnectError, ProtocolError, ServerError, StoppedError
 from .identity import (
     FETCH_KEY_ITEM,
     CopyPlan,
@@ -41,6 +44,12 @@ from .identity import (
 log = logging.getLogger("kimt.copier")
 
 CONNECTION_ERRORS = (imap_exc.IMAPClientAbortError, OSError, socket.timeout, ssl.SSLError)
+
+# imaplib refuses answer lines over 1 MB, but the UID SEARCH answer of a folder of
+# 150 000 messages is longer. Longer than this, a line is a protocol error.
+MAX_LINE = 32 * 2**20
+_SEND_SLICE = 2**20
+imaplib._MAXLINE = MAX_LINE  # no public setting
 
 
 @dataclass(frozen=True)
@@ -182,7 +191,7 @@ def filter_flags(flags: Iterable[str], permanent: set[str] | None,
     return kept, dropped
 
 
-def _server_words(e: Exception) -> str:
+def server_words(e: Exception) -> str:
     text = str(e)
     if text.startswith(("b'", 'b"')):
         text = text[2:-1]
@@ -237,11 +246,25 @@ class FolderCopier:
         started = time.monotonic()
         try:
             return action()
+        except TimeoutError:  # the read timeout fired: a stall, not a refusal
+            raise ConnectError(f"the server stopped answering in folder "
+                               f"'{self.result.folder}' (read timeout)") from None
+        except imap_exc.IMAPClientAbortError as e:  # imaplib ends the session
+            words = server_words(e)
+            what = ("connection lost" if "socket error" in words else
+                    "protocol error (an answer that is not valid IMAP)"
+                    if "unexpected response" in words else "the server ended the session")
+            raise ConnectError(f"{what} in folder '{self.result.folder}': {words}") from None
         except CONNECTION_ERRORS as e:
             raise ConnectError(f"connection lost in folder '{self.result.folder}': "
-                               f"{_server_words(e)}") from None
+                               f"{server_words(e)}") from None
         except imap_exc.IMAPClientError as e:
-            raise ServerError(f"folder '{self.result.folder}': {_server_words(e)}") from None
+            words = server_words(e)
+            if "got more than" in words:
+                raise ProtocolError(f"protocol error in folder '{self.result.folder}': the "
+                                    f"server sent an answer line longer than "
+                                    f"{MAX_LINE // 2**20} MB") from None
+            raise ServerError(f"folder '{self.result.folder}': {words}") from None
         finally:
             self.result.seconds += time.monotonic() - started
 
@@ -360,12 +383,12 @@ class FolderCopier:
                      and self.dst.has_capability("MULTIAPPEND"))
         if use_multi:
             try:
-                self._multiappend([self._append_item(m, raw) for m, raw in items])
+                self._append(items)
             except CONNECTION_ERRORS:
                 raise
             except imap_exc.IMAPClientError as e:
                 log.debug("folder %r: MULTIAPPEND of %d refused (%s); one by one",
-                          self.result.folder, len(items), _server_words(e))
+                          self.result.folder, len(items), server_words(e))
             else:
                 self._count(items)
                 log.debug("folder %r: MULTIAPPEND %d messages, %d bytes", self.result.folder,
@@ -377,29 +400,45 @@ class FolderCopier:
             except CONNECTION_ERRORS:
                 raise
             except imap_exc.IMAPClientError as e:
-                self._skip(m, _server_words(e))
+                self._skip(m, server_words(e))
             else:
                 self._count([(m, raw)])
                 log.debug("folder %r: APPEND uid %d (%d bytes) OK", self.result.folder, m.uid,
                           len(raw))
 
-    def _append_item(self, m: MessageInfo, raw: bytes) -> dict:
-        item: dict = {"msg": raw, "flags": self._flags(m)}
-        if isinstance(m.internaldate, datetime):
-            item["date"] = m.internaldate
-        return item
-
     def _append_one(self, m: MessageInfo, raw: bytes) -> None:
-        if self.dst.has_capability("MULTIAPPEND"):
-            # One message through the same path: LITERAL+ saves a round trip.
-            self._multiappend([self._append_item(m, raw)])
-        else:
-            self.dst.append(self.dst_name, raw, self._flags(m), m.internaldate)
+        self._append([(m, raw)])
 
-    def _multiappend(self, items: list[dict]) -> None:
-        # imapclient returns a tagged NO from MULTIAPPEND instead of raising it.
-        typ, data = self.dst.multiappend(self.dst_name, items)
-        if _text(typ).upper() != "OK":
+    def _append(self, items: list[tuple[MessageInfo, bytes]]) -> None:
+        """One APPEND (MULTIAPPEND for several), each literal sent from the fetched bytes.
+
+        imapclient's `multiappend` copies every message twice on its way into a literal
+        (three times the batch in memory); this sends the bytes as fetched, so a
+        100 MB message is held once. In slices: a socket timeout bounds each send, so
+        it catches a stall without limiting how long a big message may take.
+        """
+        imap = self.dst._imap  # imapclient has no streaming APPEND
+        literal_plus = self.dst.has_capability("LITERAL+")
+        tag = imap._new_tag()
+        line = tag + b" APPEND " + self.dst._normalise_folder(self.dst_name)
+        for m, raw in items:
+            line += b" (" + " ".join(self._flags(m)).encode("ascii", "replace") + b")"
+            if isinstance(m.internaldate, datetime):
+                line += b' "' + datetime_to_INTERNALDATE(m.internaldate).encode() + b'"'
+            line += b" {%d%s}\r\n" % (len(raw), b"+" if literal_plus else b"")
+            imap.send(line)
+            if not literal_plus:
+                while imap._get_response():  # None: the server's "+" continuation
+                    if imap.tagged_commands.get(tag):
+                        raise imap_exc.IMAPClientError(
+                            _text(imap.tagged_commands[tag][1][-1] or b"APPEND refused"))
+            view = memoryview(raw)
+            for offset in range(0, len(raw), _SEND_SLICE):
+                imap.send(view[offset:offset + _SEND_SLICE])
+            line = b""
+        imap.send(b"\r\n")
+        typ, data = imap._command_complete("APPEND", tag)
+        if _text(typ).upper() != "OK":  # a tagged NO comes back as a value, not raised
             words = " ".join(_text(d) for d in data if d) if isinstance(data, list) else data
             raise imap_exc.IMAPClientError(_text(words) or f"APPEND answered {_text(typ)}")
 

@@ -11,14 +11,23 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import filelock
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
 
+from ..platform.locks import mailbox_lock
 from .accounts import Account
-from .copier import CONNECTION_ERRORS, CopyOptions, FolderCopier, FolderResult
+from .copier import (
+    CONNECTION_ERRORS,
+    CopyOptions,
+    FolderCopier,
+    FolderResult,
+    server_words,
+)
 from .errors import ConnectError, KimtError, LoginError, ServerError, StoppedError
 from .events import (
     DONE,
@@ -116,10 +125,32 @@ class MailboxRun:
 
     # -- the run -------------------------------------------------------------------------
 
+    def _lock(self) -> filelock.FileLock | None:
+        """Hold the destination mailbox against other KIMT runs; None when one has it."""
+        address = self.settings.target.address
+        try:
+            lock = mailbox_lock(address, self.account.email)
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            return None
+        except OSError as e:
+            raise KimtError(f"cannot create the lock file of this mailbox: {e}") from None
+        log.debug("%s: holding the lock %s", self.account.email, lock.lock_file)
+        return lock
+
     def run(self) -> MailboxResult:
         started = time.monotonic()
         res = self.result
+        lock = None
         try:
+            if not self.dry_run:  # a comparison only reads: it needs no lock
+                lock = self._lock()
+                if lock is None:
+                    res.state = FAILED
+                    res.error = (f"another KIMT run on this computer is migrating this "
+                                 f"mailbox to {self.settings.target.address} right now, so "
+                                 "this run left it alone")
+                    return res
             self._with_retries("logging in", lambda: None)
             maps = self._with_retries("listing folders", self._plan_folders)
             assert isinstance(maps, list)
@@ -147,8 +178,15 @@ class MailboxRun:
         except imap_exc.IMAPClientError as e:
             res.state = FAILED
             res.error = f"server error: {e}"
+        except Exception as e:  # a server's answer the IMAP parser chokes on, say
+            log.debug("%s: unexpected error\n%s", self.account.email, traceback.format_exc())
+            res.state = FAILED
+            res.error = (f"a server sent something KIMT could not understand "
+                         f"({type(e).__name__}: {str(e)[:200]}); details in the Debug log")
         finally:
             self._close()
+            if lock is not None:
+                lock.release()
             res.seconds = time.monotonic() - started
         log.info("%s: %s (%d copied, %d already there, %d skipped) in %.1f s", res.email,
                  res.state, res.copied, res.already, len(res.skipped), res.seconds)
@@ -196,7 +234,7 @@ class MailboxRun:
             except CONNECTION_ERRORS:
                 raise
             except imap_exc.IMAPClientError as e:
-                text = str(e)
+                text = server_words(e)
                 if "ALREADYEXISTS" in text.upper():
                     existing.add(parts)
                     continue

@@ -134,35 +134,61 @@ def _peer_certificate(client: IMAPClient) -> bytes | None:
     return None
 
 
+def _presented_certificate(config: ServerConfig, ctx: ssl.SSLContext) -> bytes | None:
+    """Handshake as `config` says with `ctx`, without logging in; the server's DER."""
+    if config.security == "ssl":
+        with socket.create_connection(
+            (config.host, config.effective_port), timeout=config.connect_timeout
+        ) as raw, ctx.wrap_socket(raw, server_hostname=config.host) as tls:
+            return tls.getpeercert(binary_form=True)
+    client = IMAPClient(
+        config.host, config.effective_port, ssl=False,
+        timeout=SocketTimeout(config.connect_timeout, config.read_timeout),
+    )
+    try:
+        client.starttls(ctx)
+        return _peer_certificate(client)
+    finally:
+        _quietly_close(client)
+
+
 def probe_fingerprint(config: ServerConfig) -> str | None:
     """Fetch the certificate the server shows, without trusting or logging in."""
+    der = _probe_certificate(config)
+    return fingerprint_of(der) if der else None
+
+
+def _probe_certificate(config: ServerConfig) -> bytes | None:
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     try:
-        if config.security == "ssl":
-            with socket.create_connection(
-                (config.host, config.effective_port), timeout=config.connect_timeout
-            ) as raw, ctx.wrap_socket(raw, server_hostname=config.host) as tls:
-                der = tls.getpeercert(binary_form=True)
-        else:
-            client = IMAPClient(
-                config.host, config.effective_port, ssl=False,
-                timeout=SocketTimeout(config.connect_timeout, config.read_timeout),
-            )
-            try:
-                client.starttls(ctx)
-                der = _peer_certificate(client)
-            finally:
-                _quietly_close(client)
+        return _presented_certificate(config, ctx)
     except (OSError, imap_exc.IMAPClientError):
         return None
-    return fingerprint_of(der) if der else None
+
+
+def _other_problem(config: ServerConfig, der: bytes) -> str | None:
+    """What else is wrong with a certificate once its issuer is trusted (expiry, name)."""
+    ctx = ssl.create_default_context(cadata=der)  # trust exactly this certificate
+    try:
+        _presented_certificate(config, ctx)
+    except ssl.SSLCertVerificationError as e:
+        return e.verify_message or str(e)
+    except (OSError, imap_exc.IMAPClientError):
+        return None
+    return None
 
 
 def _cert_refused(config: ServerConfig, reason: str) -> CertificateError:
-    fp = probe_fingerprint(config)
+    der = _probe_certificate(config)
+    fp = fingerprint_of(der) if der else None
     option = "--source-fingerprint" if config.role == "source" else "--target-fingerprint"
+    # OpenSSL names only the first problem; an untrusted certificate may also have
+    # expired or name another host, which the admin must know before pinning it.
+    other = _other_problem(config, der) if der else None
+    if other and other != reason:
+        reason = f"{reason}; {other.rstrip('.')}"
     text = f"The TLS certificate of {config.address} was refused: {reason}."
     if fp:
         text += (
@@ -195,6 +221,9 @@ def open_connection(config: ServerConfig) -> IMAPClient:
     except imap_exc.IMAPClientError as e:
         raise ConnectError(f"{where} did not greet as an IMAP server: {e}") from None
     client.normalise_times = False  # keep INTERNALDATE's own timezone
+    # imapclient sets imaplib's debug level 5, which formats a repr() of every answer
+    # for its logger: a 100 MB body tripled in memory, and the time to build it.
+    client._imap.debug = 0
     log.debug("%s %s: connected (%s), greeting %r", config.role, where, config.security,
               client.welcome.decode("utf-8", "replace")[:200] if client.welcome else "")
     try:
@@ -342,9 +371,13 @@ def connect(config: ServerConfig, email: str, password: str | None = None) -> IM
     log.debug("%s %s: login %s as %s", config.role, config.address, user, how)
     try:
         AUTHENTICATORS[config.auth](client, config, user, password)
-    except imap_exc.LoginError as e:
+    except (imap_exc.LoginError, imap_exc.IMAPClientAbortError) as e:
         _quietly_close(client)
         why = _server_words(e)
+        # imapclient turns a broken connection into a LoginError too: not a refused password
+        if isinstance(e, imap_exc.IMAPClientAbortError) or "socket error" in why:
+            raise ConnectError(f"connection to {config.address} lost during login: "
+                               f"{why}") from None
         raise LoginError(f"login failed for {email} on {config.host}: {why}") from None
     except imap_exc.IMAPClientError as e:
         _quietly_close(client)

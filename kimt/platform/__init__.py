@@ -1,7 +1,9 @@
-"""What differs between Windows, macOS and Linux: folders, opening files, the lock."""
+"""What differs between Windows, macOS and Linux: folders, opening files, the locks."""
 
 from .lock import LOCK_NAME, SingleInstance
+from .locks import mailbox_lock, runtime_dir
 from .opener import open_path
 from .paths import default_log_base, new_run_dir
 
-__all__ = ["LOCK_NAME", "SingleInstance", "default_log_base", "new_run_dir", "open_path"]
+__all__ = ["LOCK_NAME", "SingleInstance", "default_log_base", "mailbox_lock", "new_run_dir",
+           "open_path", "runtime_dir"]
