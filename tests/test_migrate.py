@@ -346,6 +346,8 @@ def test_destination_restart_mid_run_is_survived(dovecot_factory, tmp_path):
     import threading
     import time as _time
 
+    at_restart = []
+
     def restart_when_copying():
         end = _time.monotonic() + 60
         while _time.monotonic() < end:
@@ -353,7 +355,9 @@ def test_destination_restart_mid_run_is_survived(dovecot_factory, tmp_path):
                 m = dst.connect(USER)
                 typ, data = m.status("INBOX", "(MESSAGES)")
                 m.logout()
-                if int(data[0].split(b"MESSAGES ")[1].rstrip(b")")) >= 300:
+                count = int(data[0].split(b"MESSAGES ")[1].rstrip(b")"))
+                if count >= 300:
+                    at_restart.append(count)
                     break
             except Exception:
                 pass
@@ -362,10 +366,11 @@ def test_destination_restart_mid_run_is_survived(dovecot_factory, tmp_path):
 
     t = threading.Thread(target=restart_when_copying)
     t.start()
-    proc = kimt(*migrate_args(src, dst, users, tmp_path / "logs", "--batch-mb", "0.1"))
+    proc = kimt(*migrate_args(src, dst, users, tmp_path / "logs", "--batch-mb", "0.02"))
     t.join()
+    assert at_restart and at_restart[0] < 3000, "the restart came while copying"
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "reconnecting" in proc.stdout
+    assert "reconnecting" in proc.stdout, proc.stdout
     assert "Reconnects: " in report_of(proc)
     assert_same_mail(src, dst, USER)
 

@@ -378,6 +378,10 @@ def connect(config: ServerConfig, email: str, password: str | None = None) -> IM
         if isinstance(e, imap_exc.IMAPClientAbortError) or "socket error" in why:
             raise ConnectError(f"connection to {config.address} lost during login: "
                                f"{why}") from None
+        # RFC 5530 [UNAVAILABLE]: the server can't check logins right now (restarting,
+        # its user database is down): worth a retry, and no sign of a wrong password.
+        if "[UNAVAILABLE]" in why.upper():
+            raise ConnectError(f"{config.address} can't check logins right now: {why}") from None
         raise LoginError(f"login failed for {email} on {config.host}: {why}") from None
     except imap_exc.IMAPClientError as e:
         _quietly_close(client)
