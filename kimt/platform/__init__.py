@@ -1,7 +1,6 @@
 """What differs between Windows, macOS and Linux: folders, opening files, the locks."""
 
-from .lock import LOCK_NAME, SingleInstance
-from .locks import mailbox_lock, runtime_dir
+from .locks import LOCK_NAME, SingleInstance, mailbox_lock, runtime_dir
 from .opener import open_path
 from .paths import default_log_base, new_run_dir
 

@@ -1,31 +1,39 @@
 """Locks shared by every KIMT process on this computer (CLI runs, the GUI, their workers).
 
+One KIMT window at a time: `SingleInstance` holds a lock file named
+`LOCK_NAME`, and on Windows a named mutex of the same name, which the
+installer's `AppMutex` looks for to ask the user to close KIMT first.
+
 Two runs copying into the same destination mailbox at once would both see
 the same messages missing and both append them: duplicates. So a worker
 holds `mailbox_lock(destination address, email)` while it writes to a
 mailbox, and a second run that finds it held leaves that mailbox alone.
 The locks are OS file locks (filelock): the OS releases them when their
 process ends, even by SIGKILL, so a crashed run never blocks the next one.
-They live in the per-user runtime folder, where the GUI keeps its own.
+They live in the per-user runtime folder.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
 
 import platformdirs
-from filelock import FileLock
+from filelock import FileLock, Timeout
+
+LOCK_NAME = "KIMT-Mail-Migration-SingleInstance"  # also the installer's AppMutex
+APP_NAME = "KIMT"
 
 
 def runtime_dir() -> Path:
     """A folder for KIMT's lock files, private to this user; created on first use."""
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
-        preferred = Path(platformdirs.user_runtime_dir("kimt", appauthor=False))
+        preferred = Path(platformdirs.user_runtime_dir(APP_NAME, appauthor=False))
     uid = os.getuid() if hasattr(os, "getuid") else os.getlogin()
     for path in (preferred, Path(tempfile.gettempdir()) / f"kimt-{uid}"):
         try:
@@ -46,3 +54,35 @@ def mailbox_lock_path(address: str, email: str) -> Path:
 def mailbox_lock(address: str, email: str) -> FileLock:
     """Not yet acquired: `lock.acquire(timeout=0)` raises `filelock.Timeout` when held."""
     return FileLock(mailbox_lock_path(address, email))
+
+
+class SingleInstance:
+    """`acquire()` is False when another KIMT holds the lock; release on exit."""
+
+    def __init__(self, folder: Path | None = None):
+        self.path = (folder or runtime_dir()) / f"{LOCK_NAME}.lock"
+        self._lock = FileLock(str(self.path), timeout=0)
+        self._mutex = None
+
+    def acquire(self) -> bool:
+        try:
+            self._lock.acquire()
+        except Timeout:
+            return False
+        if sys.platform == "win32":
+            self._mutex = _windows_mutex()
+        return True
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            self._lock.release()
+        if self._mutex is not None:
+            import ctypes
+            ctypes.windll.kernel32.CloseHandle(self._mutex)
+            self._mutex = None
+
+
+def _windows_mutex() -> int | None:
+    import ctypes
+    handle = ctypes.windll.kernel32.CreateMutexW(None, False, LOCK_NAME)
+    return handle or None
