@@ -392,3 +392,14 @@ def test_noselect_parent_is_created_but_never_selected(dovecot_factory, tmp_path
     debug = (run_dir_of(proc) / "debug.log").read_text()
     assert "EXAMINE 'INBOX.Parent.Child'" in debug
     assert "EXAMINE 'INBOX.Parent' " not in debug
+
+
+def test_login_failure_verdict_says_what_to_fix(dovecot_factory, tmp_path):
+    src = dovecot_factory()
+    dst = dovecot_factory()
+    src.add_user(USER, PASSWORD)
+    dst.add_user(USER, "x")
+    users = write_csv(tmp_path / "users.csv", [(USER, "not-his-password")])
+    proc = kimt(*migrate_args(src, dst, users, tmp_path / "logs"), check_rc=1)
+    verdict = next(ln for ln in report_of(proc).splitlines() if "Verdict:" in ln)
+    assert "Check this user's password in the users file" in verdict

@@ -26,6 +26,7 @@ class MailboxResult:
     skipped_namespaces: list[str] = field(default_factory=list)
     retries: int = 0
     seconds: float = 0.0
+    login_failed: bool = False  # a server refused the login: fix it before running again
 
     @property
     def total(self) -> int:

@@ -175,6 +175,7 @@ class MailboxRun:
         except KimtError as e:
             res.state = FAILED
             res.error = str(e)
+            res.login_failed = isinstance(e, LoginError)
         except imap_exc.IMAPClientError as e:
             res.state = FAILED
             res.error = f"server error: {e}"
