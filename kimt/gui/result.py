@@ -172,7 +172,7 @@ class ResultPage(Page):
         if refused:
             text += "\nNot created: listed below with Kerio's reason."
         self.accounts_label.grid()
-        tone(self.accounts_label, "warning" if refused else "default", text)
+        tone(self.accounts_label, "default", text)  # the headline already warns
 
     def problem_lines(self) -> str:
         return self.problems.get("1.0", "end").strip()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import time
 import tkinter as tk
-from tkinter import ttk
 from collections.abc import Callable
 from pathlib import Path
+from tkinter import ttk
 
 from PIL import ImageGrab
 

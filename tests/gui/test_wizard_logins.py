@@ -18,14 +18,15 @@ from helpers import ADMIN_PASSWORD, assert_same_mail, write_csv
 from kerio_api import KerioApiServer
 from masterauth_proxy import MasterAuthProxy
 
-from kimt.core.events import DONE
+from kimt.core.events import DONE, FAILED
 from kimt.gui import settings as settings_store
 from kimt.gui.app import make_window
 
 ADMIN, ADMIN_PW = "Admin", "Kerio-Admin-Pw-5"
 MASTER_PW = "Kerio-Master-Pw-8"
 JDOE, ANNA, OLD = "jdoe@example.com", "anna@other.org", "old@existing.net"
-PASSWORDS = {JDOE: "Src-Jdoe-1!", ANNA: "Src-Anna-2?", OLD: "Src-Old-3#"}
+ROOT = "root@example.com"  # Kerio refuses to create this one
+PASSWORDS = {JDOE: "Src-Jdoe-1!", ANNA: "Src-Anna-2?", OLD: "Src-Old-3#", ROOT: "Src-Root-4%"}
 
 
 @pytest.fixture
@@ -62,11 +63,13 @@ def test_kerio_migration_through_the_wizard(wizard, kerio, tmp_path, screenshots
     w = wizard
     src, dst, api, proxy = kerio
     api.add_user(OLD, "Old-Kerio-Pw-1")  # exists before: left alone
+    api.refuse_users[ROOT] = "This user name is reserved."
     for user, pw in PASSWORDS.items():
         seed(src, user, pw)
     users = write_csv(tmp_path / "users.csv", [(JDOE, PASSWORDS[JDOE], "John Doe"),
                                                (ANNA, PASSWORDS[ANNA], "Anna Nováková"),
-                                               (OLD, PASSWORDS[OLD], "Old One")])
+                                               (OLD, PASSWORDS[OLD], "Old One"),
+                                               (ROOT, PASSWORDS[ROOT], "Root")])
     to_destination(w, src)
 
     page = w.destination_page
@@ -108,16 +111,20 @@ def test_kerio_migration_through_the_wizard(wizard, kerio, tmp_path, screenshots
     w.users_page.load(str(users))
     press(w, w.next_button)
     pump(w, lambda: w.page is w.result_page, timeout=90, what="the result page")
-    assert [r.state for r in w.result_page.finished.results] == [DONE, DONE, DONE]
+    assert [r.state for r in w.result_page.finished.results] == [DONE, DONE, DONE, FAILED]
 
     # What Kerio did, in the Report's words; mail written through X-MASTERAUTH
     accounts = text_of(w.result_page.accounts_label)
     assert accounts.startswith("Kerio: 2 domain(s) created; users: 2 created, 1 already "
-                               "there, 0 refused. Their generated passwords are in the Report")
+                               "there, 1 refused. Their generated passwords are in the Report")
+    assert accounts.endswith("Not created: listed below with Kerio's reason.")
+    assert (f"{ROOT}: FAILED: Kerio refused to create the account: This user name is "
+            "reserved. Run again to finish.") in w.result_page.problem_lines()
+    assert ROOT not in dst.users and "Src-Root" not in all_text(w.root)
     assert "Domains created: example.com, other.org" in accounts
     assert f"Created: {JDOE}, {ANNA}" in accounts
     assert f"Already there, left as it was: {OLD}" in accounts
-    for user in PASSWORDS:
+    for user in (JDOE, ANNA, OLD):
         assert_same_mail(src, dst, user)
         assert f"setuser {user}" in proxy.events
     report = w.result_page.report_path.read_text(encoding="utf-8")
