@@ -225,7 +225,8 @@ def _server_config(args: argparse.Namespace, side: str, role: str) -> ServerConf
         master_password=master_password,
         master_separator=getattr(args, f"{side}_master_separator"),
         login_name=getattr(args, f"{side}_login"),
-        oauth_token_command=args.oauth_token_command, read_timeout=args.timeout)
+        oauth_token_command=getattr(args, "oauth_token_command", None),  # not on `check`
+        read_timeout=args.timeout)
 
 
 def _kerio_provisioning(args: argparse.Namespace,
