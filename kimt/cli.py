@@ -33,12 +33,11 @@ from .core.events import (
     Notice,
     RunFinished,
 )
-from .core.kerio import DEFAULT_PORT as DEFAULT_KERIO_PORT
-from .core.kerio import KerioAdmin
 from .core.mailbox import JobSettings
-from .core.oauth import split_command
-from .core.provision import CREATED, EXISTING, REFUSED, KerioProvisioning, ProvisionResult
-from .core.servers import AUTHENTICATORS, SECURITY_CHOICES, ServerConfig, parse_host
+from .core.options import MASTER_LOGINS, kerio_provisioning, server_config
+from .core.provision import KerioProvisioning
+from .core.provision import summary as provision_summary
+from .core.servers import AUTHENTICATORS, SECURITY_CHOICES, ServerConfig
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_STOPPED = 0, 1, 2, 3, 130
 
@@ -211,30 +210,26 @@ def _read_secret(args: argparse.Namespace, side: str) -> str | None:
 
 
 def _server_config(args: argparse.Namespace, side: str, role: str) -> ServerConfig:
-    security = getattr(args, f"{side}_security")
-    host, port = parse_host(getattr(args, f"{side}_host"))
-    port = getattr(args, f"{side}_port") or port
     auth = getattr(args, f"{side}_auth")
     master_user = getattr(args, f"{side}_user")
     master_password = None
     if auth == "master" and not master_user:
         raise InputError(f"--{side}-auth master needs --{side}-user (the admin name)")
-    if auth == "xoauth2" and args.oauth_token_command:
-        split_command(args.oauth_token_command)  # a quoting mistake is an input error
-    if auth in ("master", "kerio-master"):
+    if auth in MASTER_LOGINS:
         master_password = _read_secret(args, side)
         if not master_password:
             raise InputError(f"no admin password for {role}: use --{side}-pass-file FILE, "
                              f"KIMT_{side.upper()}_PASS, or run on a terminal to be asked")
-    return ServerConfig(
-        host=host, port=port, security=security,
-        fingerprint=getattr(args, f"{side}_fingerprint"),
-        read_timeout=args.timeout, auth=auth,
+    return server_config(
+        role, getattr(args, f"{side}_host"), port=getattr(args, f"{side}_port"),
+        security=getattr(args, f"{side}_security"),
+        fingerprint=getattr(args, f"{side}_fingerprint"), auth=auth,
         master_style=getattr(args, f"{side}_master_style"), master_user=master_user,
         master_password=master_password,
         master_separator=getattr(args, f"{side}_master_separator"),
-        login_name=getattr(args, f"{side}_login"), role=role,
-        oauth_token_command=args.oauth_token_command if auth == "xoauth2" else None)
+        login_name=getattr(args, f"{side}_login"),
+        oauth_token_command=getattr(args, "oauth_token_command", None),  # not on `check`
+        read_timeout=args.timeout)
 
 
 def _kerio_provisioning(args: argparse.Namespace,
@@ -245,9 +240,6 @@ def _kerio_provisioning(args: argparse.Namespace,
             raise InputError("--generate-passwords needs --target-kind kerio (KIMT creates "
                              "accounts only through Kerio's admin API)")
         return None
-    host, port = parse_host(args.kerio_host or target.host, DEFAULT_KERIO_PORT)
-    if not args.kerio_host:
-        port = DEFAULT_KERIO_PORT
     user = args.kerio_user or args.target_user
     if not user:
         raise InputError("--target-kind kerio needs the Kerio administrator: --kerio-user NAME")
@@ -261,9 +253,9 @@ def _kerio_provisioning(args: argparse.Namespace,
     if not password:
         raise InputError("no password for the Kerio administrator: use --kerio-pass-file FILE, "
                          "KIMT_KERIO_PASS, or run on a terminal to be asked")
-    admin = KerioAdmin(host, port or DEFAULT_KERIO_PORT, user, password,
-                       args.kerio_fingerprint, timeout=min(args.timeout, 60))
-    return KerioProvisioning(admin, args.generate_passwords)
+    return kerio_provisioning(args.kerio_host, target.host, user, password,
+                              args.kerio_fingerprint, args.generate_passwords,
+                              timeout=min(args.timeout, 60))
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -398,7 +390,7 @@ def cmd_run(args: argparse.Namespace, dry_run: bool) -> int:
         return EXIT_UNREACHABLE
     print()
     if engine.provisioned is not None:
-        print(_provisioned_line(engine.provisioned))
+        print(provision_summary(engine.provisioned))
     print(report.totals(finished.results, finished.seconds, dry_run).rstrip())
     print(f"Report log: {logs.report_path}")
     print(f"Debug log:  {logs.debug_path}")
@@ -416,16 +408,6 @@ def cmd_run(args: argparse.Namespace, dry_run: bool) -> int:
         print(f"{len(accounts.problems)} line(s) of the users file were left out "
               f"(listed at the start and in the Report log).")
     return EXIT_OK if not incomplete and not accounts.problems else EXIT_PROBLEMS
-
-
-def _provisioned_line(p: ProvisionResult) -> str:
-    count = {state: sum(o.state == state for o in p.accounts)
-             for state in (CREATED, EXISTING, REFUSED)}
-    text = (f"Kerio: {len(p.domains_created)} domain(s) created; users: {count[CREATED]} "
-            f"created, {count[EXISTING]} already there, {count[REFUSED]} refused.")
-    if p.generated:
-        text += " Their generated passwords are in the Report log (and nowhere else)."
-    return text
 
 
 def cmd_check(args: argparse.Namespace) -> int:

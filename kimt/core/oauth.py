@@ -27,16 +27,19 @@ from .errors import LoginError, SettingsError
 TIMEOUT = 60.0
 
 
-def split_command(command: str) -> list[str] | str:
-    """The argv to run (POSIX quoting rules); Windows takes the line as is."""
+def split_command(command: str, name: str = "--oauth-token-command") -> list[str] | str:
+    """The argv to run (POSIX quoting rules); Windows takes the line as is.
+
+    `name` is what the admin calls the command in a mistake's message.
+    """
     if os.name == "nt":
         return command
     try:
         argv = shlex.split(command)
     except ValueError as e:
-        raise SettingsError(f"--oauth-token-command: {e}") from None
+        raise SettingsError(f"{name}: {e}") from None
     if not argv:
-        raise SettingsError("--oauth-token-command is empty")
+        raise SettingsError(f"{name} is empty")
     return argv
 
 

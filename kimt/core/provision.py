@@ -186,21 +186,39 @@ def check_admin(admin: KerioAdmin) -> str:
             f"{len(domains)} domain(s)" + (f": {names}" if names else "") + ".")
 
 
+def outcome_words(o: AccountOutcome, with_password: bool = False) -> str:
+    """'created (…)', 'already there, left as it was', 'NOT created — …': the Report's words.
+
+    A generated password is written out only `with_password` (the Report);
+    elsewhere the words say where to find it.
+    """
+    if o.state == CREATED:
+        if not o.generated:
+            return "created (password from the users file)"
+        shown = (o.password or "") if with_password else "in the Report log"
+        return f"created (generated password: {shown})"
+    if o.state == EXISTING:
+        return "already there, left as it was"
+    return f"NOT created — {o.reason}; this user is skipped"
+
+
+def summary(result: ProvisionResult) -> str:
+    """One sentence on what the provisioning did (the CLI's closing line, the wizard's result)."""
+    count = {state: sum(o.state == state for o in result.accounts)
+             for state in (CREATED, EXISTING, REFUSED)}
+    text = (f"Kerio: {len(result.domains_created)} domain(s) created; users: {count[CREATED]} "
+            f"created, {count[EXISTING]} already there, {count[REFUSED]} refused.")
+    if result.generated:
+        text += " Their generated passwords are in the Report log (and nowhere else)."
+    return text
+
+
 def report_section(result: ProvisionResult) -> str:
     """The Report's account section; generated passwords are written in full here only."""
     lines = ["=== Destination accounts (Kerio Connect)"]
     if result.domains_created:
         lines.append("  Domains created: " + ", ".join(result.domains_created))
-    for o in result.accounts:
-        if o.state == CREATED:
-            how = ("generated password: " + (o.password or "")) if o.generated else (
-                "password from the users file")
-            lines.append(f"  {o.email}: created ({how})")
-        elif o.state == EXISTING:
-            lines.append(f"  {o.email}: already there, left as it was")
-        else:
-            lines.append(f"  {o.email}: NOT created — {o.reason}; this user is skipped")
+    lines += [f"  {o.email}: {outcome_words(o, with_password=True)}" for o in result.accounts]
     if result.generated:
         lines.append("  Give each user their generated password; it is written nowhere else.")
     return "\n".join(lines) + "\n"
-

@@ -4,8 +4,9 @@
 the single-instance lock, then the window. `Wizard` owns the pages, the
 remembered settings and the run; pages ask it to move on (`next`), and it
 disables Next while the page reports a `problem()`. A migration is built
-from the pages' `ServerConfig`s and the selected accounts into the same
-`RunRequest` the CLI builds, and run by `MigrationRun`.
+from the pages' `ServerConfig`s, the destination's Kerio account creation
+and the selected accounts into the same `RunRequest` the CLI builds, and run
+by `MigrationRun`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import ttkbootstrap as ttk
 
 from ..core.accounts import Account
 from ..core.engine import RunRequest
+from ..core.errors import KimtError
 from ..core.mailbox import JobSettings
 from ..platform import SingleInstance
 from . import settings as settings_store
@@ -164,13 +166,19 @@ class Wizard:
             if page.problem():
                 self.show(self.pages.index(page))
                 return False
-        settings = JobSettings(source=self.source_page.config(),
-                               target=self.destination_page.config())
+        try:
+            settings = JobSettings(source=self.source_page.config(),
+                                   target=self.destination_page.config())
+            provision = self.destination_page.provisioning()
+        except KimtError as e:  # problem() checks the fields; this is the last word
+            self.users_page.selection_error.show(str(e))
+            return False
         users = self.users_page.accounts
         described = ""
         if users is not None:
             described = f"{users.path} ({len(users.accounts)} users, encoding {users.encoding})"
-        request = RunRequest(list(accounts), settings, workers=workers, users_file=described)
+        request = RunRequest(list(accounts), settings, workers=workers, users_file=described,
+                             provision=provision)
         estimates = self.users_page.estimates
         expected = {users.accounts[i].email: e.messages for i, e in estimates.items()
                     if e.ok} if users else {}
@@ -188,7 +196,7 @@ class Wizard:
             self.destroy()
             return
         assert run.finished is not None and run.engine.logs is not None
-        self.result_page.show_run(run.finished, run.engine.logs)
+        self.result_page.show_run(run.finished, run.engine.logs, run.engine.provisioned)
         self.show(self.pages.index(self.result_page))
 
     def run_again(self) -> None:

@@ -82,14 +82,25 @@ class Tasks:
 
 
 class FieldError(ttk.Label):
-    """The line under a field that says what is wrong with it (empty when all is well)."""
+    """The line under a field that says what is wrong with it.
+
+    When all is well it takes no room (grid only): the server pages hold many
+    fields, and a blank line under each would push the page off the window.
+    """
 
     def __init__(self, master: tk.Misc, **kw: Any):
         super().__init__(master, text="", bootstyle="danger", wraplength=WRAP, **kw)
+        self._hidden = False
 
     def show(self, text: str | None) -> None:
         if self.cget("text") != (text or ""):
             self.configure(text=text or "")
+        if self.winfo_manager() == "grid" and not text:
+            self.grid_remove()
+            self._hidden = True
+        elif self._hidden and text:
+            self.grid()
+            self._hidden = False
 
 
 class Page(ttk.Frame):
@@ -138,6 +149,41 @@ def labeled_entry(master: tk.Misc, row: int, label: str, var: tk.StringVar,
         ttk.Label(master, text=hint, bootstyle="secondary").grid(
             row=row, column=2, sticky="w", padx=(PAD, 0), pady=(6, 0))
     return entry, error
+
+
+class TestLine(ttk.Frame):
+    """One answer of "Test connection", with "Trust exactly this certificate" when asked.
+
+    `on_trust(fingerprint)` is called when the admin trusts the certificate offered.
+    """
+
+    def __init__(self, master: tk.Misc, text: str, on_trust: Callable[[str], None]):
+        super().__init__(master)
+        self.columnconfigure(0, weight=1)
+        self.on_trust = on_trust
+        self.offered = ""
+        self.result = autowrap(ttk.Label(self, text=text, justify="left",
+                                         bootstyle="secondary"))
+        self.result.grid(row=0, column=0, sticky="we")
+        self.trust_frame = ttk.Frame(self)
+        self.trust_button = ttk.Button(self.trust_frame, text="Trust exactly this certificate",
+                                       command=self._trust, bootstyle="warning")
+        self.trust_button.pack(side="left")
+        ttk.Label(self.trust_frame, text="Compare the fingerprint with the one on the server "
+                  "first.", bootstyle="secondary").pack(side="left", padx=(PAD, 0))
+
+    def say(self, kind: str, text: str, offer: str | None = None) -> None:
+        """Show an answer; with `offer`, a fingerprint the admin may choose to trust."""
+        tone(self.result, "warning" if offer else kind, text)
+        self.offered = offer or ""
+        if offer:
+            self.trust_frame.grid(row=1, column=0, sticky="w", pady=(6, 0))
+        else:
+            self.trust_frame.grid_remove()
+
+    def _trust(self) -> None:
+        self.trust_frame.grid_remove()
+        self.on_trust(self.offered)
 
 
 class ConfirmDialog(ttk.Toplevel):

@@ -1,7 +1,9 @@
 """Step 6: what happened — totals, what is not complete and why, the logs, Run again.
 
 The words come from `core.report` (number, size, duration, verdict), so the
-page says what the Report log says. Run again repeats the same selection:
+page says what the Report log says; so do the Kerio account lines
+(`core.provision`), which never show a generated password. Run again
+repeats the same selection:
 the engine copies only what is missing, so it finishes a stopped or failed
 run and proves a complete one (0 copied).
 """
@@ -13,9 +15,19 @@ import tkinter as tk
 import ttkbootstrap as ttk
 
 from ..core.events import DONE, FAILED, PROBLEMS, STOPPED, RunFinished
+from ..core.provision import (
+    CREATED,
+    EXISTING,
+    REFUSED,
+    ProvisionResult,
+    outcome_words,
+    summary,
+)
 from ..core.report import duration, number, size, verdict
 from ..platform import open_path
 from .common import PAD, Page, autowrap, tone
+
+SHOWN_ACCOUNTS = 8  # addresses named per line; the Report log lists every one
 
 
 class ResultPage(Page):
@@ -28,7 +40,7 @@ class ResultPage(Page):
         self.finished: RunFinished | None = None
         self.report_path = self.debug_path = self.log_dir = None
         self.columnconfigure(0, weight=1)
-        self.rowconfigure(3, weight=1)
+        self.rowconfigure(4, weight=1)
         self.headline = autowrap(ttk.Label(self, text="", font="-size 13 -weight bold"))
         self.headline.grid(row=0, column=0, sticky="we")
 
@@ -45,10 +57,12 @@ class ResultPage(Page):
             value.grid(row=row, column=col + 1, sticky="w", pady=1)
             self.figures[name] = value
 
+        self.accounts_label = autowrap(ttk.Label(self, text="", justify="left"))
+        self.accounts_label.grid(row=2, column=0, sticky="we", pady=(PAD, 0))
         ttk.Label(self, text="Not complete (each with the reason):").grid(
-            row=2, column=0, sticky="w", pady=(PAD, 2))
+            row=3, column=0, sticky="w", pady=(PAD, 2))
         box = ttk.Frame(self)
-        box.grid(row=3, column=0, sticky="nsew")
+        box.grid(row=4, column=0, sticky="nsew")
         box.columnconfigure(0, weight=1)
         box.rowconfigure(0, weight=1)
         self.problems = tk.Text(box, height=6, wrap="word", relief="flat", padx=8, pady=6)
@@ -58,7 +72,7 @@ class ResultPage(Page):
         self.problems.configure(yscrollcommand=scroll.set, state="disabled")
 
         logs = ttk.Frame(self)
-        logs.grid(row=4, column=0, sticky="we", pady=(PAD, 0))
+        logs.grid(row=5, column=0, sticky="we", pady=(PAD, 0))
         self.report_button = ttk.Button(logs, text="Open Report log", bootstyle="primary",
                                         command=lambda: self.open(self.report_path))
         self.report_button.pack(side="left")
@@ -72,9 +86,9 @@ class ResultPage(Page):
                                        command=self.wizard.run_again)
         self.again_button.pack(side="right")
         self.again_hint = ttk.Label(self, text="", bootstyle="secondary")
-        self.again_hint.grid(row=5, column=0, sticky="e", pady=(4, 0))
+        self.again_hint.grid(row=6, column=0, sticky="e", pady=(4, 0))
         self.open_error = autowrap(ttk.Label(self, text="", bootstyle="danger"))
-        self.open_error.grid(row=6, column=0, sticky="we")
+        self.open_error.grid(row=7, column=0, sticky="we")
 
     def open(self, path) -> None:
         try:
@@ -83,7 +97,8 @@ class ResultPage(Page):
         except OSError as e:
             self.open_error.configure(text=f"Could not open it: {e}")
 
-    def show_run(self, finished: RunFinished, logs) -> None:
+    def show_run(self, finished: RunFinished, logs,
+                 provisioned: ProvisionResult | None = None) -> None:
         self.finished = finished
         self.report_path, self.debug_path, self.log_dir = (
             logs.report_path, logs.debug_path, logs.dir)
@@ -116,6 +131,7 @@ class ResultPage(Page):
         }
         for name, value in values.items():
             self.figures[name].configure(text=value)
+        self.show_accounts(provisioned)
         lines = []
         if finished.fatal:
             lines.append(finished.fatal)
@@ -134,6 +150,29 @@ class ResultPage(Page):
         self.again_hint.configure(
             text="Run again checks every selected mailbox and copies only what is missing"
             + (" (now: nothing)." if complete else "."))
+
+    def show_accounts(self, provisioned: ProvisionResult | None) -> None:
+        """What the Kerio step did, in the Report's words (never a password)."""
+        if provisioned is None:
+            self.accounts_label.configure(text="")
+            self.accounts_label.grid_remove()
+            return
+        text = summary(provisioned)
+        if provisioned.domains_created:
+            text += "\nDomains created: " + ", ".join(provisioned.domains_created)
+        for state in (CREATED, EXISTING):
+            who = [o for o in provisioned.accounts if o.state == state]
+            if who:
+                words = outcome_words(who[0]).split(" (")[0]  # "created", "already there, …"
+                names = ", ".join(o.email for o in who[:SHOWN_ACCOUNTS])
+                more = len(who) - SHOWN_ACCOUNTS
+                text += (f"\n{words.capitalize()}: {names}"
+                         + (f" and {more} more (see the Report log)" if more > 0 else ""))
+        refused = sum(o.state == REFUSED for o in provisioned.accounts)
+        if refused:
+            text += "\nNot created: listed below with Kerio's reason."
+        self.accounts_label.grid()
+        tone(self.accounts_label, "default", text)  # the headline already warns
 
     def problem_lines(self) -> str:
         return self.problems.get("1.0", "end").strip()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import platformdirs
@@ -21,11 +21,20 @@ log = logging.getLogger("kimt.gui.settings")
 class ServerSettings:
     host: str = ""
     security: str = "ssl"
-    login_name: str = "email"  # source: what users log in with
-    kind: str = "user"  # "user": per-user passwords; "master": an admin logs in for each user
+    login_name: str = "email"  # what users log in with: full address or the part before @
+    # how KIMT logs in: "user" (own passwords), "master" (an admin for each user),
+    # "xoauth2" (access tokens); on the destination also "kerio" (Kerio Connect)
+    kind: str = "user"
     admin_user: str = ""
     master_style: str = "authzid"
+    master_separator: str = "*"
+    oauth_token_command: str = ""  # a command line, not a token
     fingerprint: str = ""  # a certificate the admin chose to trust (public, not a secret)
+    kerio_api: str = ""  # Kerio's admin API host[:port]; empty: the server's host, port 4040
+    kerio_user: str = ""
+    kerio_write: str = "master"  # "master": X-MASTERAUTH; "user": each user's own login
+    generate_passwords: bool = False
+    kerio_fingerprint: str = ""  # the admin API's trusted certificate
 
 
 @dataclass
@@ -41,8 +50,13 @@ class Settings:
         def server(d: object, default: ServerSettings) -> ServerSettings:
             if not isinstance(d, dict):
                 return default
-            known = {f.name: f.type for f in fields(ServerSettings)}
-            return ServerSettings(**{k: str(v) for k, v in d.items() if k in known})
+            kept: dict[str, object] = {}
+            for f in fields(ServerSettings):
+                value = d.get(f.name)
+                wanted = type(getattr(default, f.name))
+                if isinstance(value, wanted):
+                    kept[f.name] = value
+            return replace(default, **kept)
 
         s = cls()
         s.source = server(data.get("source"), s.source)

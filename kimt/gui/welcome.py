@@ -17,9 +17,11 @@ PREPARE = [
      "Separators ; , or tab; any usual encoding (detected). For example:"),
     ("An admin account on the new server",
      "A master user (Dovecot and most servers) lets KIMT log in to every new mailbox; "
-     "without one, each user's password from the file is used."),
+     "without one, each user's password from the file is used. For Kerio Connect, its "
+     "administrator: KIMT creates the missing users there."),
     ("Open network ports",
-     "From this computer to both servers: IMAP 993 (SSL/TLS) or 143 (STARTTLS)."),
+     "From this computer to both servers: IMAP 993 (SSL/TLS) or 143 (STARTTLS); to Kerio "
+     "Connect also 4040 (its administration)."),
 ]
 
 

@@ -7,6 +7,7 @@ import time
 import tkinter as tk
 from collections.abc import Callable
 from pathlib import Path
+from tkinter import ttk
 
 from PIL import ImageGrab
 
@@ -58,3 +59,31 @@ def shot(w, folder: Path, name: str, window: tk.Misc | None = None) -> Path:
 
 def row(tree, iid: str) -> dict:
     return dict(zip(tree["columns"], tree.item(iid, "values"), strict=True))
+
+
+def all_text(widget: tk.Misc) -> str:
+    """Every text a user could see in `widget` and below: labels, buttons, entries, tables.
+
+    Hidden parts (another page, a section of another kind) are included: a
+    secret must not be anywhere in the window, shown or not.
+    """
+    parts: list[str] = []
+    try:
+        parts.append(str(widget.cget("text")))
+    except tk.TclError:
+        pass
+    if isinstance(widget, tk.Text):
+        parts.append(widget.get("1.0", "end"))
+    elif isinstance(widget, (tk.Entry, ttk.Entry)):
+        shown = str(widget.cget("show"))  # a password field shows only its dots
+        parts.append(shown * len(widget.get()) if shown else widget.get())
+    elif isinstance(widget, ttk.Treeview):
+        def rows(parent: str) -> None:
+            for iid in widget.get_children(parent):
+                parts.append(" ".join(str(v) for v in widget.item(iid, "values")))
+                parts.append(str(widget.item(iid, "text")))
+                rows(iid)
+        rows("")
+    for child in widget.winfo_children():
+        parts.append(all_text(child))
+    return "\n".join(p for p in parts if p)

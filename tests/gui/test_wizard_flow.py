@@ -62,14 +62,14 @@ def test_the_whole_wizard(wizard, src, dst, tmp_path, screenshots):
     assert str(w.next_button.cget("state")) == "disabled"
     type_into(w, page.host, f"{src.host}:{src.ssl_port}")
     press(w, page.test_button)
-    pump(w, lambda: page.trust_frame.winfo_ismapped(), what="the certificate question")
-    assert src.fingerprint in text_of(page.test_result)
-    assert "not signed by an authority" in text_of(page.test_result)
+    pump(w, lambda: page.imap_line.trust_frame.winfo_ismapped(), what="the certificate question")
+    assert src.fingerprint in text_of(page.imap_line.result)
+    assert "not signed by an authority" in text_of(page.imap_line.result)
     shot(w, screenshots, "2-source-certificate")
-    press(w, page.trust_button)
-    pump(w, lambda: text_of(page.test_result).startswith("Connected"), what="connected")
-    assert "certificate trusted by its fingerprint" in text_of(page.test_result)
-    assert "MULTIAPPEND" in text_of(page.test_result)
+    press(w, page.imap_line.trust_button)
+    pump(w, lambda: text_of(page.imap_line.result).startswith("Connected"), what="connected")
+    assert "certificate trusted by its fingerprint" in text_of(page.imap_line.result)
+    assert "MULTIAPPEND" in text_of(page.imap_line.result)
     assert page.fingerprint == src.fingerprint
     shot(w, screenshots, "2-source-connected")
     page.host_entry.focus_set()
@@ -82,13 +82,13 @@ def test_the_whole_wizard(wizard, src, dst, tmp_path, screenshots):
     page.security.set("none")
     assert page.kind.get() == "master"
     assert str(w.next_button.cget("state")) == "disabled"
-    assert text_of(page.admin_password_error) == "Enter the admin's password"
-    type_into(w, page.admin_user, "admin")
-    type_into(w, page.admin_password, ADMIN_PASSWORD)
-    assert page.admin_password_entry.cget("show") == "•"
+    assert text_of(page.logins.admin_password_error) == "Enter the admin's password"
+    type_into(w, page.logins.admin_user, "admin")
+    type_into(w, page.logins.admin_password, ADMIN_PASSWORD)
+    assert page.logins.admin_password_entry.cget("show") == "•"
     press(w, page.test_button)
-    pump(w, lambda: text_of(page.test_result).startswith("Connected"), what="connected")
-    assert "without encryption" in text_of(page.test_result)
+    pump(w, lambda: text_of(page.imap_line.result).startswith("Connected"), what="connected")
+    assert "without encryption" in text_of(page.imap_line.result)
     shot(w, screenshots, "3-destination")
     press(w, w.next_button)
 

@@ -31,23 +31,21 @@ def test_next_waits_for_valid_pages_and_settings_are_remembered(wizard, tmp_path
     assert disabled(w.next_button) and "bad port '99999'" in text_of(page.host_error)
     type_into(w, page.host, "old.example.com")
     assert not disabled(w.next_button) and text_of(page.host_error) == ""
-    page.use_admin.set(True)
     page.kind.set("master")
     w.root.update()
     assert disabled(w.next_button)
-    assert text_of(page.admin_user_error) == "Enter the admin's user name"
+    assert text_of(page.logins.admin_user_error) == "Enter the admin's user name"
     shot(w, screenshots, "2-source-invalid")
-    page.use_admin.set(False)
     page.kind.set("user")
     page.security.set("starttls")
-    page.login_name.set("local")
+    page.logins.login_name.set("local")
     press(w, w.next_button)
 
     page = w.destination_page
     type_into(w, page.host, "new.example.com:993")
-    type_into(w, page.admin_user, "admin")
-    assert disabled(w.next_button) and text_of(page.admin_password_error)
-    type_into(w, page.admin_password, ADMIN_PASSWORD)
+    type_into(w, page.logins.admin_user, "admin")
+    assert disabled(w.next_button) and text_of(page.logins.admin_password_error)
+    type_into(w, page.logins.admin_password, ADMIN_PASSWORD)
     assert not disabled(w.next_button)
     press(w, w.next_button)
 
@@ -81,11 +79,11 @@ def test_next_waits_for_valid_pages_and_settings_are_remembered(wizard, tmp_path
     again = make_window()
     try:
         src, dst = again.source_page, again.destination_page
-        assert (src.host.get(), src.security.get(), src.login_name.get()) == (
+        assert (src.host.get(), src.security.get(), src.logins.login_name.get()) == (
             "old.example.com", "starttls", "local")
-        assert (dst.host.get(), dst.admin_user.get(), dst.kind.get()) == (
+        assert (dst.host.get(), dst.logins.admin_user.get(), dst.kind.get()) == (
             "new.example.com:993", "admin", "master")
-        assert dst.admin_password.get() == ""  # passwords are never remembered
+        assert dst.logins.admin_password.get() == ""  # passwords are never remembered
         assert again.users_page.workers_count() == 4
     finally:
         again.destroy()
@@ -107,8 +105,8 @@ def fill_servers(w, src, dst, users_csv):
     d = w.destination_page
     d.security.set("none")
     type_into(w, d.host, f"{dst.host}:{dst.port}")
-    type_into(w, d.admin_user, "admin")
-    type_into(w, d.admin_password, ADMIN_PASSWORD)
+    type_into(w, d.logins.admin_user, "admin")
+    type_into(w, d.logins.admin_password, ADMIN_PASSWORD)
     press(w, w.next_button)
     w.users_page.load(str(users_csv))
     w.users_page.workers.set(1)

@@ -1,0 +1,71 @@
+"""The admin's choices turned into the engine's records: what the CLI and the wizard share.
+
+`server_config` and `kerio_provisioning` take plain values (already read
+from options, files, the environment or the wizard's fields) and apply the
+rules that must be the same whichever front end asked: a ':port' in the host
+unless a port is given, only the login fields the chosen method uses (a
+stale admin name or token command never rides along), a token command
+checked for quoting mistakes, a master separator that can be sent, and
+Kerio's admin API on the destination's host at port 4040 unless told
+otherwise. Wording that names an option or a field stays with the caller.
+"""
+
+from __future__ import annotations
+
+from .errors import SettingsError
+from .kerio import DEFAULT_PORT as KERIO_PORT
+from .kerio import KerioAdmin
+from .oauth import split_command
+from .provision import KerioProvisioning
+from .servers import ServerConfig, parse_host
+
+MASTER_LOGINS = ("master", "kerio-master")  # the logins that need an admin (master) password
+
+
+def server_config(role: str, host: str, *, port: int | None = None, security: str = "ssl",
+                  fingerprint: str | None = None, auth: str = "user",
+                  master_style: str = "authzid", master_user: str | None = None,
+                  master_password: str | None = None, master_separator: str = "*",
+                  login_name: str = "email", oauth_token_command: str | None = None,
+                  read_timeout: float = 120.0,
+                  command_name: str = "--oauth-token-command") -> ServerConfig:
+    """A `ServerConfig` for `role` ("source" / "destination"); raises SettingsError."""
+    host_name, host_port = parse_host(host)
+    if auth == "xoauth2" and oauth_token_command:
+        split_command(oauth_token_command, command_name)  # a quoting mistake, said now
+    if auth == "master" and master_style == "separator":
+        separator_problem(master_separator)
+    return ServerConfig(
+        host=host_name, port=port or host_port, security=security,
+        fingerprint=fingerprint or None, read_timeout=read_timeout, auth=auth,
+        master_style=master_style,
+        master_user=master_user if auth == "master" else None,
+        master_password=master_password if auth in MASTER_LOGINS else None,
+        master_separator=master_separator, login_name=login_name, role=role,
+        oauth_token_command=(oauth_token_command or None) if auth == "xoauth2" else None)
+
+
+def separator_problem(separator: str) -> None:
+    """Raise SettingsError unless `separator` can stand between user and admin names."""
+    if not separator:
+        raise SettingsError("the master separator is empty (Dovecot's default is *)")
+    if any(c.isspace() or c in '"\\' for c in separator) or not separator.isprintable():
+        raise SettingsError(f"the master separator {separator!r} can't contain spaces, "
+                            "quotes or backslashes")
+
+
+def kerio_address(text: str | None, target_host: str) -> tuple[str, int]:
+    """Where Kerio's admin API is: 'host[:port]', or nothing for the destination at 4040."""
+    if text and text.strip():
+        host, port = parse_host(text, KERIO_PORT)
+        return host, port or KERIO_PORT
+    return target_host, KERIO_PORT
+
+
+def kerio_provisioning(address: str | None, target_host: str, user: str, password: str,
+                       fingerprint: str | None = None, generate_passwords: bool = False,
+                       timeout: float = 30.0) -> KerioProvisioning:
+    """What the engine needs to create the destination accounts in Kerio Connect."""
+    host, port = kerio_address(address, target_host)
+    admin = KerioAdmin(host, port, user, password, fingerprint or None, timeout=timeout)
+    return KerioProvisioning(admin, generate_passwords)
