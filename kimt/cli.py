@@ -116,6 +116,10 @@ def _kerio_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--generate-passwords", action="store_true",
                    help="new users without a 4th-column password get a generated strong one, "
                         "written to the Report log only (else: the source password)")
+    _oauth_option(p)
+
+
+def _oauth_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--oauth-token-command", metavar="CMD",
                    help="for --source-auth/--target-auth xoauth2: a command that prints an "
                         "access token; it gets the address on stdin and in KIMT_OAUTH_EMAIL "
@@ -166,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="encoding of the users file (default: detected)")
     c.add_argument("--only", metavar="A,B", help="only these addresses (comma-separated)")
     _server_options(c, "source", "source (old)")
+    _oauth_option(c)
     c.add_argument("--no-estimate", action="store_true",
                    help="only check the logins, don't count folders and messages")
     c.add_argument("--workers", type=int, default=4, metavar="N",
@@ -228,7 +233,7 @@ def _server_config(args: argparse.Namespace, side: str, role: str) -> ServerConf
         master_password=master_password,
         master_separator=getattr(args, f"{side}_master_separator"),
         login_name=getattr(args, f"{side}_login"),
-        oauth_token_command=getattr(args, "oauth_token_command", None),  # not on `check`
+        oauth_token_command=args.oauth_token_command,
         read_timeout=args.timeout)
 
 

@@ -182,3 +182,10 @@ def test_xoauth2_on_both_sides(dovecot_factory, oauth, tmp_path):
         for token in [src_token, *tokens["source"].values(), *tokens["destination"].values()]:
             assert token not in debug and token not in report_of(run)
             assert token not in run.stdout + run.stderr
+    # 3. `kimt check` takes the same token command for the source logins.
+    check = kimt("check", "--users", str(users), "--source-host", f"127.0.0.1:{src.port}",
+                 "--source-security", "none", "--source-auth", "xoauth2",
+                 "--oauth-token-command", f"{sys.executable} {script} {tokens_file}",
+                 "--no-estimate", check_rc=1)
+    assert f"ok {USER}" in check.stdout
+    assert f"!! {anna}" in check.stdout
