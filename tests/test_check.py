@@ -47,6 +47,15 @@ def test_survey_counts_messages_and_leaves_the_source_untouched(src):
     assert src.snapshot(USER) == before  # flags (\Seen, \Recent), UIDs, modseqs unchanged
 
 
+def test_estimate_without_status_size_examines_and_adds_sizes(dovecot_factory):
+    poor = dovecot_factory(extra_config="imap_capability = IMAP4rev1 LITERAL+ NAMESPACE\n")
+    nbytes = seed(poor)
+    before = poor.snapshot(USER)
+    found = estimate(plain(poor), Account(USER, PASSWORD))
+    assert (found.folders, found.messages, found.bytes, found.error) == (3, 5, nbytes, "")
+    assert poor.snapshot(USER) == before
+
+
 def test_connection_words_and_untrusted_certificate(src):
     ok = try_connection(plain(src))
     assert ok.ok and ok.text.startswith(f"Connected to {src.host}:{src.port}, without encryption")

@@ -40,7 +40,7 @@ from .events import (
     Notice,
 )
 from .folders import FolderMap, Listing, list_folders, map_folders
-from .servers import ServerConfig, connect
+from .servers import ServerConfig, close_quietly, connect
 
 log = logging.getLogger("kimt.mailbox")
 
@@ -84,13 +84,7 @@ class MailboxRun:
     def _close(self) -> None:
         for client in (self.src, self.dst):
             if client is not None:
-                try:
-                    client.logout()
-                except Exception:
-                    try:
-                        client.shutdown()
-                    except Exception:
-                        pass
+                close_quietly(client)
         self.src = self.dst = None
 
     def _with_retries(self, what: str, action: Callable[[], object]) -> object:

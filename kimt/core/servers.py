@@ -149,7 +149,7 @@ def _presented_certificate(config: ServerConfig, ctx: ssl.SSLContext) -> bytes |
         client.starttls(ctx)
         return _peer_certificate(client)
     finally:
-        _quietly_close(client)
+        close_quietly(client)
 
 
 def probe_fingerprint(config: ServerConfig) -> str | None:
@@ -250,7 +250,7 @@ def open_connection(config: ServerConfig) -> IMAPClient:
                     got,
                 )
     except BaseException:
-        _quietly_close(client)
+        close_quietly(client)
         raise
     return client
 
@@ -372,7 +372,7 @@ def connect(config: ServerConfig, email: str, password: str | None = None) -> IM
     try:
         AUTHENTICATORS[config.auth](client, config, user, password)
     except (imap_exc.LoginError, imap_exc.IMAPClientAbortError) as e:
-        _quietly_close(client)
+        close_quietly(client)
         why = _server_words(e)
         # imapclient turns a broken connection into a LoginError too: not a refused password
         if isinstance(e, imap_exc.IMAPClientAbortError) or "socket error" in why:
@@ -384,10 +384,10 @@ def connect(config: ServerConfig, email: str, password: str | None = None) -> IM
             raise ConnectError(f"{config.address} can't check logins right now: {why}") from None
         raise LoginError(f"login failed for {email} on {config.host}: {why}") from None
     except imap_exc.IMAPClientError as e:
-        _quietly_close(client)
+        close_quietly(client)
         raise LoginError(f"login failed for {email} on {config.host}: {_server_words(e)}") from None
     except OSError as e:
-        _quietly_close(client)
+        close_quietly(client)
         raise ConnectError(f"connection to {config.address} lost during login: {e}") from None
     log.debug("%s %s: logged in; capabilities: %s", config.role, config.address,
               " ".join(c.decode("ascii", "replace") for c in client.capabilities()))
@@ -400,7 +400,7 @@ def probe(config: ServerConfig) -> tuple[str, ...]:
     try:
         return tuple(c.decode("ascii", "replace") for c in client.capabilities())
     finally:
-        _quietly_close(client)
+        close_quietly(client)
 
 
 def _server_words(error: Exception) -> str:
@@ -411,7 +411,8 @@ def _server_words(error: Exception) -> str:
     return text.strip() or "no reason given"
 
 
-def _quietly_close(client: IMAPClient) -> None:
+def close_quietly(client: IMAPClient) -> None:
+    """LOGOUT, or just drop the connection when the server can't take it any more."""
     try:
         client.logout()
     except Exception:

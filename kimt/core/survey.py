@@ -21,7 +21,7 @@ from .copier import CONNECTION_ERRORS
 from .errors import CertificateError, KimtError
 from .folders import list_folders
 from .report import SECURITY_WORDS, number, size
-from .servers import ServerConfig, connect, open_connection
+from .servers import ServerConfig, close_quietly, connect, open_connection
 
 log = logging.getLogger("kimt.survey")
 
@@ -82,7 +82,7 @@ def try_connection(config: ServerConfig) -> ConnectionTest:
     except (imap_exc.IMAPClientError, *CONNECTION_ERRORS) as e:
         return ConnectionTest(False, f"{config.address} broke the connection: {e}")
     finally:
-        _close(client)
+        close_quietly(client)
     text = f"Connected to {config.address}"
     if config.security == "none":
         text += ", without encryption (passwords travel in plain text)"
@@ -103,7 +103,7 @@ def check_login(config: ServerConfig, account: Account) -> LoginCheck:
         client = connect(config, account.email, account.password)
     except KimtError as e:
         return LoginCheck(account.email, False, str(e))
-    _close(client)
+    close_quietly(client)
     return LoginCheck(account.email, True)
 
 
@@ -122,7 +122,7 @@ def check_and_estimate(config: ServerConfig, account: Account
     try:
         return LoginCheck(account.email, True), _estimate(client, account.email)
     finally:
-        _close(client)
+        close_quietly(client)
 
 
 def _estimate(client: IMAPClient, email: str) -> Estimate:
@@ -153,15 +153,9 @@ def _measure(client: IMAPClient, name: str, status_size: bool) -> tuple[int, int
         return 0, 0
     if not exists:
         return 0, 0
-    sizes = client.fetch("1:*", ["RFC822.SIZE"])
-    return exists, sum(int(d.get(b"RFC822.SIZE", 0)) for d in sizes.values())
-
-
-def _close(client: IMAPClient) -> None:
-    try:
-        client.logout()
-    except Exception:
-        try:
-            client.shutdown()
-        except Exception:
-            pass
+    uids = client.search("ALL")  # explicit UID lists: imapclient can't fetch "1:*"
+    total = 0
+    for start in range(0, len(uids), 1000):
+        sizes = client.fetch(uids[start:start + 1000], ["RFC822.SIZE"])
+        total += sum(int(d.get(b"RFC822.SIZE", 0)) for d in sizes.values())
+    return len(uids), total
