@@ -33,6 +33,7 @@ from .welcome import WelcomePage
 
 TITLE = "KIMT — mail migration"
 ICON = Path(__file__).with_name("icon.png")
+WM_CLASS = "kimt"
 ALREADY_RUNNING = "KIMT is already running"
 SIZE, MIN_SIZE = (1100, 760), (940, 660)
 
@@ -242,8 +243,10 @@ class Wizard:
 def make_window(settings: settings_store.Settings | None = None,
                 settings_path: Path | None = None) -> Wizard:
     """The window with the wizard in it (not yet in its main loop)."""
+    # className sets the X11 WM_CLASS ("kimt", "Kimt"): the Linux menu entry's
+    # StartupWMClass matches it, so the taskbar shows KIMT's icon for this window.
     root = ttk.Window(title=TITLE, theme="bootstrap-light", size=SIZE, minsize=MIN_SIZE,
-                      iconphoto=str(ICON) if ICON.exists() else None)
+                      iconphoto=str(ICON) if ICON.exists() else None, className=WM_CLASS)
     wizard = Wizard(root, settings, settings_path)
     if wizard.settings.geometry:
         try:
