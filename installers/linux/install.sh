@@ -60,4 +60,4 @@ done < "$here/kimt.desktop" > "$tmp"
 chmod 644 "$tmp"
 mv "$tmp" "$apps/kimt.desktop"
 refresh
-echo "KIMT is in your applications menu (Network / Utilities). It starts $here/kimt"
+echo "KIMT is in your applications menu (Internet). It starts $here/kimt"
