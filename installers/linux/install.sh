@@ -15,17 +15,12 @@ apps=$data/applications
 icons=$data/icons/hicolor
 sizes="16 24 32 48 64 128 256 512"
 
-refresh() {  # let the menu notice now; harmless where these tools are missing
-    command -v update-desktop-database >/dev/null 2>&1 \
-        && update-desktop-database -q "$apps" 2>/dev/null || true
-    command -v gtk-update-icon-cache >/dev/null 2>&1 \
-        && gtk-update-icon-cache -q -t "$icons" 2>/dev/null || true
-}
+# No icon or desktop caches are written: menus notice new files in these folders by
+# themselves, and a user-level icon-theme.cache would hide icons other programs add later.
 
 if [ "${1:-}" = "--uninstall" ]; then
     rm -f "$apps/kimt.desktop"
     for n in $sizes; do rm -f "$icons/${n}x${n}/apps/kimt.png"; done
-    refresh
     echo "Removed KIMT from the applications menu."
     exit 0
 fi
@@ -59,5 +54,4 @@ while IFS= read -r line; do
 done < "$here/kimt.desktop" > "$tmp"
 chmod 644 "$tmp"
 mv "$tmp" "$apps/kimt.desktop"
-refresh
 echo "KIMT is in your applications menu (Internet). It starts $here/kimt"
