@@ -26,6 +26,7 @@ if ! command -v objdump >/dev/null 2>&1 || ! command -v objcopy >/dev/null 2>&1;
         echo "build.sh: PyInstaller needs binutils (objdump, objcopy): apt-get install binutils" >&2
         exit 1
     fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q binutils
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[gui,build]'
