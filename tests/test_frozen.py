@@ -157,6 +157,30 @@ def test_headless_migrate_over_tls_with_worker_processes(unpacked, bare_env, src
         assert_same_mail(src, dst, email)  # nothing doubled by the re-run
 
 
+def test_programs_kimt_starts_do_not_get_its_bundled_libraries(unpacked, bare_env, src, dst,
+                                                              tmp_path):
+    email, password, name = USERS[0]
+    src.add_user(email, password)
+    dst.add_user(email, "Dst-Unused-9")
+    users = write_csv(tmp_path / "users.csv", [(email, "unused", name)])
+    admin = tmp_path / "admin.pass"
+    admin.write_text(ADMIN_PASSWORD + "\n")
+    seen = tmp_path / "token-command-env.txt"
+    # a worker process (the frozen executable) runs the admin's token command
+    proc = run(unpacked, bare_env, "migrate", "--users", str(users),
+               "--source-host", f"127.0.0.1:{src.port}", "--source-security", "none",
+               "--source-auth", "xoauth2",
+               "--oauth-token-command", f"/bin/sh -c '/usr/bin/env > {seen}; exit 1'",
+               "--target-host", f"127.0.0.1:{dst.port}", "--target-security", "none",
+               "--target-auth", "master", "--target-user", "admin",
+               "--target-pass-file", str(admin), "--log-dir", str(tmp_path / "logs"))
+    assert proc.returncode == 1 and "gave no token" in proc.stdout, proc.stdout + proc.stderr
+    env = dict(line.split("=", 1) for line in seen.read_text().splitlines() if "=" in line)
+    assert env["KIMT_OAUTH_EMAIL"] == email
+    assert "LD_LIBRARY_PATH" not in env, "a program started by KIMT loads KIMT's libraries"
+    assert not [key for key in env if key.startswith("_PYI_")]
+
+
 @pytest.fixture(scope="session")
 def display():
     """$DISPLAY (scripts/test runs under xvfb-run), else an Xvfb of this session."""
