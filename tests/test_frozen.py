@@ -72,8 +72,6 @@ def bare_env(tmp_path) -> dict[str, str]:
     no_programs.mkdir()
     env = {"HOME": str(home), "PATH": str(no_programs), "LANG": "C.UTF-8",
            "XDG_RUNTIME_DIR": str(home / "runtime"), "USER": "kimt-test"}
-    if os.environ.get("DISPLAY"):
-        env["DISPLAY"] = os.environ["DISPLAY"]
     return env
 
 
@@ -212,8 +210,17 @@ def xdotool(display: str, *args: str, timeout: float = 60) -> str:
     return proc.stdout
 
 
+def test_without_a_desktop_the_wizard_says_what_to_do(unpacked, bare_env):
+    proc = run(unpacked, bare_env)  # no DISPLAY: an SSH session on a server
+    assert proc.returncode == 2
+    assert "the wizard can't open a window here" in proc.stderr
+    assert "kimt migrate --help" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_the_wizard_starts_from_the_download(unpacked, bare_env, display, tmp_path):
     env = dict(bare_env, DISPLAY=display)
+    if os.environ.get("XAUTHORITY"):  # xvfb-run's X server wants its cookie, as a desktop's does
+        env["XAUTHORITY"] = os.environ["XAUTHORITY"]
     started = time.monotonic()
     app = subprocess.Popen(["./kimt"], cwd=unpacked, env=env, stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -35,6 +35,7 @@ TITLE = "KIMT — mail migration"
 ICON = Path(__file__).with_name("icon.png")
 WM_CLASS = "kimt"
 ALREADY_RUNNING = "KIMT is already running"
+NO_WINDOW = 2  # exit code without a display, as for a bad command line
 SIZE, MIN_SIZE = (1100, 760), (940, 660)
 
 
@@ -277,7 +278,13 @@ def main() -> int:
         already_running()
         return 1
     try:
-        wizard = make_window()
+        try:
+            wizard = make_window()
+        except tk.TclError as e:  # no desktop: an SSH session, a server, a missing XAUTHORITY
+            print(f"kimt: the wizard can't open a window here ({e}).\n"
+                  "Start it on a desktop, or migrate from the command line: "
+                  "kimt migrate --help", file=sys.stderr, flush=True)
+            return NO_WINDOW
         print(f"KIMT started (pid {os.getpid()})", file=sys.stderr, flush=True)
         wizard.root.mainloop()
         return 0
