@@ -6,6 +6,10 @@
 - ``src`` / ``dst``: two empty default instances ("/" separator, no prefix,
   special-use Sent/Drafts/Trash/Junk; on ``dst`` those four exist for every user).
   Tests add the users they need with ``add_user``.
+
+Every test that needs this machine's test rig (Dovecot, Xvfb, the Linux build)
+is marked ``rig`` automatically: the release workflow runs ``-m "not rig"`` on
+Windows and macOS, where the rest (the unit tests) runs as it is.
 """
 
 from __future__ import annotations
@@ -18,6 +22,17 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dovecot import DEFAULT_SPECIAL_USE, Dovecot  # noqa: E402
+
+RIG_FIXTURES = {"dovecot_factory"}  # src, dst and every server fixture build on it
+RIG_MODULES = {"test_rig.py", "test_frozen.py"}  # the rig itself; the Linux download
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath))
+        if (RIG_FIXTURES & set(item.fixturenames) or path.name in RIG_MODULES
+                or path.parent.name == "gui"):
+            item.add_marker(pytest.mark.rig)
 
 
 @pytest.hookimpl(hookwrapper=True)

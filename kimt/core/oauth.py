@@ -22,6 +22,7 @@ import os
 import shlex
 import subprocess
 
+from ..platform.children import environ_for_programs
 from .errors import LoginError, SettingsError
 
 TIMEOUT = 60.0
@@ -45,7 +46,7 @@ def split_command(command: str, name: str = "--oauth-token-command") -> list[str
 
 def token_for(command: str, email: str, side: str = "source") -> str:
     """Run the token command for `email`; its first stdout line is the token."""
-    env = dict(os.environ, KIMT_OAUTH_EMAIL=email, KIMT_OAUTH_SIDE=side)
+    env = environ_for_programs({"KIMT_OAUTH_EMAIL": email, "KIMT_OAUTH_SIDE": side})
     try:
         proc = subprocess.run(split_command(command), input=email + "\n", capture_output=True,
                               text=True, timeout=TIMEOUT, env=env)

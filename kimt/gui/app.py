@@ -35,7 +35,9 @@ from .welcome import WelcomePage
 
 TITLE = "KIMT — mail migration"
 ICON = Path(__file__).with_name("icon.png")
+WM_CLASS = "kimt"
 ALREADY_RUNNING = "KIMT is already running"
+NO_WINDOW = 2  # exit code without a display, as for a bad command line
 SIZE, MIN_SIZE = (1100, 760), (940, 660)
 
 
@@ -250,8 +252,10 @@ class Wizard:
 def make_window(settings: settings_store.Settings | None = None,
                 settings_path: Path | None = None) -> Wizard:
     """The window with the wizard in it (not yet in its main loop)."""
+    # className sets the X11 WM_CLASS ("kimt", "Kimt"): the Linux menu entry's
+    # StartupWMClass matches it, so the taskbar shows KIMT's icon for this window.
     root = ttk.Window(title=TITLE, theme="bootstrap-light", size=SIZE, minsize=MIN_SIZE,
-                      iconphoto=str(ICON) if ICON.exists() else None)
+                      iconphoto=str(ICON) if ICON.exists() else None, className=WM_CLASS)
     wizard = Wizard(root, settings, settings_path)
     if wizard.settings.geometry:
         try:
@@ -282,7 +286,13 @@ def main() -> int:
         already_running()
         return 1
     try:
-        wizard = make_window()
+        try:
+            wizard = make_window()
+        except tk.TclError as e:  # no desktop: an SSH session, a server, a missing XAUTHORITY
+            print(f"kimt: the wizard can't open a window here ({e}).\n"
+                  "Start it on a desktop, or migrate from the command line: "
+                  "kimt migrate --help", file=sys.stderr, flush=True)
+            return NO_WINDOW
         print(f"KIMT started (pid {os.getpid()})", file=sys.stderr, flush=True)
         wizard.root.mainloop()
         return 0

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .children import environ_for_programs
+
 
 def open_path(path: str | os.PathLike) -> None:
     """Hand `path` to the desktop: os.startfile, `open`, or `xdg-open`. Raises OSError."""
@@ -19,6 +21,7 @@ def open_path(path: str | os.PathLike) -> None:
     command = ["open", str(target)] if sys.platform == "darwin" else ["xdg-open", str(target)]
     try:
         subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True)
+                         stderr=subprocess.DEVNULL, start_new_session=True,
+                         env=environ_for_programs())
     except FileNotFoundError:
         raise OSError(f"{command[0]} is not installed: open {target} by hand") from None
