@@ -247,7 +247,8 @@ class Engine:
         for account in r.accounts:
             o = outcome.of(account.email)
             if o is not None and o.state == REFUSED:
-                result = MailboxResult(account.email, FAILED, o.reason)
+                result = MailboxResult(account.email, FAILED, o.reason, advice=(
+                    "Fix this in Kerio Connect or in the users file, then run again."))
                 self._refused.append(result)
                 self._emit(MailboxFinished(result))
                 continue

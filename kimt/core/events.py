@@ -26,7 +26,9 @@ class MailboxResult:
     skipped_namespaces: list[str] = field(default_factory=list)
     retries: int = 0
     seconds: float = 0.0
-    login_failed: bool = False  # a server refused the login: fix it before running again
+    # What to fix before a re-run can help (a refused login or account); "" when
+    # running again is all it takes (a broken connection, a stop).
+    advice: str = ""
 
     @property
     def total(self) -> int:

@@ -169,7 +169,9 @@ class MailboxRun:
         except KimtError as e:
             res.state = FAILED
             res.error = str(e)
-            res.login_failed = isinstance(e, LoginError)
+            if isinstance(e, LoginError):
+                res.advice = ("Check this user's password in the users file (or the admin's "
+                              "rights), then run again.")
         except imap_exc.IMAPClientError as e:
             res.state = FAILED
             res.error = f"server error: {e}"

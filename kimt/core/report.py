@@ -62,10 +62,7 @@ def verdict(r: MailboxResult, dry_run: bool = False) -> str:
     if r.state == FAILED:
         done = f"; {number(on_dest)} of {number(r.total)} messages were on the destination" \
             if r.total else ""
-        if r.login_failed:
-            return (f"FAILED: {r.error.rstrip('.')}{done}. Check this user's password in the "
-                    "users file (or the admin's rights), then run again.")
-        return f"FAILED: {r.error.rstrip('.')}{done}. Run again to finish."
+        return f"FAILED: {r.error.rstrip('.')}{done}. {r.advice or 'Run again to finish.'}"
     if r.state == STOPPED:
         return (f"stopped: {number(on_dest)} of {number(r.total)} messages are on the "
                 "destination. Run again to finish (nothing is copied twice).")

@@ -119,7 +119,8 @@ def test_kerio_migration_through_the_wizard(wizard, kerio, tmp_path, screenshots
                                "there, 1 refused. Their generated passwords are in the Report")
     assert accounts.endswith("Not created: listed below with Kerio's reason.")
     assert (f"{ROOT}: FAILED: Kerio refused to create the account: This user name is "
-            "reserved. Run again to finish.") in w.result_page.problem_lines()
+            "reserved. Fix this in Kerio Connect or in the users file, then run again.") \
+        in w.result_page.problem_lines()
     assert ROOT not in dst.users and "Src-Root" not in all_text(w.root)
     assert "Domains created: example.com, other.org" in accounts
     assert f"Created: {JDOE}, {ANNA}" in accounts
