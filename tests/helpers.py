@@ -94,3 +94,33 @@ def assert_same_mail(src: Dovecot, dst: Dovecot, user: str,
         assert target[folder] == messages, (
             f"{folder!r}: missing {list((messages - target[folder]).elements())[:3]}, "
             f"extra {list((target[folder] - messages).elements())[:3]}")
+
+
+# --------------------------------------------------------------- processes (Linux /proc)
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (its workers, their helpers)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        kids = {c for c, parent in parents.items() if parent == p}
+        todo += list(kids - found)
+        found |= kids
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

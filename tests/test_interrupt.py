@@ -12,7 +12,16 @@ from pathlib import Path
 
 import pytest
 from dovecot import make_message
-from helpers import ROOT, assert_same_mail, kimt, mailbox_content, migrate_args, write_csv
+from helpers import (
+    ROOT,
+    alive,
+    assert_same_mail,
+    descendants,
+    kimt,
+    mailbox_content,
+    migrate_args,
+    write_csv,
+)
 
 USER, PASSWORD = "jdoe@example.com", "Src-Secret-7x!"
 
@@ -24,27 +33,6 @@ def inbox_count(server, user=USER) -> int:
         return int(re.search(rb"MESSAGES (\d+)", data[0]).group(1))
     finally:
         m.logout()
-
-
-def children_of(pid: int) -> set[int]:
-    kids = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                kids.add(int(entry.name))
-    return kids
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def start_kimt(args: list[str]) -> subprocess.Popen:
@@ -85,9 +73,9 @@ def test_sigkill_mid_folder_then_rerun(big_pair, tmp_path):
     args = migrate_args(src, dst, users, tmp_path / "logs", "--batch-mb", "0.05")
     proc = start_kimt(args)
     try:
-        wait_for(lambda: children_of(proc.pid), 20, "worker processes")
+        wait_for(lambda: descendants(proc.pid), 20, "worker processes")
         wait_for(lambda: inbox_count(dst) >= 300, 60, "copying to start")
-        workers = children_of(proc.pid)
+        workers = descendants(proc.pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:

@@ -18,30 +18,12 @@ from pathlib import Path
 
 from dovecot import make_message
 from faultproxy import UP, Fault, FaultProxy
-from helpers import ROOT, migrate_args, run_dir_of, write_csv
+from helpers import ROOT, descendants, migrate_args, run_dir_of, write_csv
 
 USER, SRC_PASS, DST_PASS = "jdoe@example.com", "Src-Pw-1q2w3e", "Dst-Pw-4r5t6y"
 USER2, WRONG_PASS = "anna@example.com", "Wrong-Pw-7u8i9o"
 ADMIN_PASS = "Admin-Pw-0p9o8i"
 BODY_MARKERS = ("BODY-MARKER-7f3a", "QVRUQUNITUVOVC1NQVJLRVI=")  # text, base64 attachment
-
-
-def descendants(pid: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, todo = set(), [pid]
-    while todo:
-        p = todo.pop()
-        kids = {c for c, parent in parents.items() if parent == p}
-        todo += list(kids - found)
-        found |= kids
-    return found
 
 
 def test_no_secret_anywhere_and_private_logs(dovecot_factory, tmp_path):
