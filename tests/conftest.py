@@ -70,3 +70,19 @@ def src(dovecot_factory) -> Dovecot:
 @pytest.fixture
 def dst(dovecot_factory) -> Dovecot:
     return dovecot_factory(special_use=DEFAULT_SPECIAL_USE, auto_create_special=True)
+
+
+@pytest.fixture
+def kerio(dovecot_factory):
+    """(src, dst, api, proxy): a Kerio Connect stand-in — the admin API test server
+    creating users in `dst`, and the X-MASTERAUTH front before it."""
+    from kerio_api import ADMIN, ADMIN_PW, MASTER_PW, KerioApiServer
+    from masterauth_proxy import MasterAuthProxy
+
+    src = dovecot_factory()
+    dst = dovecot_factory(special_use=DEFAULT_SPECIAL_USE, auto_create_special=True)
+    api = KerioApiServer(dst, (ADMIN, ADMIN_PW)).start()
+    proxy = MasterAuthProxy(dst, MASTER_PW).start()
+    yield src, dst, api, proxy
+    proxy.stop()
+    api.stop()

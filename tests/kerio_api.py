@@ -36,6 +36,10 @@ from pathlib import Path
 
 COOKIE = "SESSION_CONNECT_WEBADMIN"
 
+# The Kerio admin and master password the `kerio` fixture (tests/conftest.py) sets up.
+ADMIN, ADMIN_PW = "Admin", "Kerio-Admin-Pw-5"
+MASTER_PW = "Kerio-Master-Pw-8"
+
 
 class RpcError(Exception):
     def __init__(self, code: int, message: str):

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from dovecot import DEFAULT_SPECIAL_USE, make_message
+from dovecot import make_message
 from helpers import ROOT, assert_same_mail, kimt, report_of, run_dir_of, write_csv
-from kerio_api import KerioApiServer
+from kerio_api import ADMIN, ADMIN_PW, MASTER_PW, KerioApiServer
 from masterauth_proxy import MasterAuthProxy
 
 from kimt.core.accounts import Account
@@ -34,20 +34,7 @@ from kimt.core.provision import (
     provision,
 )
 
-ADMIN, ADMIN_PW = "Admin", "Kerio-Admin-Pw-5"
-MASTER_PW = "Kerio-Master-Pw-8"
 JDOE, ANNA, OLD = "jdoe@example.com", "anna@other.org", "old@existing.net"
-
-
-@pytest.fixture
-def kerio(dovecot_factory):
-    src = dovecot_factory()
-    dst = dovecot_factory(special_use=DEFAULT_SPECIAL_USE, auto_create_special=True)
-    api = KerioApiServer(dst, (ADMIN, ADMIN_PW)).start()
-    proxy = MasterAuthProxy(dst, MASTER_PW).start()
-    yield src, dst, api, proxy
-    proxy.stop()
-    api.stop()
 
 
 def admin_of(api: KerioApiServer, **changes) -> KerioAdmin:

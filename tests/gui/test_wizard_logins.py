@@ -11,33 +11,18 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
-from dovecot import DEFAULT_SPECIAL_USE, make_message
+from dovecot import make_message
 from drive import all_text, press, pump, shot, text_of, type_into
 from helpers import ADMIN_PASSWORD, assert_same_mail, write_csv
-from kerio_api import KerioApiServer
-from masterauth_proxy import MasterAuthProxy
+from kerio_api import ADMIN, ADMIN_PW, MASTER_PW
 
 from kimt.core.events import DONE, FAILED
 from kimt.gui import settings as settings_store
 from kimt.gui.app import make_window
 
-ADMIN, ADMIN_PW = "Admin", "Kerio-Admin-Pw-5"
-MASTER_PW = "Kerio-Master-Pw-8"
 JDOE, ANNA, OLD = "jdoe@example.com", "anna@other.org", "old@existing.net"
 ROOT = "root@example.com"  # Kerio refuses to create this one
 PASSWORDS = {JDOE: "Src-Jdoe-1!", ANNA: "Src-Anna-2?", OLD: "Src-Old-3#", ROOT: "Src-Root-4%"}
-
-
-@pytest.fixture
-def kerio(dovecot_factory):
-    src = dovecot_factory()
-    dst = dovecot_factory(special_use=DEFAULT_SPECIAL_USE, auto_create_special=True)
-    api = KerioApiServer(dst, (ADMIN, ADMIN_PW)).start()
-    proxy = MasterAuthProxy(dst, MASTER_PW).start()
-    yield src, dst, api, proxy
-    proxy.stop()
-    api.stop()
 
 
 def disabled(button) -> bool:
