@@ -136,6 +136,37 @@ def autowrap(label: ttk.Label) -> ttk.Label:
     return label
 
 
+def scrolled_table(master: tk.Misc, columns: tuple[tuple[str, str, int], ...], *,
+                   numeric: tuple[str, ...], stretch: tuple[str, ...], selectmode: str,
+                   minwidth: int, tags: dict[str, str], centered: tuple[str, ...] = (),
+                   across: bool = False) -> tuple[ttk.Frame, ttk.Treeview]:
+    """A table (frame + Treeview with scrollbars); `tags` colour the rows tagged so.
+
+    Numbers are right-aligned; a centered column (a check mark) keeps its width.
+    """
+    frame = ttk.Frame(master)
+    frame.columnconfigure(0, weight=1)
+    frame.rowconfigure(0, weight=1)
+    tree = ttk.Treeview(frame, columns=[c[0] for c in columns], show="headings",
+                        selectmode=selectmode, height=8)
+    for key, heading, width in columns:
+        anchor = "e" if key in numeric else "w"
+        tree.heading(key, text=heading, anchor=anchor)
+        tree.column(key, width=width, minwidth=width if key in centered else minwidth,
+                    anchor="center" if key in centered else anchor, stretch=key in stretch)
+    tree.grid(row=0, column=0, sticky="nsew")
+    down = ttk.Scrollbar(frame, orient="vertical", command=tree.yview)
+    down.grid(row=0, column=1, sticky="ns")
+    tree.configure(yscrollcommand=down.set)
+    if across:
+        side = ttk.Scrollbar(frame, orient="horizontal", command=tree.xview)
+        side.grid(row=1, column=0, sticky="we")
+        tree.configure(xscrollcommand=side.set)
+    for tag, colour in tags.items():
+        tree.tag_configure(tag, foreground=colour)
+    return frame, tree
+
+
 def labeled_entry(master: tk.Misc, row: int, label: str, var: tk.StringVar,
                   hint: str = "", show: str = "", width: int = 40
                   ) -> tuple[ttk.Entry, FieldError]:

@@ -30,7 +30,7 @@ from ..core.events import (
     RunStarted,
 )
 from ..core.report import number, size
-from .common import PAD, Page, autowrap, tone
+from .common import PAD, Page, autowrap, scrolled_table, tone
 from .run import MigrationRun
 
 COLUMNS = (("address", "Address", 190), ("state", "State", 120), ("folder", "Folder", 150),
@@ -101,24 +101,12 @@ class StatusPage(Page):
         self.overall_label = ttk.Label(self, text="")
         self.overall_label.grid(row=1, column=0, sticky="w", pady=(4, PAD / 2))
 
-        table = ttk.Frame(self)
+        table, self.tree = scrolled_table(
+            self, COLUMNS, numeric=("messages", "size", "speed", "eta"),
+            stretch=("address", "folder"), selectmode="none", minwidth=50,
+            tags={"failed": "#b02a37", "done": "#146c43", "problems": "#997404",
+                  "stopped": "#6c757d"})
         table.grid(row=2, column=0, sticky="nsew")
-        table.columnconfigure(0, weight=1)
-        table.rowconfigure(0, weight=1)
-        self.tree = ttk.Treeview(table, columns=[c[0] for c in COLUMNS], show="headings",
-                                 selectmode="none", height=8)
-        for key, heading, width in COLUMNS:
-            anchor = "e" if key in ("messages", "size", "speed", "eta") else "w"
-            self.tree.heading(key, text=heading, anchor=anchor)
-            self.tree.column(key, width=width, minwidth=50, anchor=anchor,
-                             stretch=key in ("address", "folder"))
-        self.tree.grid(row=0, column=0, sticky="nsew")
-        scroll = ttk.Scrollbar(table, orient="vertical", command=self.tree.yview)
-        scroll.grid(row=0, column=1, sticky="ns")
-        self.tree.configure(yscrollcommand=scroll.set)
-        for tag, colour in (("failed", "#b02a37"), ("done", "#146c43"),
-                            ("problems", "#997404"), ("stopped", "#6c757d")):
-            self.tree.tag_configure(tag, foreground=colour)
 
         bottom = ttk.Frame(self)
         bottom.grid(row=3, column=0, sticky="we", pady=(PAD, 0))

@@ -18,7 +18,7 @@ from ..core import survey
 from ..core.accounts import ENCODING_CHOICES, ENCODING_LABELS, Account, AccountList, read_accounts
 from ..core.errors import KimtError
 from ..core.report import number, size
-from .common import PAD, FieldError, Page, autowrap, tone
+from .common import PAD, FieldError, Page, autowrap, scrolled_table, tone
 
 CHECKED, UNCHECKED = "☑", "☐"
 COLUMNS = (("use", "", 30), ("address", "Address", 170), ("name", "Full name", 120),
@@ -88,26 +88,11 @@ class UsersPage(Page):
         self.count_label = ttk.Label(bar, text="")
         self.count_label.pack(side="left", padx=PAD)
 
-        table = ttk.Frame(self)
+        table, self.tree = scrolled_table(
+            self, COLUMNS, numeric=("folders", "messages", "size"),
+            stretch=("address", "login"), selectmode="browse", minwidth=40,
+            tags={"failed": "#b02a37", "ok": "#146c43"}, centered=("use",), across=True)
         table.grid(row=3, column=0, sticky="nsew")
-        table.columnconfigure(0, weight=1)
-        table.rowconfigure(0, weight=1)
-        self.tree = ttk.Treeview(table, columns=[c[0] for c in COLUMNS], show="headings",
-                                 selectmode="browse", height=8)
-        for key, heading, width in COLUMNS:
-            anchor = "e" if key in ("folders", "messages", "size") else "w"
-            self.tree.heading(key, text=heading, anchor=anchor)
-            self.tree.column(key, width=width, minwidth=width if key == "use" else 40,
-                             anchor="center" if key == "use" else anchor,
-                             stretch=key in ("address", "login"))
-        self.tree.grid(row=0, column=0, sticky="nsew")
-        scroll = ttk.Scrollbar(table, orient="vertical", command=self.tree.yview)
-        scroll.grid(row=0, column=1, sticky="ns")
-        across = ttk.Scrollbar(table, orient="horizontal", command=self.tree.xview)
-        across.grid(row=1, column=0, sticky="we")
-        self.tree.configure(yscrollcommand=scroll.set, xscrollcommand=across.set)
-        self.tree.tag_configure("failed", foreground="#b02a37")
-        self.tree.tag_configure("ok", foreground="#146c43")
         self.tree.bind("<Button-1>", self.clicked)
         self.tree.bind("<space>", lambda e: self.toggle(self.tree.focus()))
         self.details = autowrap(ttk.Label(self, text="", justify="left"))
