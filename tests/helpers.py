@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -52,18 +53,23 @@ def migrate_args(src: Dovecot, dst: Dovecot, users: Path, log_dir: Path, *extra:
             "--log-dir", str(log_dir), *extra]
 
 
-def report_of(proc: subprocess.CompletedProcess) -> str:
-    for line in proc.stdout.splitlines() + proc.stderr.splitlines():
-        if line.startswith("Report log:"):
-            return Path(line.split(":", 1)[1].strip()).read_text(encoding="utf-8")
-    raise AssertionError(f"no Report log path printed\n{proc.stdout}\n{proc.stderr}")
-
-
-def run_dir_of(proc: subprocess.CompletedProcess) -> Path:
-    for line in proc.stdout.splitlines() + proc.stderr.splitlines():
+def run_dir_of(proc: subprocess.CompletedProcess | str) -> Path:
+    """The run's log folder, from the "Report log: PATH" line kimt printed."""
+    text = proc if isinstance(proc, str) else proc.stdout + "\n" + proc.stderr
+    for line in text.splitlines():
         if line.startswith("Report log:"):
             return Path(line.split(":", 1)[1].strip()).parent
-    raise AssertionError("no Report log path printed")
+    raise AssertionError(f"no Report log path printed\n{text}")
+
+
+def report_of(proc: subprocess.CompletedProcess | str) -> str:
+    return (run_dir_of(proc) / "report.log").read_text(encoding="utf-8")
+
+
+def worker_peaks_mb(proc: subprocess.CompletedProcess | str) -> list[int]:
+    """The peak memory each worker logged in the Debug log ("worker peak memory N MB")."""
+    debug = (run_dir_of(proc) / "debug.log").read_text(encoding="utf-8")
+    return [int(x) for x in re.findall(r"worker peak memory (\d+) MB", debug)]
 
 
 def mailbox_content(server: Dovecot, user: str, rename: dict[str, str] | None = None,

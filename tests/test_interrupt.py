@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from dovecot import make_message
@@ -20,6 +19,8 @@ from helpers import (
     kimt,
     mailbox_content,
     migrate_args,
+    report_of,
+    worker_peaks_mb,
     write_csv,
 )
 
@@ -111,8 +112,7 @@ def test_ctrl_c_stops_after_the_batch_and_rerun_finishes(big_pair, tmp_path):
     assert "Stopping after the batch in flight" in out
     assert "Run the same command again to finish" in out
     assert inbox_count(dst) < 5000
-    assert "stopped" in Path(next(ln.split(":", 1)[1].strip() for ln in out.splitlines()
-                                  if ln.startswith("Report log:"))).read_text()
+    assert "stopped" in report_of(out)
     kimt(*args, check_rc=0)
     assert_same_mail(src, dst, USER)
 
@@ -129,8 +129,6 @@ def test_thirty_megabyte_message_with_bounded_memory(dovecot_factory, tmp_path):
     users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD)])
     proc = kimt(*migrate_args(src, dst, users, tmp_path / "logs"), check_rc=0)
     assert_same_mail(src, dst, USER)
-    debug = next(ln.split(":", 1)[1].strip() for ln in proc.stdout.splitlines()
-                 if ln.startswith("Debug log:"))
-    peak = [int(x) for x in re.findall(r"worker peak memory (\d+) MB", Path(debug).read_text())]
+    peak = worker_peaks_mb(proc)
     assert peak, "the worker logs its peak memory"
     assert max(peak) < 250, f"peak {max(peak)} MB for a 30 MB message"

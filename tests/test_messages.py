@@ -8,14 +8,12 @@ as CRLF, so that is the only change a message may show).
 from __future__ import annotations
 
 import hashlib
-import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from dovecot import make_message
 from fake_imap import FakeImap
-from helpers import assert_same_mail, kimt, migrate_args, write_csv
+from helpers import assert_same_mail, kimt, migrate_args, worker_peaks_mb, write_csv
 
 USER, PASSWORD = "jdoe@example.com", "Src-Secret-7x!"
 
@@ -85,10 +83,7 @@ def test_hundred_megabyte_message_with_bounded_memory(dovecot_factory, tmp_path)
     bodies = dst.bodies(USER, "INBOX")
     assert [hashlib.sha256(b).hexdigest() for b in bodies.values()] == [sha]
     del bodies
-    debug = next(ln.split(":", 1)[1].strip() for ln in proc.stdout.splitlines()
-                 if ln.startswith("Debug log:"))
-    peak = max(int(x) for x in re.findall(r"worker peak memory (\d+) MB",
-                                          Path(debug).read_text()))
+    peak = max(worker_peaks_mb(proc))
     print(f"worker peak memory for a 100 MB message: {peak} MB")
     # The body is held once as fetched (bench/big_message_bench.py prints the figure).
     assert peak < 200, f"peak {peak} MB for a 100 MB message"
