@@ -6,14 +6,19 @@
 - ``src`` / ``dst``: two empty default instances ("/" separator, no prefix,
   special-use Sent/Drafts/Trash/Junk; on ``dst`` those four exist for every user).
   Tests add the users they need with ``add_user``.
+- ``cyrus``: a started, empty Cyrus IMAP 3.6 instance (tests/cyrus.py), removed
+  when the test ends (kept with KIMT_KEEP_CYRUS=1), its log tail printed when the
+  test failed; the test is skipped when this machine cannot run Cyrus (fails
+  under CI, whose scripts/setup installs it).
 
-Every test that needs this machine's test rig (Dovecot, Xvfb, the Linux build)
+Every test that needs this machine's test rig (Dovecot, Cyrus, Xvfb, the Linux build)
 is marked ``rig`` automatically: the release workflow runs ``-m "not rig"`` on
 Windows and macOS, where the rest (the unit tests) runs as it is.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -21,10 +26,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cyrus import Cyrus, cyrus_available  # noqa: E402
 from dovecot import DEFAULT_SPECIAL_USE, Dovecot  # noqa: E402
 
-RIG_FIXTURES = {"dovecot_factory"}  # src, dst and every server fixture build on it
-RIG_MODULES = {"test_rig.py", "test_frozen.py"}  # the rig itself; the Linux download
+# src, dst and every Dovecot server fixture build on dovecot_factory
+RIG_FIXTURES = {"dovecot_factory", "cyrus"}
+# the rigs themselves; the Linux download
+RIG_MODULES = {"test_rig.py", "test_cyrus_rig.py", "test_frozen.py"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -40,6 +48,15 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, f"_kimt_rep_{rep.when}", rep)
+
+
+@pytest.fixture(autouse=True)
+def private_state_dir(tmp_path_factory, monkeypatch):
+    """Each test gets its own state folder (the migration journal lives there): servers
+    of different tests may share a port and a UIDVALIDITY, never a journal."""
+    path = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(path))
+    return path / "KIMT"
 
 
 @pytest.fixture
@@ -60,6 +77,25 @@ def dovecot_factory(request):
             print(f"\n----- {d!r}: last lines of {d.log_path.name} -----")
             print("\n".join(d.log_text().splitlines()[-40:]))
         d.cleanup()
+
+
+@pytest.fixture
+def cyrus(request):
+    reason = cyrus_available()
+    if reason:  # CI's setup installs it: there, a missing Cyrus is a failure
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(f"Cyrus IMAP: {reason}")
+    c = Cyrus()
+    try:
+        c.start()
+    except BaseException:
+        c.cleanup()
+        raise
+    yield c
+    rep = getattr(request.node, "_kimt_rep_call", None)
+    if rep is not None and rep.failed and c.root is not None:
+        print(f"\n----- {c!r}: last lines of its log -----")
+        print("\n".join(c.log_text().splitlines()[-40:]))
+    c.cleanup()
 
 
 @pytest.fixture
