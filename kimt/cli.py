@@ -157,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="message bytes fetched and appended in one batch (default 16)")
         c.add_argument("--log-dir", metavar="DIR",
                        help="where the KimtLogs run folders go (default: the system's place)")
+        c.add_argument("--state-dir", metavar="DIR",
+                       help="where the migration journal lives (default: your state folder, "
+                            "see the README); deleting it is safe")
         c.add_argument("--quiet", action="store_true", help="print only the final summary")
         _kerio_options(c)
 
@@ -362,7 +365,8 @@ def cmd_run(args: argparse.Namespace, dry_run: bool) -> int:
     if args.retries < 0 or args.timeout <= 0:
         raise InputError("--retries must be 0 or more and --timeout more than 0")
     settings = JobSettings(source=source, target=target, max_retries=args.retries,
-                           copy=CopyOptions(batch_bytes=int(args.batch_mb * 2**20)))
+                           copy=CopyOptions(batch_bytes=int(args.batch_mb * 2**20)),
+                           state_dir=args.state_dir)
     described = f"{args.users} ({len(accounts.accounts)} users, encoding {accounts.encoding})"
     if accounts.problems:
         described += "; lines left out: " + "; ".join(
@@ -403,10 +407,11 @@ def cmd_run(args: argparse.Namespace, dry_run: bool) -> int:
         print("Stopped. Run the same command again to finish: nothing is copied twice.")
         return EXIT_STOPPED
     incomplete = [r for r in finished.results if r.state != DONE]
+    for line in report.closing_lines(finished.results, dry_run):
+        print(line)
     if incomplete:
         print(f"Not complete: {len(incomplete)} of {len(finished.results)} mailbox(es), see "
-              "the Report log." + ("" if dry_run else " Run the same command again to copy "
-                                   "what is missing (nothing is copied twice)."))
+              "the Report log." + ("" if dry_run else " " + report.next_step(incomplete)))
     elif not dry_run:
         print("Every message is on the destination.")
     if accounts.problems:

@@ -130,3 +130,31 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+# --------------------------------------------------------------- changing a mailbox
+
+def store_flags(server: Dovecot, user: str, folder: str, uids: list[int], flags: str,
+                op: str = "+FLAGS") -> None:
+    """`UID STORE uids op (flags)` on one folder, as a mail client would."""
+    m = server.connect(user)
+    try:
+        assert m.select(f'"{server.server_name(folder)}"')[0] == "OK"
+        for start in range(0, len(uids), 200):
+            part = ",".join(str(u) for u in uids[start:start + 200])
+            typ, data = m.uid("STORE", part, op, f"({flags})")
+            assert typ == "OK", data
+    finally:
+        m.logout()
+
+
+def expunge(server: Dovecot, user: str, folder: str, uids: list[int]) -> None:
+    """Delete these messages for good (\\Deleted + UID EXPUNGE)."""
+    store_flags(server, user, folder, uids, "\\Deleted")
+    m = server.connect(user)
+    try:
+        assert m.select(f'"{server.server_name(folder)}"')[0] == "OK"
+        typ, data = m.uid("EXPUNGE", ",".join(str(u) for u in uids))
+        assert typ == "OK", data
+    finally:
+        m.logout()

@@ -64,7 +64,7 @@ def test_message_over_the_advertised_appendlimit_is_not_even_sent(dovecot_factor
     proc = kimt(*migrate_args(src, dst, users_csv, tmp_path / "logs"), check_rc=1)
     section = section_of(report_of(proc), USER)
     line = next(ln for ln in section.splitlines() if '"Huge"' in ln)
-    assert "larger than the destination's limit of 1048576 bytes (APPENDLIMIT)" in line
+    assert "larger than the destination's limit of 1.0 MB (APPENDLIMIT)" in line
     assert [m["size"] < 1_000_000 for m in dst.messages(USER, "INBOX")] == [True]
 
 

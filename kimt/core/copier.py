@@ -1,44 +1,58 @@
-"""Copy one folder: list keys on both sides, fetch and append what is missing.
+"""Copy one folder: what the journal knows, what the keys match, append the rest.
 
-The source folder is opened with EXAMINE and read with BODY.PEEK only. Keys
-and bodies are fetched by explicit UID lists in batches bounded by message
-count and bytes, so memory stays near one batch plus the largest message.
-Batches go to the destination with MULTIAPPEND (and LITERAL+ when offered),
-each literal sent from the fetched bytes without a copy; if the server
-refuses a batch, its messages are retried one by one so that only the
-refused ones are skipped, each with the server's words. A broken connection
-is not handled here: it propagates as `ConnectError`, and the mailbox level
-reconnects and runs the folder again, which is safe because the plan is
-always recomputed from the destination.
+The source folder is opened with EXAMINE and read with BODY.PEEK only.
+Both sides are listed by UID and flags in one round trip each; a source
+message the journal maps to a destination UID that still exists is there
+already (and its flags follow the source where the destination's are still
+what KIMT wrote: three-way); keys are fetched only for the others, matched
+as a multiset, then loosely (`identity.loose_match`) for messages the
+destination may have altered. What is left is copied in batches bounded by
+count and bytes (MULTIAPPEND, LITERAL+), the next batch fetched while this
+one is appended. After each batch the new destination UIDs (APPENDUID, or a
+search above the highest known UID) are fetched back: a message stored with
+other header bytes, date or size is reported as stored differently, never
+appended again; then the batch goes into the journal. If the server refuses
+a batch, its messages are retried one by one so that only the refused ones
+are skipped, each with the server's words. A broken connection propagates
+as `ConnectError`; the mailbox level reconnects and runs the folder again,
+which is safe because the plan is always recomputed from the destination.
 """
 
 from __future__ import annotations
 
 import imaplib
 import logging
+import os
 import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
-from imapclient.datetime_util import datetime_to_INTERNALDATE
+from imapclient.response_parser import parse_fetch_response
 
+from .append import Outgoing, append_raw, appended_uids
 from .errors import ConnectError, ProtocolError, ServerError, StoppedError
-from .identity import (
-    FETCH_KEY_ITEM,
-    CopyPlan,
-    MessageInfo,
-    body_hash,
-    header_fields,
-    message_key,
-    plan_copy,
+from .events import FolderResult, Skipped
+from .identity import CopyPlan, MessageInfo, loose_match, plan_copy
+from .journal import ALTERED, COPIED, LOOSE, MATCHED, Entry, FolderJournal, flag_text
+from .listing import (
+    KEY_ITEMS,
+    FolderStatus,
+    fetch_bodies,
+    fetch_hashes,
+    list_messages,
+    message_info,
+    size_batches,
+    status_many,
+    text,
+    uid_flags,
 )
 
 log = logging.getLogger("kimt.copier")
@@ -48,7 +62,6 @@ CONNECTION_ERRORS = (imap_exc.IMAPClientAbortError, OSError, socket.timeout, ssl
 # imaplib refuses answer lines over 1 MB, but the UID SEARCH answer of a folder of
 # 150 000 messages is longer. Longer than this, a line is a protocol error.
 MAX_LINE = 32 * 2**20
-_SEND_SLICE = 2**20
 imaplib._MAXLINE = MAX_LINE  # no public setting
 
 
@@ -60,111 +73,12 @@ class CopyOptions:
     multiappend: bool = True
 
 
-@dataclass
-class Skipped:
-    """A message KIMT did not copy, and why (for the Report)."""
-
-    folder: str
-    uid: int
-    subject: str
-    date: str
-    size: int
-    reason: str
-
-
-@dataclass
-class FolderResult:
-    folder: str  # source, logical
-    target: str  # destination, logical
-    total: int = 0
-    copied: int = 0
-    already: int = 0
-    bytes_copied: int = 0
-    skipped: list[Skipped] = field(default_factory=list)
-    vanished: int = 0  # deleted on the source while KIMT worked
-    dropped_flags: set[str] = field(default_factory=set)
-    missing: list[Skipped] = field(default_factory=list)  # a comparison's findings
-    seconds: float = 0.0
-
-    @property
-    def complete(self) -> bool:
-        return self.copied + self.already + self.vanished >= self.total and not self.skipped
-
-
 T = TypeVar("T")
 Progress = Callable[[int, int, int], None]  # (messages done, total, bytes copied)
 
-
-def _text(value: object) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
-def _batches(uids: Sequence[int], size: int) -> Iterator[Sequence[int]]:
-    for i in range(0, len(uids), size):
-        yield uids[i : i + size]
-
-
-def _header_blob(data: dict) -> bytes:
-    for k, v in data.items():
-        if isinstance(k, bytes) and k.startswith(b"BODY[HEADER"):
-            return v or b""
-    return b""
-
-
-def list_messages(client: IMAPClient, batch: int = 1000) -> list[MessageInfo]:
-    """Key, size, flags and date of every message in the selected folder."""
-    uids = sorted(client.search("ALL"))
-    infos: list[MessageInfo] = []
-    for chunk in _batches(uids, batch):
-        resp = client.fetch(list(chunk), ["UID", "RFC822.SIZE", "FLAGS", "INTERNALDATE",
-                                          FETCH_KEY_ITEM])
-        for uid, data in resp.items():
-            if b"RFC822.SIZE" not in data:  # an unsolicited FETCH (flag change), not ours
-                continue
-            fields = header_fields(_header_blob(data))
-            infos.append(MessageInfo(
-                uid=uid,
-                key=message_key(fields),
-                size=int(data.get(b"RFC822.SIZE") or 0),
-                flags=tuple(_text(f) for f in data.get(b"FLAGS", ())),
-                internaldate=data.get(b"INTERNALDATE"),
-                subject=fields["subject"][:120],
-                date=fields["date"][:60],
-            ))
-    infos.sort(key=lambda m: m.uid)
-    return infos
-
-
-def fetch_bodies(client: IMAPClient, uids: Sequence[int]) -> dict[int, bytes]:
-    resp = client.fetch(list(uids), ["BODY.PEEK[]"])
-    return {uid: data[b"BODY[]"] for uid, data in resp.items() if b"BODY[]" in data}
-
-
-def fetch_hashes(client: IMAPClient, uids: Sequence[int], batch_bytes: int,
-                 sizes: dict[int, int]) -> dict[int, str]:
-    out: dict[int, str] = {}
-    for group in size_batches(uids, sizes, 200, batch_bytes):
-        for uid, raw in fetch_bodies(client, group).items():
-            out[uid] = body_hash(raw)
-    return out
-
-
-def size_batches(uids: Sequence[int], sizes: dict[int, int], max_count: int,
-                 max_bytes: int) -> Iterator[list[int]]:
-    """Split UIDs into batches of at most max_count messages and ~max_bytes."""
-    batch: list[int] = []
-    total = 0
-    for uid in uids:
-        size = sizes.get(uid, 0)
-        if batch and (len(batch) >= max_count or total + size > max_bytes):
-            yield batch
-            batch, total = [], 0
-        batch.append(uid)
-        total += size
-    if batch:
-        yield batch
+# Tests only: a file named here is created after a batch's APPEND and before its journal
+# entries are written, and the worker then waits, so a test can kill it right there.
+PAUSE_BEFORE_JOURNAL = "KIMT_TEST_PAUSE_BEFORE_JOURNAL"
 
 
 _TIMING = re.compile(r"\s*\([\d.+ ]+ secs\)\.?$")  # Dovecot's "(0.001 + 0.002 secs)."
@@ -198,6 +112,24 @@ def server_words(e: Exception) -> str:
     return _TIMING.sub(".", text.strip()) or "refused without a reason"
 
 
+@dataclass
+class _Appended:
+    """A message APPEND accepted, waiting to be found back on the destination."""
+
+    msg: MessageInfo
+    size: int  # bytes sent
+    dst_uid: int | None  # from APPENDUID, when the server has UIDPLUS
+
+
+def _same_instant(a: object, b: object) -> bool:
+    if not isinstance(a, datetime) or not isinstance(b, datetime):
+        return True  # nothing sent, or nothing to compare with
+    try:
+        return a == b
+    except TypeError:  # one naive, one aware
+        return a.replace(tzinfo=None) == b.replace(tzinfo=None)
+
+
 class FolderCopier:
     """Copies one source folder into one destination folder."""
 
@@ -212,17 +144,24 @@ class FolderCopier:
         progress: Progress | None = None,
         should_stop: Callable[[], bool] = lambda: False,
         dry_run: bool = False,
+        journal: FolderJournal | None = None,
+        result: FolderResult | None = None,
+        src_status: FolderStatus | None = None,
     ):
         self.src, self.dst = source, target
         self.src_name, self.dst_name = source_name, target_name
         self.options = options
         self.progress = progress or (lambda done, total, nbytes: None)
         self.should_stop = should_stop
-        self.dry_run = dry_run  # only compare: what `kimt verify` and the final check do
-        self.result = FolderResult(*display)
+        self.dry_run = dry_run  # only compare: what `kimt verify` does
+        self.journal = journal
+        self.src_status = src_status  # STATUS before this pass (with HIGHESTMODSEQ)
+        # A retried folder goes on with the result of the attempt before.
+        self.result = result if result is not None else FolderResult(*display)
         self._permanent: set[str] | None = None  # None: the server did not say
-        self._source: list[MessageInfo] = []
         self._src_sizes: dict[int, int] = {}
+        self._uidvalidity = (0, 0)
+        self._dst_high = 0  # the highest destination UID KIMT has seen in this folder
         self._append_limit = self._read_append_limit()
 
     def _read_append_limit(self) -> int | None:
@@ -237,10 +176,6 @@ class FolderCopier:
     def run(self) -> FolderResult:
         self._guarded(self._run)
         return self.result
-
-    def recheck(self) -> int:
-        """After copying: how many source messages a fresh destination listing still lacks."""
-        return self._guarded(self._recheck)
 
     def _guarded(self, action: Callable[[], T]) -> T:
         started = time.monotonic()
@@ -268,51 +203,189 @@ class FolderCopier:
         finally:
             self.result.seconds += time.monotonic() - started
 
-    def _recheck(self) -> int:
-        state = self.dst.select_folder(self.dst_name, readonly=True)
-        target = list_messages(self.dst, self.options.key_batch) if state.get(b"EXISTS") else []
-        return len(self._plan(target).to_copy)
+    # -- what to copy ------------------------------------------------------------------
 
-    def _plan(self, target: list[MessageInfo]) -> CopyPlan:
+    def _run(self) -> None:
+        src_state = self.src.select_folder(self.src_name, readonly=True)  # EXAMINE
+        # SELECT for PERMANENTFLAGS and STORE when writing; a comparison only looks.
+        dst_state = self.dst.select_folder(self.dst_name, readonly=self.dry_run)
+        permanent = dst_state.get(b"PERMANENTFLAGS")
+        self._permanent = None if permanent is None else {text(f) for f in permanent}
+        self._uidvalidity = (int(src_state.get(b"UIDVALIDITY") or 0),
+                             int(dst_state.get(b"UIDVALIDITY") or 0))
+        src_status = self.src_status
+        if src_status is None and self.journal is not None and not self.dry_run:
+            # A first run: STATUS has HIGHESTMODSEQ, which EXAMINE only shows once
+            # CONDSTORE is enabled; the next run compares against it.
+            src_status = status_many(self.src, [self.src_name]).get(self.src_name)
+        if src_status is None or src_status.uidvalidity != self._uidvalidity[0]:
+            src_status = FolderStatus(self._uidvalidity[0],
+                                      int(src_state.get(b"UIDNEXT") or 0),
+                                      int(src_state.get(b"EXISTS") or 0), _modseq(src_state))
+        src_flags = uid_flags(self.src) if src_state.get(b"EXISTS") else {}
+        dst_flags = uid_flags(self.dst) if dst_state.get(b"EXISTS") else {}
+        self._dst_high = max(dst_flags, default=0)
+        log.debug("folder %r: EXAMINE %r on the source: %d messages, UIDVALIDITY %s; "
+                  "%s %r on the destination: %d messages, PERMANENTFLAGS %s",
+                  self.result.folder, self.src_name, len(src_flags), self._uidvalidity[0],
+                  "EXAMINE" if self.dry_run else "SELECT", self.dst_name, len(dst_flags),
+                  " ".join(sorted(self._permanent or ())) or "-")
+
+        to_copy = self._plan(src_flags, dst_flags)
+        res = self.result
+        self.progress(res.already + res.copied, res.total, res.bytes_copied)
+        if self.dry_run:
+            res.missing = [Skipped(res.folder, m.uid, m.subject, m.date, m.size,
+                                   "not on the destination") for m in to_copy]
+            return
+        self._copy(to_copy)
+        if self.journal is not None:
+            if res.complete and not self.should_stop():
+                # The destination as this pass leaves it; the source as it was at the
+                # start, so whatever arrived meanwhile is seen next time.
+                dst_status = self.dst.folder_status(self.dst_name,
+                                                    ["UIDVALIDITY", "UIDNEXT", "MESSAGES"])
+                self.journal.passed(src_status, FolderStatus(
+                    int(dst_status[b"UIDVALIDITY"]), int(dst_status[b"UIDNEXT"]),
+                    int(dst_status[b"MESSAGES"])), self.dst_name)
+            else:
+                self.journal.incomplete()
+
+    def _plan(self, src_flags: dict[int, tuple[str, ...]],
+              dst_flags: dict[int, tuple[str, ...]]) -> list[MessageInfo]:
+        """Count what is there already (journal, keys, loosely); return what to copy."""
+        res = self.result
+        res.total = len(src_flags)
+        # A retried folder counts afresh, but keeps what it copied, changed and found.
+        res.already = res.altered_before = res.vanished = 0
+        res.skipped, res.missing = [], []
+        entries = (self.journal.entries(*self._uidvalidity, self.dst_name)
+                   if self.journal is not None else {})
+        known: dict[int, Entry] = {}
+        gone_on_source: list[int] = []
+        gone_on_destination: list[int] = []
+        claimed: set[int] = set()  # destination UIDs the journal accounts for
+        for uid, e in entries.items():
+            if e.dst_uid in dst_flags:
+                claimed.add(e.dst_uid)
+            if uid not in src_flags:
+                if not e.src_gone:
+                    gone_on_source.append(uid)
+            elif e.dst_uid in dst_flags:
+                known[uid] = e
+            else:
+                gone_on_destination.append(uid)
+        res.source_deleted = max(res.source_deleted, len(gone_on_source))
+        res.altered_before = sum(1 for e in known.values() if e.differs
+                                 and e.src_uid not in res.copied_uids)
+        if self.dry_run:
+            res.altered = [Skipped(res.folder, e.src_uid, e.subject, e.date, e.size,
+                                   f"stored differently by the destination ({e.differs})")
+                           for e in known.values() if e.differs]
+            res.altered_before = 0
+        elif self.journal is not None:
+            self.journal.mark_gone(gone_on_source)
+            self.journal.forget(gone_on_destination)
+        if gone_on_destination:
+            log.info("folder %r: %d messages KIMT copied earlier are gone from the "
+                     "destination; copying them again", res.folder, len(gone_on_destination))
+
+        source = list_messages(self.src, [u for u in src_flags if u not in known],
+                               self.options.key_batch)
+        target = list_messages(self.dst, [u for u in dst_flags if u not in claimed],
+                               self.options.key_batch)
+        log.debug("folder %r: %d known from the journal; keys fetched for %d source and "
+                  "%d destination messages", res.folder, len(known), len(source), len(target))
+        self._src_sizes = {m.uid: m.size for m in source}
+        plan = self._match(source, target)
+        loose = loose_match(plan.to_copy, [d for d in target
+                                           if d.uid not in set(plan.pairs.values())])
+        by_uid = {d.uid: d for d in target}
+        src_by_uid = {m.uid: m for m in source}
+        listed = {x.uid for x in res.loose}
+        for s_uid, d_uid in loose.items():
+            if s_uid in listed:
+                continue
+            m, d = src_by_uid[s_uid], by_uid[d_uid]
+            res.loose.append(Skipped(res.folder, s_uid, m.subject, m.date, m.size,
+                                     f"matched loosely to destination UID {d_uid} "
+                                     f"({_differences(m, d) or 'same size'})"))
+        found = {**plan.pairs, **loose}
+        res.already = sum(1 for u in [*known, *found] if u not in res.copied_uids)
+        if not self.dry_run:
+            self._sync_flags(known, src_flags, dst_flags)
+            if self.journal is not None and found:
+                self.journal.record(self._uidvalidity, self.dst_name, [
+                    Entry(s_uid, d_uid, src_by_uid[s_uid].key, src_by_uid[s_uid].size,
+                          src_by_uid[s_uid].subject, src_by_uid[s_uid].date,
+                          flag_text(src_flags[s_uid]), flag_text(by_uid[d_uid].flags),
+                          LOOSE if s_uid in loose else MATCHED,
+                          _differences(src_by_uid[s_uid], by_uid[d_uid]))
+                    for s_uid, d_uid in found.items()])
+        to_copy = [m for m in plan.to_copy if m.uid not in loose]
+        log.debug("folder %r: %d already there (%d loosely), %d to copy", res.folder,
+                  res.already, len(loose), len(to_copy))
+        return to_copy
+
+    def _match(self, source: list[MessageInfo], target: list[MessageInfo]) -> CopyPlan:
         dst_sizes = {m.uid: m.size for m in target}
         return plan_copy(
-            self._source, target,
+            source, target,
             lambda uids: fetch_hashes(self.src, uids, self.options.batch_bytes, self._src_sizes),
             lambda uids: fetch_hashes(self.dst, uids, self.options.batch_bytes, dst_sizes),
         )
 
-    def _run(self) -> None:
-        src_state = self.src.select_folder(self.src_name, readonly=True)  # EXAMINE
-        source = list_messages(self.src, self.options.key_batch) if src_state.get(
-            b"EXISTS") else []
-        # SELECT for PERMANENTFLAGS when appending; a comparison only looks (EXAMINE).
-        dst_state = self.dst.select_folder(self.dst_name, readonly=self.dry_run)
-        permanent = dst_state.get(b"PERMANENTFLAGS")
-        self._permanent = None if permanent is None else {_text(f) for f in permanent}
-        target = list_messages(self.dst, self.options.key_batch) if dst_state.get(
-            b"EXISTS") else []
-        log.debug("folder %r: EXAMINE %r on the source: %d messages, UIDVALIDITY %s; "
-                  "%s %r on the destination: %d messages, PERMANENTFLAGS %s",
-                  self.result.folder, self.src_name, len(source),
-                  src_state.get(b"UIDVALIDITY"), "EXAMINE" if self.dry_run else "SELECT",
-                  self.dst_name, len(target), " ".join(sorted(self._permanent or ())) or "-")
+    def _sync_flags(self, known: dict[int, Entry], src_flags: dict[int, tuple[str, ...]],
+                    dst_flags: dict[int, tuple[str, ...]]) -> None:
+        """Carry source flag changes over where the destination's are still KIMT's.
 
-        self._source = source  # kept for recheck()
-        self._src_sizes = {m.uid: m.size for m in source}
-        plan = self._plan(target)
+        Three-way: the journal holds both sides' flags as KIMT last left them. A
+        message whose destination flags the user changed keeps them.
+        """
         res = self.result
-        res.total = len(source)
-        res.already = plan.already_there
-        log.debug("folder %r: %d already there, %d to copy", res.folder, plan.already_there,
-                  len(plan.to_copy))
-        self.progress(res.already, res.total, 0)
-        if self.dry_run:
-            res.missing = [Skipped(res.folder, m.uid, m.subject, m.date, m.size,
-                                   "not on the destination") for m in plan.to_copy]
-            return
-        by_uid = {m.uid: m for m in plan.to_copy}
+        changed: list[Entry] = []
+        groups: dict[tuple[str, ...], list[Entry]] = {}
+        for uid, e in known.items():
+            now_src = flag_text(src_flags[uid])
+            if now_src == e.src_flags:
+                continue
+            if flag_text(dst_flags[e.dst_uid]) != e.dst_flags:
+                res.flags_kept += 1  # the new server's change wins
+                e.src_flags = now_src
+                changed.append(e)
+                continue
+            wanted = tuple(sorted(self._flags_for(src_flags[uid])))
+            if flag_text(wanted) == e.dst_flags:
+                e.src_flags = now_src  # nothing the destination can show changed
+                changed.append(e)
+                continue
+            groups.setdefault(wanted, []).append(e)
+            e.src_flags = now_src
+        for flags, group in groups.items():
+            for start in range(0, len(group), 500):
+                part = group[start:start + 500]
+                answer = self.dst.set_flags([e.dst_uid for e in part], list(flags),
+                                            silent=False)
+                for e in part:
+                    stored = answer.get(e.dst_uid)
+                    e.dst_flags = flag_text(text(f) for f in stored) if stored is not None \
+                        else flag_text(flags)
+                    changed.append(e)
+                res.flags_changed += len(part)
+        if changed and self.journal is not None:
+            self.journal.record(self._uidvalidity, self.dst_name, changed)
+        if res.flags_changed or res.flags_kept:
+            log.info("folder %r: flags changed on the source carried over for %d messages; "
+                     "%d left as the user changed them on the destination", res.folder,
+                     res.flags_changed, res.flags_kept)
+
+    # -- copying -----------------------------------------------------------------------
+
+    def _copy(self, to_copy: list[MessageInfo]) -> None:
+        res = self.result
+        by_uid = {m.uid: m for m in to_copy}
         batches = [[by_uid[u] for u in batch] for batch in size_batches(
-            [m.uid for m in plan.to_copy], self._src_sizes, self.options.batch_messages,
+            [m.uid for m in to_copy], self._src_sizes, self.options.batch_messages,
             self.options.batch_bytes)]
         # The next batch is fetched from the source while this one is appended to the
         # destination: each connection is used by one thread at a time, and at most two
@@ -327,15 +400,14 @@ class FolderCopier:
                     raise StoppedError("stopped by the user")
                 if number + 1 < len(batches):
                     pending = prefetch.submit(self._fetch_batch, batches[number + 1])
-                self._append_batch(items)
+                appended = self._append_batch(items)
                 del items
+                self._settle(appended)
                 self.progress(res.already + res.copied + len(res.skipped) + res.vanished,
                               res.total, res.bytes_copied)
 
-    # -- one batch ---------------------------------------------------------------------
-
-    def _flags(self, msg: MessageInfo) -> list[str]:
-        keep, dropped = filter_flags(msg.flags, self._permanent)
+    def _flags_for(self, flags: Iterable[str]) -> list[str]:
+        keep, dropped = filter_flags(flags, self._permanent)
         for f in dropped:
             if f not in self.result.dropped_flags:
                 self.result.dropped_flags.add(f)
@@ -355,7 +427,7 @@ class FolderCopier:
             for m in batch:
                 if m.size > self._append_limit:
                     self._skip(m, f"larger than the destination's limit of "
-                                  f"{self._append_limit} bytes (APPENDLIMIT)")
+                                  f"{_mb(self._append_limit)} (APPENDLIMIT)")
                 else:
                     fits.append(m)
             batch = fits
@@ -376,72 +448,152 @@ class FolderCopier:
                 items.append((m, raw))
         return items
 
-    def _append_batch(self, items: list[tuple[MessageInfo, bytes]]) -> None:
+    def _append_batch(self, items: list[tuple[MessageInfo, bytes]]) -> list[_Appended]:
         if not items:
-            return
+            return []
         use_multi = (self.options.multiappend and len(items) > 1
                      and self.dst.has_capability("MULTIAPPEND"))
         if use_multi:
             try:
-                self._append(items)
+                answer = self._append(items)
             except CONNECTION_ERRORS:
                 raise
             except imap_exc.IMAPClientError as e:
                 log.debug("folder %r: MULTIAPPEND of %d refused (%s); one by one",
                           self.result.folder, len(items), server_words(e))
             else:
-                self._count(items)
                 log.debug("folder %r: MULTIAPPEND %d messages, %d bytes", self.result.folder,
                           len(items), sum(len(r) for _, r in items))
-                return
+                return self._accepted(items, answer)
+        appended: list[_Appended] = []
         for m, raw in items:
             try:
-                self._append_one(m, raw)
+                answer = self._append_one(m, raw)
             except CONNECTION_ERRORS:
                 raise
             except imap_exc.IMAPClientError as e:
                 self._skip(m, server_words(e))
             else:
-                self._count([(m, raw)])
                 log.debug("folder %r: APPEND uid %d (%d bytes) OK", self.result.folder, m.uid,
                           len(raw))
+                appended += self._accepted([(m, raw)], answer)
+        return appended
 
-    def _append_one(self, m: MessageInfo, raw: bytes) -> None:
-        self._append([(m, raw)])
+    def _append_one(self, m: MessageInfo, raw: bytes) -> str:
+        return self._append([(m, raw)])
 
-    def _append(self, items: list[tuple[MessageInfo, bytes]]) -> None:
-        """One APPEND (MULTIAPPEND for several), each literal sent from the fetched bytes.
+    def _append(self, items: list[tuple[MessageInfo, bytes]]) -> str:
+        return append_raw(self.dst, self.dst_name, [
+            Outgoing(self._flags_for(m.flags), m.internaldate, raw) for m, raw in items])
 
-        imapclient's `multiappend` copies every message twice on its way into a literal
-        (three times the batch in memory); this sends the bytes as fetched, so a
-        100 MB message is held once. In slices: a socket timeout bounds each send, so
-        it catches a stall without limiting how long a big message may take.
-        """
-        imap = self.dst._imap  # imapclient has no streaming APPEND
-        literal_plus = self.dst.has_capability("LITERAL+")
-        tag = imap._new_tag()
-        line = tag + b" APPEND " + self.dst._normalise_folder(self.dst_name)
-        for m, raw in items:
-            line += b" (" + " ".join(self._flags(m)).encode("ascii", "replace") + b")"
-            if isinstance(m.internaldate, datetime):
-                line += b' "' + datetime_to_INTERNALDATE(m.internaldate).encode() + b'"'
-            line += b" {%d%s}\r\n" % (len(raw), b"+" if literal_plus else b"")
-            imap.send(line)
-            if not literal_plus:
-                while imap._get_response():  # None: the server's "+" continuation
-                    if imap.tagged_commands.get(tag):
-                        raise imap_exc.IMAPClientError(
-                            _text(imap.tagged_commands[tag][1][-1] or b"APPEND refused"))
-            view = memoryview(raw)
-            for offset in range(0, len(raw), _SEND_SLICE):
-                imap.send(view[offset:offset + _SEND_SLICE])
-            line = b""
-        imap.send(b"\r\n")
-        typ, data = imap._command_complete("APPEND", tag)
-        if _text(typ).upper() != "OK":  # a tagged NO comes back as a value, not raised
-            words = " ".join(_text(d) for d in data if d) if isinstance(data, list) else data
-            raise imap_exc.IMAPClientError(_text(words) or f"APPEND answered {_text(typ)}")
+    def _accepted(self, items: list[tuple[MessageInfo, bytes]], answer: str,
+                  ) -> list[_Appended]:
+        res = self.result
+        res.copied += len(items)
+        res.bytes_copied += sum(len(raw) for _, raw in items)
+        res.copied_uids.update(m.uid for m, _ in items)
+        uids = appended_uids(answer, len(items))
+        if uids is not None and uids[0] != self._uidvalidity[1]:
+            uids = None  # the folder was recreated under us: find them by searching
+        return [_Appended(m, len(raw), uids[1][i] if uids else None)
+                for i, (m, raw) in enumerate(items)]
 
-    def _count(self, items: list[tuple[MessageInfo, bytes]]) -> None:
-        self.result.copied += len(items)
-        self.result.bytes_copied += sum(len(raw) for _, raw in items)
+    # -- after a batch: find it back, compare, write the journal -------------------------
+
+    def _settle(self, appended: list[_Appended]) -> None:
+        """Fetch the appended messages back; report what the destination changed; journal."""
+        if not appended:
+            return
+        res = self.result
+        found = self._find_back(appended)
+        entries: list[Entry] = []
+        for a in appended:
+            m = a.msg
+            d = found.get(m.uid)
+            if d is None:
+                res.copied -= 1
+                res.bytes_copied -= a.size
+                res.copied_uids.discard(m.uid)
+                self._skip(m, "the destination accepted it but does not show it afterwards")
+                continue
+            differs = _differences(m, d)
+            if differs:
+                res.altered.append(Skipped(res.folder, m.uid, m.subject, m.date, m.size,
+                                           f"stored differently by the destination "
+                                           f"({differs})"))
+                log.info("folder %r: uid %d stored differently by the destination as uid "
+                         "%d (%s)", res.folder, m.uid, d.uid, differs)
+            entries.append(Entry(m.uid, d.uid, m.key, m.size, m.subject, m.date,
+                                 flag_text(m.flags), flag_text(d.flags),
+                                 ALTERED if differs else COPIED, differs))
+        _pause_for_tests()
+        if self.journal is not None and entries:
+            self.journal.record(self._uidvalidity, self.dst_name, entries)
+
+    def _find_back(self, appended: list[_Appended]) -> dict[int, MessageInfo]:
+        """Source UID -> the destination message it became."""
+        known = [a.dst_uid for a in appended if a.dst_uid is not None]
+        if len(known) == len(appended):
+            infos = {d.uid: d for d in list_messages(self.dst, known, self.options.key_batch)}
+            self._dst_high = max([self._dst_high, *infos])
+            return {a.msg.uid: infos[a.dst_uid] for a in appended
+                    if a.dst_uid is not None and a.dst_uid in infos}
+        # No APPENDUID: what appeared above the highest UID seen, matched by key, then
+        # loosely, then in order (other mail may arrive meanwhile: it stays unmatched).
+        new = self._list_above(self._dst_high)
+        self._dst_high = max([self._dst_high, *(d.uid for d in new)])
+        out: dict[int, MessageInfo] = {}
+        free = list(new)
+        for a in appended:
+            d = next((d for d in free if d.key == a.msg.key), None)
+            if d is not None:
+                out[a.msg.uid] = d
+                free.remove(d)
+        rest = [a.msg for a in appended if a.msg.uid not in out]
+        for s_uid, d_uid in loose_match(rest, free).items():
+            d = next(d for d in free if d.uid == d_uid)
+            out[s_uid] = d
+            free.remove(d)
+        return out
+
+    def _list_above(self, uid: int) -> list[MessageInfo]:
+        typ, data = self.dst._imap.uid("FETCH", f"{uid + 1}:*",
+                                       "(" + " ".join(KEY_ITEMS) + ")")
+        if text(typ).upper() != "OK":
+            raise imap_exc.IMAPClientError(" ".join(text(d) for d in data if d))
+        lines = [d for d in data if d is not None]
+        if not lines:
+            return []
+        parsed = parse_fetch_response(lines, False, True)
+        return sorted((message_info(u, d) for u, d in parsed.items()
+                       if isinstance(u, int) and u > uid and b"RFC822.SIZE" in d),
+                      key=lambda m: m.uid)
+
+
+def _differences(sent: MessageInfo, stored: MessageInfo) -> str:
+    """What the destination changed of a message, in words ('' when nothing)."""
+    what = []
+    if sent.key != stored.key:
+        what.append("header bytes")
+    if not _same_instant(sent.internaldate, stored.internaldate):
+        what.append("date")
+    if sent.size != stored.size:
+        what.append("size")
+    return ", ".join(what)
+
+
+def _modseq(state: dict) -> int | None:
+    value = state.get(b"HIGHESTMODSEQ")
+    return int(value) if value is not None else None
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.0f} KB"
+
+
+def _pause_for_tests() -> None:
+    path = os.environ.get(PAUSE_BEFORE_JOURNAL)
+    if path:
+        with open(path, "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(600)

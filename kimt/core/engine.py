@@ -37,6 +37,7 @@ from .events import (
     RunFinished,
     RunStarted,
 )
+from .journal import journal_path
 from .logs import Redactor, RunLogs
 from .mailbox import JobSettings, MailboxRun
 from .provision import REFUSED, KerioProvisioning, ProvisionResult, provision, report_section
@@ -163,11 +164,20 @@ class Engine:
             f"Destination: {describe_server(s.target)}",
             f"Users file: {r.users_file or '-'}; selected mailboxes: {len(r.accounts)}",
             f"Workers: {r.workers}",
+            f"Migration journal: {self._journal_words()}",
         ] + ([f"Destination accounts: created if missing through the Kerio admin API at "
               f"{r.provision.admin.address} as {r.provision.admin.user}; new users get "
               + ("a generated password" if r.provision.generate_passwords
                  else "the password from the users file")]
              if r.provision and not r.dry_run else []))
+
+    def _journal_words(self) -> str:
+        s = self.request.settings
+        if not s.use_journal:
+            return "not used"
+        path = journal_path(s.state_dir, s.target.address)
+        return (f"{path} (KIMT's memory of what it put where; deleting it is safe: the next "
+                "run compares in full)")
 
     def run(self) -> RunFinished:
         r = self.request

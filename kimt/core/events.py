@@ -8,11 +8,54 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .copier import FolderResult, Skipped
-
 # Mailbox states, as a user sees them.
 WAITING, MIGRATING, DONE, PROBLEMS, FAILED, STOPPED = (
     "waiting", "migrating", "done", "done with problems", "failed", "stopped")
+
+
+@dataclass
+class Skipped:
+    """One message the Report names: skipped, missing, altered or matched loosely, and why."""
+
+    folder: str
+    uid: int
+    subject: str
+    date: str
+    size: int
+    reason: str
+
+
+@dataclass
+class FolderResult:
+    folder: str  # source, logical
+    target: str  # destination, logical
+    total: int = 0
+    copied: int = 0
+    already: int = 0
+    bytes_copied: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    vanished: int = 0  # deleted on the source while KIMT worked
+    dropped_flags: set[str] = field(default_factory=set)
+    missing: list[Skipped] = field(default_factory=list)  # a comparison's findings
+    # Stored differently by the destination (reason: what differs), found in this run;
+    # and how many the journal knew of from earlier runs.
+    altered: list[Skipped] = field(default_factory=list)
+    altered_before: int = 0
+    loose: list[Skipped] = field(default_factory=list)  # matched loosely in this run
+    flags_changed: int = 0  # source flag changes carried to the destination
+    flags_kept: int = 0  # changed on the source, but the user changed them on the destination
+    source_deleted: int = 0  # deleted on the source since the last run; left on the destination
+    unchanged: bool = False  # nothing changed since the last run: one STATUS each side
+    error: str = ""  # why this folder could not be finished
+    seconds: float = 0.0
+    # Source UIDs appended in this run, so a retried folder counts them as copied, not
+    # as already there; emptied before the result leaves the worker.
+    copied_uids: set[int] = field(default_factory=set, repr=False)
+
+    @property
+    def complete(self) -> bool:
+        return (self.copied + self.already + self.vanished >= self.total and not self.skipped
+                and not self.error)
 
 
 @dataclass
@@ -29,6 +72,7 @@ class MailboxResult:
     # What to fix before a re-run can help (a refused login or account); "" when
     # running again is all it takes (a broken connection, a stop).
     advice: str = ""
+    rerun: bool = False  # the journal knew this mailbox: a run after an earlier one
 
     @property
     def total(self) -> int:
@@ -54,6 +98,34 @@ class MailboxResult:
     def missing(self) -> int:
         """Source messages not (yet) on the destination."""
         return sum(max(0, f.total - f.copied - f.already - f.vanished) for f in self.folders)
+
+    @property
+    def altered(self) -> list[Skipped]:
+        return [s for f in self.folders for s in f.altered]
+
+    @property
+    def altered_total(self) -> int:
+        return sum(len(f.altered) + f.altered_before for f in self.folders)
+
+    @property
+    def loose(self) -> list[Skipped]:
+        return [s for f in self.folders for s in f.loose]
+
+    @property
+    def flags_changed(self) -> int:
+        return sum(f.flags_changed for f in self.folders)
+
+    @property
+    def flags_kept(self) -> int:
+        return sum(f.flags_kept for f in self.folders)
+
+    @property
+    def source_deleted(self) -> int:
+        return sum(f.source_deleted for f in self.folders)
+
+    @property
+    def failed_folders(self) -> list[FolderResult]:
+        return [f for f in self.folders if f.error]
 
 
 @dataclass

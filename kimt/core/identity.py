@@ -8,8 +8,14 @@ multiset difference "source minus destination", so a re-run copies nothing
 and two identical source messages give two copies. When a key is shared by
 several messages on either side, their bodies (line endings normalised) are
 hashed and the difference is taken per body, so two different drafts without
-a Message-ID are never taken for each other. No local state is involved: the
-destination is the truth.
+a Message-ID are never taken for each other.
+
+Destinations rewrite what they store (Cyrus turns 8-bit header bytes into
+'X', servers add headers), so an altered copy no longer has its source's
+key. The migration journal (`journal`) remembers where each message went;
+without it, `loose_match` pairs what the keys left over by Message-ID, else
+by Date + sender + a size window, each destination message at most once.
+Everything here is pure: no server, no state.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import hashlib
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.header import decode_header, make_header
 from email.utils import getaddresses, mktime_tz, parsedate_tz
@@ -40,6 +46,9 @@ class MessageInfo:
     internaldate: datetime | None
     subject: str = ""
     date: str = ""
+    message_id: str = ""  # normalised, for the loose match
+    sender: str = ""  # the From addresses, lower case
+    instant: str = ""  # the Date header as a UNIX time, else as written
 
 
 def _fold(text: str) -> str:
@@ -89,8 +98,8 @@ def header_fields(raw_headers: bytes) -> dict[str, str]:
     }
 
 
-def message_key(fields: dict[str, str]) -> str:
-    """Stable key from `header_fields`: equal for a message and its copy."""
+def key_parts(fields: dict[str, str]) -> tuple[str, str, str, str]:
+    """(message-id, date instant, sender, subject) normalised from `header_fields`."""
     msgid = fields["message-id"].replace(" ", "").strip("<>").lower()
     date = fields["date"]
     parsed = parsedate_tz(date) if date else None
@@ -103,8 +112,12 @@ def message_key(fields: dict[str, str]) -> str:
         date = date.lower()
     addresses = [a.lower() for _, a in getaddresses([fields["from"]]) if a]
     sender = ",".join(addresses) if addresses else fields["from"].lower()
-    subject = fields["subject"]
-    blob = "\x00".join((msgid, date, sender, subject)).encode("utf-8", "surrogatepass")
+    return msgid, date, sender, fields["subject"]
+
+
+def message_key(fields: dict[str, str]) -> str:
+    """Stable key from `header_fields`: equal for a message and its copy."""
+    blob = "\x00".join(key_parts(fields)).encode("utf-8", "surrogatepass")
     return hashlib.sha1(blob).hexdigest()[:24]
 
 
@@ -120,6 +133,7 @@ HashFetcher = Callable[[Sequence[int]], dict[int, str]]
 class CopyPlan:
     to_copy: list[MessageInfo]  # source messages, in source UID order
     already_there: int  # source messages matched on the destination
+    pairs: dict[int, int] = field(default_factory=dict)  # source UID -> destination UID
 
 
 def plan_copy(
@@ -140,11 +154,13 @@ def plan_copy(
     ambiguous_src: list[MessageInfo] = []
     ambiguous_dst: list[MessageInfo] = []
     matched = 0
+    pairs: dict[int, int] = {}
     for key, src in src_by_key.items():
         dst = dst_by_key.get(key, [])
         if len(src) == 1 and len(dst) <= 1:
             if dst:
                 matched += 1
+                pairs[src[0].uid] = dst[0].uid
             else:
                 to_copy.append(src[0])
         elif not dst:
@@ -156,16 +172,63 @@ def plan_copy(
     if ambiguous_src:
         src_h = source_hashes([m.uid for m in ambiguous_src])
         dst_h = destination_hashes([m.uid for m in ambiguous_dst])
-        dst_count: dict[tuple[str, str], int] = defaultdict(int)
+        dst_uids: dict[tuple[str, str], list[int]] = defaultdict(list)
         for m in ambiguous_dst:
-            dst_count[(m.key, dst_h.get(m.uid, ""))] += 1
+            dst_uids[(m.key, dst_h.get(m.uid, ""))].append(m.uid)
         for m in ambiguous_src:
-            sub = (m.key, src_h.get(m.uid, ""))
-            if dst_count[sub] > 0:
-                dst_count[sub] -= 1
+            free = dst_uids[(m.key, src_h.get(m.uid, ""))]
+            if free:
                 matched += 1
+                pairs[m.uid] = free.pop(0)
             else:
                 to_copy.append(m)
 
     to_copy.sort(key=lambda m: m.uid)
-    return CopyPlan(to_copy, matched)
+    return CopyPlan(to_copy, matched, pairs)
+
+
+def size_window(size: int) -> int:
+    """How far a destination's size may stray from the source's in a loose match:
+    servers add a header or two (a few hundred bytes) or re-encode a little."""
+    return max(4096, size // 20)
+
+
+def loose_match(source: Iterable[MessageInfo], destination: Iterable[MessageInfo],
+                ) -> dict[int, int]:
+    """Source UID -> destination UID for messages whose full keys did not match.
+
+    Only for messages a destination may have altered on arrival: the same
+    Message-ID when the source has one (closest size wins), else the same
+    Date and sender within `size_window`. A message whose Message-ID itself
+    was altered (8-bit bytes in it) is paired by Date and sender only at the
+    very same size. Each destination message is taken at most once, and only
+    from `destination` (the ones no other source message claims).
+    """
+    by_id: dict[str, list[MessageInfo]] = defaultdict(list)
+    by_date: dict[tuple[str, str], list[MessageInfo]] = defaultdict(list)
+    for d in destination:
+        if d.message_id:
+            by_id[d.message_id].append(d)
+        if d.instant or d.sender:
+            by_date[(d.instant, d.sender)].append(d)
+    taken: set[int] = set()
+    pairs: dict[int, int] = {}
+
+    def take(m: MessageInfo, candidates: list[MessageInfo]) -> None:
+        free = [d for d in candidates if d.uid not in taken]
+        if free:
+            best = min(free, key=lambda d: (abs(d.size - m.size), d.uid))
+            taken.add(best.uid)
+            pairs[m.uid] = best.uid
+
+    source = list(source)
+    for m in source:
+        if m.message_id:
+            take(m, by_id.get(m.message_id, []))
+        elif m.instant or m.sender:
+            take(m, [d for d in by_date.get((m.instant, m.sender), [])
+                     if not d.message_id and abs(d.size - m.size) <= size_window(m.size)])
+    for m in source:
+        if m.uid not in pairs and m.message_id and not m.message_id.isascii():
+            take(m, [d for d in by_date.get((m.instant, m.sender), []) if d.size == m.size])
+    return pairs  # the rest has nothing to go by: copied rather than guessed

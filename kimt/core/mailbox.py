@@ -4,7 +4,12 @@ A login refused by a server fails this account at once (retrying would only
 lock the account). A connection that breaks later is reopened with backoff
 and the folder run again from a fresh comparison, so a message is neither
 lost nor duplicated; after `max_retries` the account is failed with the
-reason and the others go on. Used in the worker processes by `engine`.
+reason and the others go on. A folder the server refuses, or answers in a
+way KIMT can't read, is reported with its reason and the next folder goes
+on: one problem never aborts a mailbox, and what was copied before it is
+always counted. With the journal, a re-run first asks every folder's STATUS
+on both sides at once and skips the folders where nothing changed since the
+last complete pass. Used in the worker processes by `engine`.
 """
 
 from __future__ import annotations
@@ -21,14 +26,8 @@ from imapclient import exceptions as imap_exc
 
 from ..platform.locks import mailbox_lock
 from .accounts import Account
-from .copier import (
-    CONNECTION_ERRORS,
-    CopyOptions,
-    FolderCopier,
-    FolderResult,
-    server_words,
-)
-from .errors import ConnectError, KimtError, LoginError, ServerError, StoppedError
+from .copier import CONNECTION_ERRORS, CopyOptions, FolderCopier, server_words
+from .errors import ConnectError, KimtError, LoginError, StoppedError
 from .events import (
     DONE,
     FAILED,
@@ -36,10 +35,13 @@ from .events import (
     STOPPED,
     Event,
     FolderProgress,
+    FolderResult,
     MailboxResult,
     Notice,
 )
 from .folders import FolderMap, Listing, list_folders, map_folders
+from .journal import FolderJournal, Journal, JournalError
+from .listing import FolderStatus, status_many
 from .servers import ServerConfig, close_quietly, connect
 
 log = logging.getLogger("kimt.mailbox")
@@ -54,7 +56,8 @@ class JobSettings:
     copy: CopyOptions = field(default_factory=CopyOptions)
     max_retries: int = 5
     retry_delay: float = 1.0  # doubled on each retry, capped at 30 s
-    final_check: bool = True
+    state_dir: str | None = None  # where the journal lives (None: the user's state folder)
+    use_journal: bool = True
 
 
 class MailboxRun:
@@ -71,6 +74,7 @@ class MailboxRun:
         self.result = MailboxResult(account.email)
         self.src: IMAPClient | None = None
         self.dst: IMAPClient | None = None
+        self.journal: Journal | None = None
 
     # -- connections -------------------------------------------------------------------
 
@@ -145,24 +149,25 @@ class MailboxRun:
                                  f"mailbox to {self.settings.target.address} right now, so "
                                  "this run left it alone")
                     return res
+            self._open_journal()
             self._with_retries("logging in", lambda: None)
             maps = self._with_retries("listing folders", self._plan_folders)
             assert isinstance(maps, list)
             selectable = [m for m in maps if m.source.selectable]
+            statuses = self._statuses(selectable)
             for number, fmap in enumerate(selectable, 1):
                 if self.should_stop():
                     raise StoppedError("stopped by the user")
-                folder_result = self._with_retries(
-                    f"folder '{fmap.source.display}'",
-                    lambda fmap=fmap, number=number: self._copy_folder(
-                        fmap, number, len(selectable)))
-                assert isinstance(folder_result, FolderResult)
-                res.folders.append(folder_result)
-            if self.dry_run:
-                res.state = DONE if res.missing == 0 else PROBLEMS
-            else:
-                res.state = DONE if (res.missing == 0 and not res.skipped
-                                     and not res.folder_problems) else PROBLEMS
+                self._folder(fmap, number, len(selectable), *statuses)
+            clean = (res.missing == 0 and not res.folder_problems and not res.failed_folders)
+            res.state = DONE if clean and (self.dry_run or not res.skipped) else PROBLEMS
+            failed = res.failed_folders
+            if failed and len(failed) == len(res.folders):  # nothing could be done at all
+                res.state = FAILED
+                res.error = (f"folder '{failed[0].folder}' not finished: {failed[0].error}"
+                             if len(failed) == 1 else
+                             f"none of the {len(failed)} folders could be finished (the first, "
+                             f"'{failed[0].folder}': {failed[0].error})")
         except StoppedError:
             res.state = STOPPED
             res.error = "stopped by the user before this mailbox was finished"
@@ -182,6 +187,10 @@ class MailboxRun:
                          f"({type(e).__name__}: {str(e)[:200]}); details in the Debug log")
         finally:
             self._close()
+            if self.journal is not None:
+                self.journal.close()
+            for f in res.folders:
+                f.copied_uids = set()  # only the worker needs them
             if lock is not None:
                 lock.release()
             res.seconds = time.monotonic() - started
@@ -252,9 +261,96 @@ class MailboxRun:
                 except imap_exc.IMAPClientError as e:
                     log.info("could not subscribe %r: %s", m.target_name, e)
 
-    def _copy_folder(self, fmap: FolderMap, number: int, count: int) -> FolderResult:
+    # -- the journal ------------------------------------------------------------------
+
+    def _open_journal(self) -> None:
+        if not self.settings.use_journal:
+            return
+        try:
+            self.journal = Journal.open(self.settings.state_dir, self.settings.target.address,
+                                        readonly=self.dry_run)
+        except JournalError as e:  # an accelerator: the comparison alone is still safe
+            log.warning("%s: %s", self.account.email, e)
+            self.emit(Notice(self.account.email, f"{e}; comparing in full without it"))
+
+    def _folder_journal(self, fmap: FolderMap) -> FolderJournal | None:
+        if self.journal is None:
+            return None
+        fj = self.journal.folder(self.settings.source.address, self.account.email,
+                                 fmap.source.name)
+        if fj.id is not None:
+            self.result.rerun = True
+        return fj
+
+    def _statuses(self, maps: list[FolderMap],
+                  ) -> tuple[dict[str, FolderStatus], dict[str, FolderStatus]]:
+        """Every folder's STATUS on both sides, one round trip each, when the journal
+        knows this mailbox. Only a shortcut: when it fails, every folder is listed."""
+        if self.journal is None or self.dry_run or not maps or not self.journal.knows(
+                self.settings.source.address, self.account.email):
+            return {}, {}
         assert self.src and self.dst
+        try:
+            return (status_many(self.src, [m.source.name for m in maps]),
+                    status_many(self.dst, [m.target_name for m in maps if m.exists]))
+        except (*CONNECTION_ERRORS, imap_exc.IMAPClientError) as e:
+            log.info("%s: STATUS of the folders failed (%s); listing every folder",
+                     self.account.email, server_words(e))
+            self._close()  # the next folder reconnects
+            return {}, {}
+
+    # -- one folder -----------------------------------------------------------------------
+
+    def _folder(self, fmap: FolderMap, number: int, count: int,
+                src_status: dict[str, FolderStatus], dst_status: dict[str, FolderStatus],
+                ) -> None:
+        """Copy one folder; a failure is that folder's, unless the connection is gone."""
         display = (fmap.source.display, "/".join(fmap.target_parts))
+        result = FolderResult(*display)
+        self.result.folders.append(result)  # counted whatever happens next
+        fj = self._folder_journal(fmap)
+        src, dst = src_status.get(fmap.source.name), dst_status.get(fmap.target_name)
+        if fj is not None and src is not None and dst is not None and fj.unchanged(
+                src, dst, fmap.target_name):
+            result.total = result.already = src.messages
+            result.altered_before = fj.altered_count()
+            result.unchanged = True
+            self.emit(FolderProgress(self.account.email, display[0], number, count,
+                                     src.messages, src.messages, 0))
+            return
+        try:
+            self._with_retries(f"folder '{display[0]}'", lambda: self._copy_folder(
+                fmap, number, count, result, fj, src))
+        except (ConnectError, LoginError, StoppedError):
+            raise
+        except KimtError as e:
+            self._folder_failed(result, fj, str(e))
+        except imap_exc.IMAPClientError as e:
+            self._folder_failed(result, fj, f"server error: {server_words(e)}")
+        except Exception as e:  # an answer the IMAP parser chokes on, say
+            log.debug("%s: unexpected error in folder %r\n%s", self.account.email,
+                      display[0], traceback.format_exc())
+            self._folder_failed(result, fj, (
+                f"the server sent something KIMT could not understand ({type(e).__name__}: "
+                f"{str(e)[:200]}); details in the Debug log"))
+
+    def _folder_failed(self, result: FolderResult, fj: FolderJournal | None,
+                       reason: str) -> None:
+        result.error = reason
+        log.warning("%s: folder %r not finished: %s", self.account.email, result.folder, reason)
+        self.emit(Notice(self.account.email, f"folder '{result.folder}' not finished: "
+                                             f"{reason}; going on with the next folder"))
+        self._close()  # the session may be in any state: the next folder starts afresh
+        if fj is not None and not self.dry_run:
+            try:
+                fj.incomplete()
+            except Exception:  # the journal only speeds up: never let it hide the reason
+                log.debug("journal not updated", exc_info=True)
+
+    def _copy_folder(self, fmap: FolderMap, number: int, count: int, result: FolderResult,
+                     fj: FolderJournal | None, src_status: FolderStatus | None) -> None:
+        assert self.src and self.dst
+        display = (result.folder, result.target)
         email = self.account.email
 
         def progress(done: int, total: int, nbytes: int) -> None:
@@ -263,29 +359,22 @@ class MailboxRun:
         problem = next((p for p in self.result.folder_problems
                         if p.startswith(f"folder '{display[1]}' ")), None)
         if problem or (self.dry_run and not self._target_exists(fmap)):
-            return self._uncopyable_folder(fmap, display, problem)
-        copier = FolderCopier(self.src, self.dst, fmap.source.name, fmap.target_name, display,
-                              self.settings.copy, progress, self.should_stop, self.dry_run)
-        result = copier.run()
-        if not self.dry_run and result.copied and self.settings.final_check:
-            lost = copier.recheck() - len(result.skipped)
-            if lost > 0:
-                raise ServerError(
-                    f"folder '{display[0]}': {lost} copied messages are not on the "
-                    "destination afterwards (the server accepted them but does not show them)")
-        return result
+            self._uncopyable_folder(fmap, result, problem)
+            return
+        FolderCopier(self.src, self.dst, fmap.source.name, fmap.target_name, display,
+                     self.settings.copy, progress, self.should_stop, self.dry_run,
+                     journal=fj, result=result, src_status=src_status).run()
 
     def _target_exists(self, fmap: FolderMap) -> bool:
         assert self.dst
         return fmap.exists or bool(self.dst.list_folders("", fmap.target_name))
 
-    def _uncopyable_folder(self, fmap: FolderMap, display: tuple[str, str],
-                           problem: str | None) -> FolderResult:
+    def _uncopyable_folder(self, fmap: FolderMap, result: FolderResult,
+                           problem: str | None) -> None:
         """A folder missing on the destination: count its messages as missing."""
         assert self.src
         state = self.src.select_folder(fmap.source.name, readonly=True)
-        result = FolderResult(*display, total=int(state.get(b"EXISTS", 0)))
+        result.total = int(state.get(b"EXISTS", 0))
         if problem is None:
             self.result.folder_problems.append(
-                f"folder '{display[1]}' does not exist on the destination")
-        return result
+                f"folder '{result.target}' does not exist on the destination")

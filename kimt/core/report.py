@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .events import DONE, FAILED, PROBLEMS, STOPPED, MailboxResult
+from .events import DONE, FAILED, PROBLEMS, STOPPED, MailboxResult, Skipped
 from .servers import ServerConfig
 
 SECURITY_WORDS = {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "no encryption"}
@@ -20,11 +20,34 @@ def number(n: int) -> str:
 
 
 def size(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
+    """In KB, MB or GB, as admins read sizes (never a count of bytes)."""
+    n /= 1024
+    for unit in ("KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+            return f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TB"
+
+
+# Refusals that will repeat on every run: what to change instead of running again.
+_REPEATING = (
+    (("appendlimit", "too large", "too big", "size limit", "exceeds", "message size",
+      "quota"),
+     "the destination refuses messages this large or over quota: raise its size limit or "
+     "quota, then run again (running again alone refuses them again)"),
+    (("8bit", "8-bit", "non-ascii", "unencoded", "invalid character", "header"),
+     "the destination refuses raw 8-bit bytes in message headers: allow them there (Cyrus: "
+     "reject8bit: no), then run again (running again alone refuses them again)"),
+)
+
+
+def skipped_advice(skipped: list[Skipped]) -> str:
+    """What to do about skipped messages: change something, or simply run again."""
+    reasons = " ".join(s.reason.lower() for s in skipped)
+    advice = [text for words, text in _REPEATING if any(w in reasons for w in words)]
+    if not advice:
+        return "Run again to retry them."
+    return "To copy them, " + "; ".join(advice) + "."
 
 
 def duration(seconds: float) -> str:
@@ -66,22 +89,58 @@ def verdict(r: MailboxResult, dry_run: bool = False) -> str:
     if r.state == STOPPED:
         return (f"stopped: {number(on_dest)} of {number(r.total)} messages are on the "
                 "destination. Run again to finish (nothing is copied twice).")
+    altered = r.altered_total
+    differently = (f" ({number(altered)} of them stored differently by the destination"
+                   + (", listed above)" if r.altered else ", reported when they were copied)")
+                   if altered else "")
     if r.state == DONE:
-        return f"all {number(r.total)} messages are on the destination."
-    parts = [f"{number(on_dest)} of {number(r.total)} messages are on the destination"]
+        return f"all {number(r.total)} messages are on the destination{differently}."
+    parts = [f"{number(on_dest)} of {number(r.total)} messages are on the destination"
+             + differently]
     if dry_run:
         parts.append(f"{number(r.missing)} missing")
     if r.skipped:
-        parts.append(f"{number(len(r.skipped))} skipped (refused by the destination, listed above)")
+        parts.append(f"{number(len(r.skipped))} skipped (refused by the destination, listed "
+                     f"above). {skipped_advice(r.skipped)}")
+    failed = r.failed_folders
+    if failed:
+        parts.append(f"{len(failed)} folder(s) not finished, listed above. Run again to "
+                     "finish them")
     if r.folder_problems:
         parts.append(f"{len(r.folder_problems)} folder problem(s), listed above")
     return "; ".join(parts) + "."
 
 
+def _message_lines(title: str, items: list[Skipped], limit: int = 200,
+                   reason: bool = True) -> list[str]:
+    lines = [f"  {title} ({len(items)}):"]
+    for s in items[:limit]:
+        lines.append(f"    '{s.folder}' uid {s.uid}, {s.date or 'no date'}, "
+                     f"\"{s.subject or '(no subject)'}\", {size(s.size)}"
+                     + (f": {s.reason}" if reason else ""))
+    if len(items) > limit:
+        lines.append(f"    ... and {len(items) - limit} more")
+    return lines
+
+
+def finish_line(r: MailboxResult) -> str:
+    """A re-run's news for one mailbox: new messages, flag changes, source deletions."""
+    parts = [f"{number(r.copied)} new message(s) copied"]
+    if r.flags_changed or r.flags_kept:
+        parts.append(f"flags changed on {number(r.flags_changed)}"
+                     + (f" ({number(r.flags_kept)} left as the user changed them on the "
+                        "new server)" if r.flags_kept else ""))
+    if r.source_deleted:
+        parts.append(f"{number(r.source_deleted)} deleted on the old server left on the new one")
+    return ", ".join(parts)
+
+
 def mailbox_section(r: MailboxResult, dry_run: bool = False) -> str:
     lines = [f"=== {r.email} — {r.state} ({duration(r.seconds)})"]
     if r.folders:
-        lines.append(f"  Folders: {len(r.folders)}")
+        unchanged = sum(1 for f in r.folders if f.unchanged)
+        lines.append(f"  Folders: {len(r.folders)}"
+                     + (f" ({unchanged} unchanged since the last run)" if unchanged else ""))
         if dry_run:
             lines.append(f"  Messages: {number(r.total)} on the source; {number(r.already)} on "
                          f"the destination; {number(r.missing)} missing")
@@ -90,14 +149,20 @@ def mailbox_section(r: MailboxResult, dry_run: bool = False) -> str:
                          f"copied, {number(r.already)} already there, "
                          f"{number(len(r.skipped))} skipped")
             lines.append(f"  Size copied: {size(r.bytes_copied)}")
+            if r.rerun:
+                lines.append(f"  Since the last run: {finish_line(r)}")
         for f in r.folders:
             target = "" if f.target == f.folder else f" -> '{f.target}'"
-            if dry_run:
+            if f.unchanged:
+                what = f"{number(f.total)} on the source, unchanged since the last run"
+            elif dry_run:
                 what = f"{number(f.already)} of {number(f.total)} on the destination"
             else:
                 what = (f"{number(f.total)} on the source, {number(f.copied)} copied, "
                         f"{number(f.already)} already there"
                         + (f", {len(f.skipped)} skipped" if f.skipped else ""))
+            if f.error:
+                what += f"; NOT FINISHED: {f.error}"
             lines.append(f"    '{f.folder}'{target}: {what}")
     if r.retries:
         lines.append(f"  Reconnects: {r.retries}")
@@ -111,21 +176,23 @@ def mailbox_section(r: MailboxResult, dry_run: bool = False) -> str:
         lines.append(f"  Shared/public folder not migrated: {name}")
     for p in r.folder_problems:
         lines.append(f"  Problem: {p}")
-    skipped = r.skipped
-    if skipped:
-        lines.append(f"  Skipped messages ({len(skipped)}):")
-        for s in skipped:
-            lines.append(f"    '{s.folder}' uid {s.uid}, {s.date or 'no date'}, "
-                         f"\"{s.subject or '(no subject)'}\", {size(s.size)}: {s.reason}")
+    for f in r.failed_folders:
+        lines.append(f"  Problem: folder '{f.folder}' not finished: {f.error}")
+    if r.skipped:
+        lines += _message_lines("Skipped messages", r.skipped)
+        lines.append(f"    {skipped_advice(r.skipped)}")
+    if r.altered:
+        lines += _message_lines(
+            "Stored differently by the destination (they are there, and are not copied "
+            "again)" if not dry_run else "Stored differently by the destination", r.altered)
+    if r.loose:
+        lines += _message_lines(
+            "Matched loosely (no journal entry and another key on the destination: paired "
+            "by Message-ID, or date, sender and size; not copied again)", r.loose)
     if dry_run:
         missing = [m for f in r.folders for m in f.missing]
         if missing:
-            lines.append(f"  Missing on the destination ({len(missing)}):")
-            for m in missing[:200]:
-                lines.append(f"    '{m.folder}' uid {m.uid}, {m.date or 'no date'}, "
-                             f"\"{m.subject or '(no subject)'}\", {size(m.size)}")
-            if len(missing) > 200:
-                lines.append(f"    ... and {len(missing) - 200} more")
+            lines += _message_lines("Missing on the destination", missing, reason=False)
     lines.append(f"  Verdict: {verdict(r, dry_run)}")
     return "\n".join(lines) + "\n"
 
@@ -153,8 +220,59 @@ def totals(results: Iterable[MailboxResult], seconds: float, dry_run: bool = Fal
             f"  Already on the destination: {number(sum(r.already for r in results))}",
             f"  Skipped: {number(sum(len(r.skipped) for r in results))}",
         ]
+        altered = sum(r.altered_total for r in results)
+        if altered:
+            lines.append(f"  Stored differently by the destination: {number(altered)} "
+                         "(there, not copied again)")
+        loose = sum(len(r.loose) for r in results)
+        if loose:
+            lines.append(f"  Matched loosely: {number(loose)}")
+        if any(r.rerun for r in results):
+            lines.append(f"  Flags carried over from the old server: "
+                         f"{number(sum(r.flags_changed for r in results))}"
+                         f" ({number(sum(r.flags_kept for r in results))} left as the user "
+                         "changed them on the new server)")
+            lines.append(f"  Deleted on the old server since the last run, left on the new "
+                         f"one: {number(sum(r.source_deleted for r in results))}")
     failed = [r for r in results if r.state in (FAILED, STOPPED, PROBLEMS)]
     if failed:
         lines.append("  Not complete:")
         lines += [f"    {r.email}: {verdict(r, dry_run)}" for r in failed]
     return "\n".join(lines) + "\n"
+
+
+def closing_lines(results: list[MailboxResult], dry_run: bool = False) -> list[str]:
+    """What a run found beyond the totals: altered messages, loose matches, a re-run's news."""
+    lines = []
+    altered = sum(r.altered_total for r in results)
+    if altered:
+        lines.append(f"{number(altered)} message(s) were stored differently by the destination "
+                     "(it changed header bytes, dates or sizes on arrival): they are there, "
+                     "are listed in the Report log and are never copied again.")
+    loose = sum(len(r.loose) for r in results)
+    if loose:
+        lines.append(f"{number(loose)} message(s) were matched loosely (listed in the Report "
+                     "log).")
+    rerun = [r for r in results if r.rerun]
+    if rerun and not dry_run:
+        total = MailboxResult("")
+        lines.append("Since the last run: " + finish_line(_sum(rerun, total)) + ".")
+    return lines
+
+
+def _sum(results: list[MailboxResult], into: MailboxResult) -> MailboxResult:
+    into.folders = [f for r in results for f in r.folders]
+    return into
+
+
+def next_step(incomplete: list[MailboxResult]) -> str:
+    """The closing advice: run again only where that helps."""
+    helps = [r for r in incomplete if not r.advice and not (
+        r.skipped and skipped_advice(r.skipped) != "Run again to retry them.")]
+    if len(helps) == len(incomplete):
+        return "Run the same command again to copy what is missing (nothing is copied twice)."
+    if not helps:
+        return "Running again alone won't help: the Report log says what to change first."
+    return (f"For {len(incomplete) - len(helps)} of them the Report log says what to change "
+            "first; running the same command again finishes the others (nothing is copied "
+            "twice).")

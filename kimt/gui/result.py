@@ -1,11 +1,13 @@
 """Step 6: what happened — totals, what is not complete and why, the logs, Run again.
 
-The words come from `core.report` (number, size, duration, verdict), so the
-page says what the Report log says; so do the Kerio account lines
-(`core.provision`), which never show a generated password. Run again
-repeats the same selection:
-the engine copies only what is missing, so it finishes a stopped or failed
-run and proves a complete one (0 copied).
+The words come from `core.report` (number, size, duration, verdict,
+finish_line), so the page says what the Report log says; so do the Kerio
+account lines (`core.provision`), which never show a generated password.
+Run again repeats the same selection: the engine copies only what is
+missing, so it finishes a stopped or failed run. Once a mailbox is complete
+the button reads "Finish migration" (IceWarp's word for it): after the
+cut-over the same run copies mail that arrived on the old server since and
+carries its flag changes over, and this page then shows that per user.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ..core.provision import (
     outcome_words,
     summary,
 )
-from ..core.report import duration, number, size, verdict
+from ..core.report import duration, finish_line, number, size, verdict
 from ..platform import open_path
 from .common import PAD, Page, autowrap, tone
 
@@ -59,8 +61,8 @@ class ResultPage(Page):
 
         self.accounts_label = autowrap(ttk.Label(self, text="", justify="left"))
         self.accounts_label.grid(row=2, column=0, sticky="we", pady=(PAD, 0))
-        ttk.Label(self, text="Not complete (each with the reason):").grid(
-            row=3, column=0, sticky="w", pady=(PAD, 2))
+        self.box_label = ttk.Label(self, text="Not complete (each with the reason):")
+        self.box_label.grid(row=3, column=0, sticky="w", pady=(PAD, 2))
         box = ttk.Frame(self)
         box.grid(row=4, column=0, sticky="nsew")
         box.columnconfigure(0, weight=1)
@@ -85,8 +87,9 @@ class ResultPage(Page):
         self.again_button = ttk.Button(logs, text="Run again", bootstyle="success",
                                        command=self.wizard.run_again)
         self.again_button.pack(side="right")
-        self.again_hint = ttk.Label(self, text="", bootstyle="secondary")
-        self.again_hint.grid(row=6, column=0, sticky="e", pady=(4, 0))
+        self.again_hint = autowrap(ttk.Label(self, text="", bootstyle="secondary",
+                                             justify="right", anchor="e"))
+        self.again_hint.grid(row=6, column=0, sticky="we", pady=(4, 0))
         self.open_error = autowrap(ttk.Label(self, text="", bootstyle="danger"))
         self.open_error.grid(row=7, column=0, sticky="we")
 
@@ -141,15 +144,30 @@ class ResultPage(Page):
             for s in r.skipped:
                 lines.append(f"    skipped in '{s.folder}': \"{s.subject or '(no subject)'}\""
                              f" ({s.date or 'no date'}, {size(s.size)}): {s.reason}")
+        complete = not lines
+        news = [f"{r.email}: {finish_line(r)}" for r in results
+                if r.rerun and r.state in (DONE, PROBLEMS)]
+        altered = sum(r.altered_total for r in results)
+        if altered:
+            news.append(f"{number(altered)} message(s) were stored differently by the new "
+                        "server (listed in the Report log): they are there and are never "
+                        "copied again.")
+        self.box_label.configure(
+            text=("Since the last run" + (", and what is not complete:" if lines else ":"))
+            if news else "Not complete (each with the reason):")
         self.problems.configure(state="normal")
         self.problems.delete("1.0", "end")
-        self.problems.insert("1.0", "\n".join(lines) if lines else "Nothing: every selected "
-                             "mailbox is complete.")
+        self.problems.insert("1.0", "\n".join(news + lines) if news or lines else
+                             "Nothing: every selected mailbox is complete.")
         self.problems.configure(state="disabled")
-        complete = not lines
+        # Once a mailbox is complete, running again is how the migration is finished.
+        finishing = any(r.state == DONE or r.rerun for r in results)
+        self.again_button.configure(text="Finish migration" if finishing else "Run again")
         self.again_hint.configure(
-            text="Run again checks every selected mailbox and copies only what is missing"
-            + (" (now: nothing)." if complete else "."))
+            text="Finish migration copies the mail that arrived on the old server since, "
+                 "and its flag changes. Nothing is copied twice or deleted."
+            if finishing else "Run again checks every selected mailbox and copies only "
+                              "what is missing.")
 
     def show_accounts(self, provisioned: ProvisionResult | None) -> None:
         """What the Kerio step did, in the Report's words (never a password)."""

@@ -3,7 +3,8 @@
 Source over SSL with a self-signed certificate (trusted by its fingerprint
 in the page), destination plain with its master user. A CSV with one bad
 line and one wrong password; Check logins, Estimate, migrate, compare the
-result page with what is really on the destination, Run again: 0 copied.
+result page with what is really on the destination; Finish migration after
+a message arrived and one was read on the old server: 1 copied, 1 flag change.
 Saves a screenshot of every page.
 """
 
@@ -13,7 +14,7 @@ import json
 
 from dovecot import make_message
 from drive import press, pump, row, shot, text_of, type_into
-from helpers import ADMIN_PASSWORD, write_csv
+from helpers import ADMIN_PASSWORD, store_flags, write_csv
 
 from kimt.core.events import DONE, FAILED
 from kimt.gui import settings as settings_store
@@ -147,13 +148,23 @@ def test_the_whole_wizard(wizard, src, dst, tmp_path, screenshots):
     assert str(report).startswith(str(w.root.tk.eval("set env(HOME)")))
     shot(w, screenshots, "6-result")
 
-    # Run again: only what is missing is copied, i.e. nothing
+    # Mailboxes are complete: the button finishes the migration after the cut-over.
+    assert text_of(w.result_page.again_button) == "Finish migration"
+    assert "mail that arrived on the old server since" in text_of(w.result_page.again_hint)
+    # Meanwhile on the old server: a new message, and one read on the old server.
+    src.append(JDOE, "INBOX", make_message("arrived after the cut-over"))
+    store_flags(src, JDOE, "INBOX", [1], "\\Seen")
     press(w, w.result_page.again_button)
     assert w.page is w.status_page
     pump(w, lambda: w.page is w.result_page, timeout=60, what="the second result")
-    assert figure(w, "Copied") == "0"
+    assert figure(w, "Copied") == "1"
     assert figure(w, "Already on the destination") == str(there)
-    assert on_destination(dst, JDOE) + on_destination(dst, BOB) == there  # no duplicate
+    assert on_destination(dst, JDOE) + on_destination(dst, BOB) == there + 1  # no duplicate
+    problems = w.result_page.problem_lines()
+    assert f"{JDOE}: 1 new message(s) copied, flags changed on 1" in problems
+    assert f"{BOB}: 0 new message(s) copied" in problems
+    assert text_of(w.result_page.box_label).startswith("Since the last run")
+    assert "\\Seen" in dst.messages(JDOE, "INBOX")[0]["flags"]
     shot(w, screenshots, "6-result-run-again")
 
     # Close: settings remembered, no password in them

@@ -1,0 +1,130 @@
+"""A TCP proxy that makes a real Dovecot store messages the way Cyrus does (tests only).
+
+Cyrus with its default `munge8bit: yes` replaces every 8-bit byte in a
+message's headers with 'X' on APPEND. This proxy does the same to the
+literals of the APPEND commands passing through it, keeping their length,
+so the destination stores altered messages while everything else is real
+Dovecot. The slow test in test_cyrus.py runs against Cyrus itself.
+
+    proxy = MungeProxy(dovecot.port)   # then connect to 127.0.0.1:proxy.port
+    ...
+    proxy.close()
+
+Stdlib only; one thread per direction and connection.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+
+_LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n$")
+_APPEND = re.compile(rb"^\S+ APPEND ", re.IGNORECASE)
+
+
+def munge8bit(literal: bytes) -> bytes:
+    """8-bit bytes in the header block become 'X', as Cyrus stores them."""
+    end = literal.find(b"\r\n\r\n")
+    end = len(literal) if end < 0 else end
+    head = bytes(b if b < 0x80 else 0x58 for b in literal[:end])
+    return head + literal[end:]
+
+
+class _Upstream:
+    """The client -> server stream: lines, and literals of known length."""
+
+    def __init__(self, proxy: MungeProxy):
+        self.proxy = proxy
+        self.buffer = b""
+        self.literal_left = 0
+        self.literal = b""
+        self.in_append = False
+        self.at_command_start = True
+
+    def feed(self, data: bytes) -> bytes:
+        self.buffer += data
+        out = b""
+        while self.buffer:
+            if self.literal_left:
+                take = self.buffer[:self.literal_left]
+                self.buffer = self.buffer[len(take):]
+                self.literal += take
+                self.literal_left -= len(take)
+                if not self.literal_left:
+                    if self.in_append:
+                        munged = munge8bit(self.literal)
+                        self.proxy.munged += munged != self.literal
+                        out += munged
+                    else:
+                        out += self.literal
+                    self.literal = b""
+                continue
+            end = self.buffer.find(b"\r\n")
+            if end < 0:
+                break
+            line, self.buffer = self.buffer[:end + 2], self.buffer[end + 2:]
+            if self.at_command_start:
+                self.in_append = bool(_APPEND.match(line))
+            m = _LITERAL.search(line)
+            if m:
+                self.literal_left = int(m.group(1))
+                self.at_command_start = False
+            else:
+                self.at_command_start = True
+            out += line
+        return out
+
+
+class MungeProxy:
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1"):
+        self.target = (target_host, target_port)
+        self.munged = 0  # messages whose headers were changed
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._socks: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True, name="munge-proxy").start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            self._socks += [client, server]
+            up = _Upstream(self)
+            threading.Thread(target=self._pump, args=(client, server, up.feed),
+                             daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, lambda d: d),
+                             daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket, change) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                out = change(data)
+                if out:
+                    dst.sendall(out)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._listener.close()
+        for s in self._socks:
+            s.close()
+
+    def __enter__(self) -> MungeProxy:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
