@@ -10,6 +10,11 @@ Dovecot. The slow test in test_cyrus.py runs against Cyrus itself.
     ...
     proxy.close()
 
+`hide_uidplus=True` also makes the server look like one without UIDPLUS: the
+capability is taken out of its answers and so is every APPENDUID code, so
+KIMT must find its appended messages by searching (`munge=False` keeps the
+messages as sent).
+
 Stdlib only; one thread per direction and connection.
 """
 
@@ -21,6 +26,8 @@ import threading
 
 _LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n$")
 _APPEND = re.compile(rb"^\S+ APPEND ", re.IGNORECASE)
+_APPENDUID = re.compile(rb"\[APPENDUID \d+ [\d:,]+\] ?")
+_UIDPLUS = re.compile(rb" UIDPLUS(?= |\]|\r)")
 
 
 def munge8bit(literal: bytes) -> bytes:
@@ -52,7 +59,7 @@ class _Upstream:
                 self.literal += take
                 self.literal_left -= len(take)
                 if not self.literal_left:
-                    if self.in_append:
+                    if self.in_append and self.proxy.munge:
                         munged = munge8bit(self.literal)
                         self.proxy.munged += munged != self.literal
                         out += munged
@@ -76,9 +83,32 @@ class _Upstream:
         return out
 
 
+class _Downstream:
+    """The server -> client stream, line by line: UIDPLUS hidden."""
+
+    def __init__(self, proxy: MungeProxy):
+        self.proxy = proxy
+        self.partial = b""
+
+    def feed(self, data: bytes) -> bytes:
+        if not self.proxy.hide_uidplus:
+            return data
+        lines = (self.partial + data).split(b"\r\n")
+        self.partial = lines.pop()
+        out = b""
+        for line in lines:
+            if line.startswith(b"* ") or b"[CAPABILITY" in line or b"[APPENDUID" in line:
+                line = _APPENDUID.sub(b"", _UIDPLUS.sub(b"", line + b"\r"))[:-1]
+            out += line + b"\r\n"
+        return out
+
+
 class MungeProxy:
-    def __init__(self, target_port: int, target_host: str = "127.0.0.1"):
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1", munge: bool = True,
+                 hide_uidplus: bool = False):
         self.target = (target_host, target_port)
+        self.munge = munge
+        self.hide_uidplus = hide_uidplus
         self.munged = 0  # messages whose headers were changed
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
@@ -96,7 +126,8 @@ class MungeProxy:
             up = _Upstream(self)
             threading.Thread(target=self._pump, args=(client, server, up.feed),
                              daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, lambda d: d),
+            down = _Downstream(self)
+            threading.Thread(target=self._pump, args=(server, client, down.feed),
                              daemon=True).start()
 
     @staticmethod

@@ -14,7 +14,7 @@ import time
 
 import pytest
 from dovecot import DEFAULT_SPECIAL_USE, make_message
-from helpers import kimt, mailbox_content, migrate_args, report_of, write_csv
+from helpers import kimt, mailbox_content, migrate_args, report_of, run_dir_of, write_csv
 from munge_proxy import MungeProxy
 
 USER, PASSWORD = "jdoe@example.com", "Src-Secret-7x!"
@@ -117,3 +117,28 @@ def test_a_date_the_destination_did_not_keep_is_reported(dovecot_factory, tmp_pa
     again = kimt(*args, check_rc=0)
     assert "0 copied, 2 already there" in again.stdout
     assert sum(mailbox_content(dst, USER)["INBOX"].values()) == 2
+
+
+@pytest.mark.parametrize("munge", [False, True])
+def test_without_uidplus_appended_messages_are_found_by_searching(munged, tmp_path, munge):
+    """A destination that does not answer APPENDUID: KIMT finds each batch it appended
+    above the highest UID it knew, in batches of a few messages."""
+    src, dst, proxy = munged
+    proxy.munge, proxy.hide_uidplus = munge, True
+    users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD)])
+    args = migrate_args(src, dst, users, tmp_path / "logs", "--batch-mb", "0.001")
+    args[args.index("--target-port") + 1] = str(proxy.port)
+    first = kimt(*args, check_rc=0)
+    assert "30 copied, 0 already there, 0 skipped" in first.stdout
+    debug = (run_dir_of(first) / "debug.log").read_text(encoding="utf-8")
+    assert debug.count("no APPENDUID; looking for") >= 6  # several batches per folder
+    if munge:
+        assert "12 message(s) were stored differently by the destination" in first.stdout
+    else:
+        assert "stored differently" not in first.stdout
+    again = kimt(*args, check_rc=0)
+    assert "0 copied, 30 already there" in again.stdout
+    assert "matched loosely" not in again.stdout  # the journal knew every message
+    assert {f: sum(c.values()) for f, c in mailbox_content(dst, USER).items()
+            if f in ("INBOX", "Účty", "Archive/2023")} == {"INBOX": 10, "Účty": 10,
+                                                            "Archive/2023": 10}

@@ -540,6 +540,8 @@ class FolderCopier:
                     if a.dst_uid is not None and a.dst_uid in infos}
         # No APPENDUID: what appeared above the highest UID seen, matched by key, then
         # loosely, then in order (other mail may arrive meanwhile: it stays unmatched).
+        log.debug("folder %r: no APPENDUID; looking for %d messages above UID %d",
+                  self.result.folder, len(appended), self._dst_high)
         new = self._list_above(self._dst_high)
         self._dst_high = max([self._dst_high, *(d.uid for d in new)])
         out: dict[int, MessageInfo] = {}
