@@ -18,7 +18,9 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import filelock
 from imapclient import IMAPClient
@@ -45,6 +47,15 @@ from .listing import FolderStatus, status_many
 from .servers import ServerConfig, close_quietly, connect
 
 log = logging.getLogger("kimt.mailbox")
+
+
+T = TypeVar("T")
+S = TypeVar("S")
+D = TypeVar("D")
+
+
+class _FolderGaveUp(KimtError):
+    """One folder used up the reconnects; the mailbox goes on with the next."""
 
 
 @dataclass(frozen=True)
@@ -75,15 +86,42 @@ class MailboxRun:
         self.src: IMAPClient | None = None
         self.dst: IMAPClient | None = None
         self.journal: Journal | None = None
+        self._side: ThreadPoolExecutor | None = None
+        self._gave_up = False  # a folder used up the reconnects: no more waiting
 
     # -- connections -------------------------------------------------------------------
+
+    def _both(self, on_source: Callable[[], S], on_destination: Callable[[], D],
+              ) -> tuple[S, D]:
+        """Run one step on each server at once (each connection in one thread only):
+        over a slow link a mailbox's setup then costs the round trips of one side."""
+        if self._side is None:
+            self._side = ThreadPoolExecutor(1, thread_name_prefix="source")
+        future = self._side.submit(on_source)
+        try:
+            theirs = on_destination()
+        except BaseException:
+            wait([future])  # never leave the source connection in use behind us
+            raise
+        return future.result(), theirs
 
     def _connect(self) -> None:
         self._close()
         a = self.account
-        self.src = connect(self.settings.source, a.email, a.password)
         target_password = a.target_password if a.target_password is not None else a.password
-        self.dst = connect(self.settings.target, a.email, target_password)
+
+
+        def source() -> None:
+            self.src = connect(self.settings.source, a.email, a.password)
+
+        def destination() -> None:
+            self.dst = connect(self.settings.target, a.email, target_password)
+
+        try:  # the side that logged in is closed when the other could not
+            self._both(source, destination)
+        except BaseException:
+            self._close()
+            raise
 
     def _close(self) -> None:
         for client in (self.src, self.dst):
@@ -91,21 +129,32 @@ class MailboxRun:
                 close_quietly(client)
         self.src = self.dst = None
 
-    def _with_retries(self, what: str, action: Callable[[], object]) -> object:
+    def _with_retries(self, what: str, action: Callable[[], T], folder: bool = False) -> T:
+        """`action`, reconnecting with backoff when a connection breaks.
+
+        The reconnects are counted per mailbox. When they are used up inside a
+        folder, that folder alone is given up (`folder`): the next folders get
+        one attempt each, and a server that can't be reached any more fails the
+        mailbox.
+        """
         delay = self.settings.retry_delay
         while True:
+            connecting = self.src is None
             try:
-                if self.src is None:
+                if connecting:
                     self._connect()
+                connecting = False
                 return action()
             except LoginError:
                 raise
             except (ConnectError, *CONNECTION_ERRORS) as e:
                 self._close()
-                if self.result.retries >= self.settings.max_retries:
-                    raise ConnectError(
-                        f"gave up after {self.result.retries} reconnects ({what}): {e}"
-                    ) from None
+                if self.result.retries >= self.settings.max_retries or self._gave_up:
+                    text = f"gave up after {self.result.retries} reconnects ({what}): {e}"
+                    if folder and not connecting:  # this folder only: the next one goes on
+                        self._gave_up = True
+                        raise _FolderGaveUp(text) from None
+                    raise ConnectError(text) from None
                 self.result.retries += 1
                 text = (f"connection problem ({what}): {e}; reconnecting in {delay:g} s "
                         f"(attempt {self.result.retries} of {self.settings.max_retries})")
@@ -187,6 +236,8 @@ class MailboxRun:
                          f"({type(e).__name__}: {str(e)[:200]}); details in the Debug log")
         finally:
             self._close()
+            if self._side is not None:
+                self._side.shutdown()
             if self.journal is not None:
                 self.journal.close()
             for f in res.folders:
@@ -200,8 +251,8 @@ class MailboxRun:
 
     def _plan_folders(self) -> list[FolderMap]:
         assert self.src and self.dst
-        source: Listing = list_folders(self.src)
-        target: Listing = list_folders(self.dst)
+        src, dst = self.src, self.dst
+        source, target = self._both(lambda: list_folders(src), lambda: list_folders(dst))
         res = self.result
         res.skipped_namespaces = sorted(source.skipped_other_namespaces)
         for name in res.skipped_namespaces:
@@ -211,7 +262,7 @@ class MailboxRun:
         res.notes = [f"{m.source.display}: {m.note}" for m in maps if m.note]
         if not self.dry_run:
             self._create_folders(maps, target)
-            self._subscribe(maps)
+            self._subscribe(maps, target)
         return maps
 
     def _create_folders(self, maps: list[FolderMap], target: Listing) -> None:
@@ -249,9 +300,9 @@ class MailboxRun:
                 self.result.folder_problems.append(problem)
                 log.warning("%s: %s", self.account.email, problem)
 
-    def _subscribe(self, maps: list[FolderMap]) -> None:
+    def _subscribe(self, maps: list[FolderMap], target: Listing) -> None:
         assert self.dst
-        already = {name for _, _, name in self.dst.list_sub_folders()}
+        already = {f.name for f in target.folders if f.subscribed}
         for m in maps:
             if m.source.subscribed and m.target_name not in already:
                 try:
@@ -290,9 +341,11 @@ class MailboxRun:
                 self.settings.source.address, self.account.email):
             return {}, {}
         assert self.src and self.dst
+        src, dst = self.src, self.dst
         try:
-            return (status_many(self.src, [m.source.name for m in maps]),
-                    status_many(self.dst, [m.target_name for m in maps if m.exists]))
+            return self._both(lambda: status_many(src, [m.source.name for m in maps]),
+                              lambda: status_many(dst, [m.target_name for m in maps
+                                                        if m.exists]))
         except (*CONNECTION_ERRORS, imap_exc.IMAPClientError) as e:
             log.info("%s: STATUS of the folders failed (%s); listing every folder",
                      self.account.email, server_words(e))
@@ -320,7 +373,7 @@ class MailboxRun:
             return
         try:
             self._with_retries(f"folder '{display[0]}'", lambda: self._copy_folder(
-                fmap, number, count, result, fj, src))
+                fmap, number, count, result, fj, src), folder=True)
         except (ConnectError, LoginError, StoppedError):
             raise
         except KimtError as e:

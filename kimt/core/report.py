@@ -162,6 +162,8 @@ def mailbox_section(r: MailboxResult, dry_run: bool = False) -> str:
                         f"{number(f.already)} already there"
                         + (f", {len(f.skipped)} skipped" if f.skipped else ""))
             if f.error:
+                if not (f.total or f.copied):
+                    what = "its messages could not be listed"
                 what += f"; NOT FINISHED: {f.error}"
             lines.append(f"    '{f.folder}'{target}: {what}")
     if r.retries:

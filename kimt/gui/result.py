@@ -144,7 +144,6 @@ class ResultPage(Page):
             for s in r.skipped:
                 lines.append(f"    skipped in '{s.folder}': \"{s.subject or '(no subject)'}\""
                              f" ({s.date or 'no date'}, {size(s.size)}): {s.reason}")
-        complete = not lines
         news = [f"{r.email}: {finish_line(r)}" for r in results
                 if r.rerun and r.state in (DONE, PROBLEMS)]
         altered = sum(r.altered_total for r in results)
