@@ -38,6 +38,7 @@ from .core.options import MASTER_LOGINS, kerio_provisioning, server_config
 from .core.provision import KerioProvisioning
 from .core.provision import summary as provision_summary
 from .core.servers import AUTHENTICATORS, SECURITY_CHOICES, ServerConfig
+from .platform.workers import start_early
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_STOPPED = 0, 1, 2, 3, 130
 
@@ -469,6 +470,7 @@ def cmd_check_csv(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     multiprocessing.freeze_support()  # first: a frozen worker process must stop here
+    start_early(sys.argv[1:] if argv is None else argv)  # `python -m kimt` did already
     for stream in (sys.stdout, sys.stderr):  # a DOS code page must not crash on '•••'
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")

@@ -38,8 +38,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import chardet
-
 from kimt.core.errors import CsvError
 
 ENCODING_LABELS: dict[str, str] = {
@@ -201,6 +199,8 @@ def _guess_legacy(data: bytes) -> str:
     sample = b"\n".join(_HIGH_LINE.findall(data))[:_SAMPLE]  # ASCII-only lines tell nothing
     # chardet sees only the words with non-ASCII bytes: addresses and passwords are noise.
     words = b" ".join(_HIGH_WORD.findall(sample))
+    import chardet  # here: only a legacy-encoded file needs it, and it is slow to import
+
     ranked = chardet.detect_all(words, include_encodings=candidates,
                                 compat_names=False, ignore_threshold=True,
                                 no_match_encoding="iso-8859-1")

@@ -1,8 +1,10 @@
 """The run: a pool of worker processes, one mailbox each at a time.
 
-Workers are started with the spawn method (the same on Linux, macOS,
-Windows and in a frozen app) and receive accounts through a queue, never
-on a command line. They send back only `events` records. Each worker
+Workers are started while the servers are first reached, so their start
+costs no time of its own: on Linux from a fork server that imported the
+engine once (a worker is ready in milliseconds, which a re-run with nothing
+to copy notices), elsewhere with the spawn method. They receive accounts
+through a queue, never on a command line. They send back only `events` records. Each worker
 watches its parent and exits at once if the parent dies, so no orphan goes
 on copying; a worker that dies itself fails its mailbox and is replaced.
 Stop is cooperative: the workers finish the batch in flight, mark their
@@ -24,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from ..platform.workers import worker_context
 from .accounts import Account
 from .errors import ConnectError, KimtError, LoginError
 from .events import (
@@ -132,7 +135,10 @@ class Engine:
     def __init__(self, request: RunRequest, on_event: Callable[[Event], None]):
         self.request = request
         self.on_event = on_event
-        self._ctx = multiprocessing.get_context("spawn")
+        self._ctx = worker_context()
+        self._jobs: multiprocessing.Queue | None = None
+        self._events: multiprocessing.Queue | None = None
+        self._workers: list = []
         self._stop = self._ctx.Event()
         self._hard_stop = threading.Event()
         self.logs: RunLogs | None = None
@@ -190,8 +196,14 @@ class Engine:
         try:
             self._emit(RunStarted([a.email for a in r.accounts], str(self.logs.dir),
                                   "verify" if r.dry_run else "migrate"))
+            # Starting the workers waits for the fork server's imports: meanwhile the
+            # preflight reaches the servers.
+            starting = threading.Thread(target=self._start_workers, name="start-workers")
+            starting.start()
             fatal = self._preflight()
+            starting.join()
             if fatal:
+                self._dismiss_workers()
                 log.error("%s", fatal)
                 finished = RunFinished([], time.monotonic() - started, False, fatal)
             else:
@@ -277,22 +289,37 @@ class Engine:
         by_email = {x.email: x for x in results + refused}
         return [by_email[e] for e in self._order if e in by_email]
 
+    def _start_worker(self):
+        p = self._ctx.Process(target=_worker_main, name="kimt-worker", daemon=True,
+                              args=(self._jobs, self._events, self._stop,
+                                    self.request.settings, self.request.dry_run))
+        p.start()
+        return p
+
+    def _start_workers(self) -> None:
+        """The workers start now and wait for accounts (the preflight runs meanwhile)."""
+        r = self.request
+        self._jobs, self._events = self._ctx.Queue(), self._ctx.Queue()
+        count = max(1, min(r.workers, len(r.accounts)))
+        self._workers = [self._start_worker() for _ in range(count)]
+
+    def _dismiss_workers(self) -> None:
+        assert self._jobs is not None
+        for _ in self._workers:
+            self._jobs.put(None)
+        for p in self._workers:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+
     def _run_workers(self) -> list[MailboxResult]:
         r = self.request
-        ctx = self._ctx
-        jobs: multiprocessing.Queue = ctx.Queue()
-        events: multiprocessing.Queue = ctx.Queue()
+        jobs, events = self._jobs, self._events
+        assert jobs is not None and events is not None
         for account in r.accounts:
             jobs.put(account)
-        count = max(1, min(r.workers, len(r.accounts)))
-
-        def start_worker():
-            p = ctx.Process(target=_worker_main, name="kimt-worker", daemon=True,
-                            args=(jobs, events, self._stop, r.settings, r.dry_run))
-            p.start()
-            return p
-
-        workers = [start_worker() for _ in range(count)]
+        start_worker = self._start_worker
+        workers = self._workers
         for _ in workers:
             jobs.put(None)
         results: dict[str, MailboxResult] = {}

@@ -198,6 +198,13 @@ def _cert_refused(config: ServerConfig, reason: str) -> CertificateError:
     return CertificateError(text, fp)
 
 
+def _no_delay(client: IMAPClient) -> None:
+    try:
+        client._imap.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):  # not a TCP socket: nothing to tune
+        pass
+
+
 def open_connection(config: ServerConfig) -> IMAPClient:
     """Connect (and STARTTLS) with certificate checks; no login yet."""
     timeout = SocketTimeout(config.connect_timeout, config.read_timeout)
@@ -224,6 +231,9 @@ def open_connection(config: ServerConfig) -> IMAPClient:
     # imapclient sets imaplib's debug level 5, which formats a repr() of every answer
     # for its logger: a 100 MB body tripled in memory, and the time to build it.
     client._imap.debug = 0
+    # imaplib writes a command and its literal or SASL answer in separate small sends:
+    # with Nagle's algorithm and the peer's delayed ACK each costs ~40 ms.
+    _no_delay(client)
     log.debug("%s %s: connected (%s), greeting %r", config.role, where, config.security,
               client.welcome.decode("utf-8", "replace")[:200] if client.welcome else "")
     try:

@@ -164,7 +164,9 @@ class ResultPage(Page):
         self.again_button.configure(text="Finish migration" if finishing else "Run again")
         self.again_hint.configure(
             text="Finish migration copies the mail that arrived on the old server since, "
-                 "and its flag changes. Nothing is copied twice or deleted."
+                 "and its flag changes. Nothing is copied twice or deleted: KIMT's migration "
+                 "journal (named in the Report log; deleting it is safe) remembers what "
+                 "went where."
             if finishing else "Run again checks every selected mailbox and copies only "
                               "what is missing.")
 
