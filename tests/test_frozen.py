@@ -149,6 +149,15 @@ def test_headless_migrate_over_tls_with_worker_processes(unpacked, bare_env, src
         assert f"kimt.engine [{email}]: worker peak memory" in debug, debug[-2000:]
     print(f"\nfrozen migrate: 3 mailboxes, 2 workers, {took:.1f} s")
 
+    # The journal (SQLite, in the user's state folder) works in the frozen app too:
+    # a re-run finds every folder unchanged.
+    journals = list((Path(bare_env["HOME"]) / ".local/state/KIMT").glob("journal-*.sqlite3"))
+    assert len(journals) == 1, journals
+    again = run(unpacked, bare_env, *args)
+    assert again.returncode == 0, f"exit {again.returncode}\n{again.stdout}\n{again.stderr}"
+    assert "Copied: 0 " in again.stdout
+    assert report_of(again).count("Folders: 3 (3 unchanged since the last run)") == len(USERS)
+
     again = run(unpacked, bare_env, *args)
     assert again.returncode == 0, again.stdout + again.stderr
     for email, _, _ in USERS:
