@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from kimt.core.identity import MessageInfo, body_hash, header_fields, message_key, plan_copy
+from kimt.core.identity import (
+    MessageInfo,
+    body_hash,
+    header_fields,
+    loose_match,
+    message_key,
+    plan_copy,
+)
 
 
 def key_of(headers: bytes) -> str:
@@ -71,7 +78,7 @@ def test_body_hash_ignores_line_ending_style():
 
 
 def test_flags_follow_permanentflags():
-    from kimt.core.copier import filter_flags
+    from kimt.core.flags import filter_flags
 
     flags = ("\\Seen", "\\Recent", "$Forwarded", "\\Flagged")
     assert filter_flags(flags, None) == (["\\Seen", "$Forwarded", "\\Flagged"], [])
@@ -80,3 +87,34 @@ def test_flags_follow_permanentflags():
     assert filter_flags(flags, {"\\Seen", "\\Flagged"}) == (
         ["\\Seen", "\\Flagged"], ["$Forwarded"])
     assert filter_flags(flags, set()) == ([], ["\\Seen", "$Forwarded", "\\Flagged"])
+
+
+def full(uid: int, key: str, *, msgid: str = "", instant: str = "1683000000",
+         sender: str = "a@x.cz", size: int = 1000) -> MessageInfo:
+    return MessageInfo(uid=uid, key=key, size=size, flags=(), internaldate=None,
+                       message_id=msgid, sender=sender, instant=instant)
+
+
+def test_loose_match_pairs_by_message_id_then_date_sender_size():
+    src = [full(1, "s1", msgid="a@x"), full(2, "s2"), full(3, "s3", instant="99")]
+    dst = [full(10, "d1", msgid="a@x", size=1300), full(11, "d2", size=1200),
+           full(12, "d3", instant="99", size=90_000)]  # same date, far too big
+    assert loose_match(src, dst) == {1: 10, 2: 11}
+
+
+def test_loose_match_takes_each_destination_message_once():
+    src = [full(1, "s1", msgid="same@x"), full(2, "s2", msgid="same@x")]
+    assert loose_match(src, [full(10, "d", msgid="same@x")]) == {1: 10}
+
+
+def test_loose_match_an_altered_message_id_needs_the_exact_size():
+    src = [full(1, "s1", msgid="účet@x", size=500)]
+    assert loose_match(src, [full(10, "d", msgid="XXXet@x", size=500)]) == {1: 10}
+    assert loose_match(src, [full(10, "d", msgid="XXXet@x", size=501)]) == {}
+    ascii_id = [full(1, "s1", msgid="plain@x", size=500)]  # an ASCII id is never altered
+    assert loose_match(ascii_id, [full(10, "d", msgid="other@x", size=500)]) == {}
+
+
+def test_loose_match_without_anything_to_go_by_copies():
+    src = [full(1, "s1", instant="", sender="")]
+    assert loose_match(src, [full(10, "d", instant="", sender="")]) == {}

@@ -30,25 +30,23 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TypeVar
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
-from imapclient.response_parser import parse_fetch_response
 
 from .append import Outgoing, append_raw, appended_uids
+from .arrival import Appended, differences, find_back
 from .errors import ConnectError, ProtocolError, ServerError, StoppedError
 from .events import FolderResult, Skipped
+from .flags import carry_flags, filter_flags
 from .identity import CopyPlan, MessageInfo, loose_match, plan_copy
 from .journal import ALTERED, COPIED, LOOSE, MATCHED, Entry, FolderJournal, flag_text
 from .listing import (
-    KEY_ITEMS,
     FolderStatus,
     fetch_bodies,
     fetch_hashes,
     list_messages,
-    message_info,
     size_batches,
     status_many,
     text,
@@ -84,50 +82,11 @@ PAUSE_BEFORE_JOURNAL = "KIMT_TEST_PAUSE_BEFORE_JOURNAL"
 _TIMING = re.compile(r"\s*\([\d.+ ]+ secs\)\.?$")  # Dovecot's "(0.001 + 0.002 secs)."
 
 
-def filter_flags(flags: Iterable[str], permanent: set[str] | None,
-                 ) -> tuple[list[str], list[str]]:
-    """(kept, dropped) flags for APPEND: never \\Recent; the rest as PERMANENTFLAGS allows.
-
-    A server that sends no PERMANENTFLAGS keeps every flag (RFC 3501 7.1); `\\*` in it
-    means any keyword may be created.
-    """
-    kept: list[str] = []
-    dropped: list[str] = []
-    allowed = None if permanent is None else {f.lower() for f in permanent}
-    for f in flags:
-        if f.lower() == "\\recent":
-            continue
-        if allowed is None or f.lower() in allowed or (
-                not f.startswith("\\") and "\\*" in allowed):
-            kept.append(f)
-        else:
-            dropped.append(f)
-    return kept, dropped
-
-
 def server_words(e: Exception) -> str:
     text = str(e)
     if text.startswith(("b'", 'b"')):
         text = text[2:-1]
     return _TIMING.sub(".", text.strip()) or "refused without a reason"
-
-
-@dataclass
-class _Appended:
-    """A message APPEND accepted, waiting to be found back on the destination."""
-
-    msg: MessageInfo
-    size: int  # bytes sent
-    dst_uid: int | None  # from APPENDUID, when the server has UIDPLUS
-
-
-def _same_instant(a: object, b: object) -> bool:
-    if not isinstance(a, datetime) or not isinstance(b, datetime):
-        return True  # nothing sent, or nothing to compare with
-    try:
-        return a == b
-    except TypeError:  # one naive, one aware
-        return a.replace(tzinfo=None) == b.replace(tzinfo=None)
 
 
 class FolderCopier:
@@ -309,7 +268,7 @@ class FolderCopier:
             m, d = src_by_uid[s_uid], by_uid[d_uid]
             res.loose.append(Skipped(res.folder, s_uid, m.subject, m.date, m.size,
                                      f"matched loosely to destination UID {d_uid} "
-                                     f"({_differences(m, d) or 'same size'})"))
+                                     f"({differences(m, d) or 'same size'})"))
         found = {**plan.pairs, **loose}
         res.already = sum(1 for u in [*known, *found] if u not in res.copied_uids)
         if not self.dry_run:
@@ -320,7 +279,7 @@ class FolderCopier:
                           src_by_uid[s_uid].subject, src_by_uid[s_uid].date,
                           flag_text(src_flags[s_uid]), flag_text(by_uid[d_uid].flags),
                           LOOSE if s_uid in loose else MATCHED,
-                          _differences(src_by_uid[s_uid], by_uid[d_uid]))
+                          differences(src_by_uid[s_uid], by_uid[d_uid]))
                     for s_uid, d_uid in found.items()])
         to_copy = [m for m in plan.to_copy if m.uid not in loose]
         log.debug("folder %r: %d already there (%d loosely), %d to copy", res.folder,
@@ -337,47 +296,16 @@ class FolderCopier:
 
     def _sync_flags(self, known: dict[int, Entry], src_flags: dict[int, tuple[str, ...]],
                     dst_flags: dict[int, tuple[str, ...]]) -> None:
-        """Carry source flag changes over where the destination's are still KIMT's.
-
-        Three-way: the journal holds both sides' flags as KIMT last left them. A
-        message whose destination flags the user changed keeps them.
-        """
         res = self.result
-        changed: list[Entry] = []
-        groups: dict[tuple[str, ...], list[Entry]] = {}
-        for uid, e in known.items():
-            now_src = flag_text(src_flags[uid])
-            if now_src == e.src_flags:
-                continue
-            if flag_text(dst_flags[e.dst_uid]) != e.dst_flags:
-                res.flags_kept += 1  # the new server's change wins
-                e.src_flags = now_src
-                changed.append(e)
-                continue
-            wanted = tuple(sorted(self._flags_for(src_flags[uid])))
-            if flag_text(wanted) == e.dst_flags:
-                e.src_flags = now_src  # nothing the destination can show changed
-                changed.append(e)
-                continue
-            groups.setdefault(wanted, []).append(e)
-            e.src_flags = now_src
-        for flags, group in groups.items():
-            for start in range(0, len(group), 500):
-                part = group[start:start + 500]
-                answer = self.dst.set_flags([e.dst_uid for e in part], list(flags),
-                                            silent=False)
-                for e in part:
-                    stored = answer.get(e.dst_uid)
-                    e.dst_flags = flag_text(text(f) for f in stored) if stored is not None \
-                        else flag_text(flags)
-                    changed.append(e)
-                res.flags_changed += len(part)
-        if changed and self.journal is not None:
-            self.journal.record(self._uidvalidity, self.dst_name, changed)
-        if res.flags_changed or res.flags_kept:
+        outcome = carry_flags(self.dst, known, src_flags, dst_flags, self._flags_for)
+        res.flags_changed += outcome.changed
+        res.flags_kept += outcome.kept
+        if outcome.entries and self.journal is not None:
+            self.journal.record(self._uidvalidity, self.dst_name, outcome.entries)
+        if outcome.changed or outcome.kept:
             log.info("folder %r: flags changed on the source carried over for %d messages; "
                      "%d left as the user changed them on the destination", res.folder,
-                     res.flags_changed, res.flags_kept)
+                     outcome.changed, outcome.kept)
 
     # -- copying -----------------------------------------------------------------------
 
@@ -448,7 +376,7 @@ class FolderCopier:
                 items.append((m, raw))
         return items
 
-    def _append_batch(self, items: list[tuple[MessageInfo, bytes]]) -> list[_Appended]:
+    def _append_batch(self, items: list[tuple[MessageInfo, bytes]]) -> list[Appended]:
         if not items:
             return []
         use_multi = (self.options.multiappend and len(items) > 1
@@ -465,7 +393,7 @@ class FolderCopier:
                 log.debug("folder %r: MULTIAPPEND %d messages, %d bytes", self.result.folder,
                           len(items), sum(len(r) for _, r in items))
                 return self._accepted(items, answer)
-        appended: list[_Appended] = []
+        appended: list[Appended] = []
         for m, raw in items:
             try:
                 answer = self._append_one(m, raw)
@@ -487,7 +415,7 @@ class FolderCopier:
             Outgoing(self._flags_for(m.flags), m.internaldate, raw) for m, raw in items])
 
     def _accepted(self, items: list[tuple[MessageInfo, bytes]], answer: str,
-                  ) -> list[_Appended]:
+                  ) -> list[Appended]:
         res = self.result
         res.copied += len(items)
         res.bytes_copied += sum(len(raw) for _, raw in items)
@@ -495,17 +423,18 @@ class FolderCopier:
         uids = appended_uids(answer, len(items))
         if uids is not None and uids[0] != self._uidvalidity[1]:
             uids = None  # the folder was recreated under us: find them by searching
-        return [_Appended(m, len(raw), uids[1][i] if uids else None)
+        return [Appended(m, len(raw), uids[1][i] if uids else None)
                 for i, (m, raw) in enumerate(items)]
 
     # -- after a batch: find it back, compare, write the journal -------------------------
 
-    def _settle(self, appended: list[_Appended]) -> None:
+    def _settle(self, appended: list[Appended]) -> None:
         """Fetch the appended messages back; report what the destination changed; journal."""
         if not appended:
             return
         res = self.result
-        found = self._find_back(appended)
+        found, self._dst_high = find_back(self.dst, appended, self._dst_high,
+                                          self.options.key_batch, self.result.folder)
         entries: list[Entry] = []
         for a in appended:
             m = a.msg
@@ -516,7 +445,7 @@ class FolderCopier:
                 res.copied_uids.discard(m.uid)
                 self._skip(m, "the destination accepted it but does not show it afterwards")
                 continue
-            differs = _differences(m, d)
+            differs = differences(m, d)
             if differs:
                 res.altered.append(Skipped(res.folder, m.uid, m.subject, m.date, m.size,
                                            f"stored differently by the destination "
@@ -529,60 +458,6 @@ class FolderCopier:
         _pause_for_tests()
         if self.journal is not None and entries:
             self.journal.record(self._uidvalidity, self.dst_name, entries)
-
-    def _find_back(self, appended: list[_Appended]) -> dict[int, MessageInfo]:
-        """Source UID -> the destination message it became."""
-        known = [a.dst_uid for a in appended if a.dst_uid is not None]
-        if len(known) == len(appended):
-            infos = {d.uid: d for d in list_messages(self.dst, known, self.options.key_batch)}
-            self._dst_high = max([self._dst_high, *infos])
-            return {a.msg.uid: infos[a.dst_uid] for a in appended
-                    if a.dst_uid is not None and a.dst_uid in infos}
-        # No APPENDUID: what appeared above the highest UID seen, matched by key, then
-        # loosely, then in order (other mail may arrive meanwhile: it stays unmatched).
-        log.debug("folder %r: no APPENDUID; looking for %d messages above UID %d",
-                  self.result.folder, len(appended), self._dst_high)
-        new = self._list_above(self._dst_high)
-        self._dst_high = max([self._dst_high, *(d.uid for d in new)])
-        out: dict[int, MessageInfo] = {}
-        free = list(new)
-        for a in appended:
-            d = next((d for d in free if d.key == a.msg.key), None)
-            if d is not None:
-                out[a.msg.uid] = d
-                free.remove(d)
-        rest = [a.msg for a in appended if a.msg.uid not in out]
-        for s_uid, d_uid in loose_match(rest, free).items():
-            d = next(d for d in free if d.uid == d_uid)
-            out[s_uid] = d
-            free.remove(d)
-        return out
-
-    def _list_above(self, uid: int) -> list[MessageInfo]:
-        typ, data = self.dst._imap.uid("FETCH", f"{uid + 1}:*",
-                                       "(" + " ".join(KEY_ITEMS) + ")")
-        if text(typ).upper() != "OK":
-            raise imap_exc.IMAPClientError(" ".join(text(d) for d in data if d))
-        lines = [d for d in data if d is not None]
-        if not lines:
-            return []
-        parsed = parse_fetch_response(lines, False, True)
-        return sorted((message_info(u, d) for u, d in parsed.items()
-                       if isinstance(u, int) and u > uid and b"RFC822.SIZE" in d),
-                      key=lambda m: m.uid)
-
-
-def _differences(sent: MessageInfo, stored: MessageInfo) -> str:
-    """What the destination changed of a message, in words ('' when nothing)."""
-    what = []
-    if sent.key != stored.key:
-        what.append("header bytes")
-    if not _same_instant(sent.internaldate, stored.internaldate):
-        what.append("date")
-    if sent.size != stored.size:
-        what.append("size")
-    return ", ".join(what)
-
 
 def _modseq(state: dict) -> int | None:
     value = state.get(b"HIGHESTMODSEQ")

@@ -257,14 +257,9 @@ def closing_lines(results: list[MailboxResult], dry_run: bool = False) -> list[s
                      "log).")
     rerun = [r for r in results if r.rerun]
     if rerun and not dry_run:
-        total = MailboxResult("")
-        lines.append("Since the last run: " + finish_line(_sum(rerun, total)) + ".")
+        together = MailboxResult("", folders=[f for r in rerun for f in r.folders])
+        lines.append("Since the last run: " + finish_line(together) + ".")
     return lines
-
-
-def _sum(results: list[MailboxResult], into: MailboxResult) -> MailboxResult:
-    into.folders = [f for r in results for f in r.folders]
-    return into
 
 
 def next_step(incomplete: list[MailboxResult]) -> str:
