@@ -6,6 +6,7 @@
 - ``src`` / ``dst``: two empty default instances ("/" separator, no prefix,
   special-use Sent/Drafts/Trash/Junk; on ``dst`` those four exist for every user).
   Tests add the users they need with ``add_user``.
+- ``pair``: (src, dst) as above, with the user ``helpers.USER`` on both.
 - ``cyrus``: a started, empty Cyrus IMAP 3.6 instance (tests/cyrus.py), removed
   when the test ends (kept with KIMT_KEEP_CYRUS=1), its log tail printed when the
   test failed; the test is skipped when this machine cannot run Cyrus (fails
@@ -106,6 +107,19 @@ def src(dovecot_factory) -> Dovecot:
 @pytest.fixture
 def dst(dovecot_factory) -> Dovecot:
     return dovecot_factory(special_use=DEFAULT_SPECIAL_USE, auto_create_special=True)
+
+
+@pytest.fixture
+def pair(dovecot_factory):
+    """(src, dst): a default source and a destination with the special-use folders, both
+    with the user `helpers.USER` (source password `helpers.PASSWORD`)."""
+    from helpers import PASSWORD, USER
+
+    src = dovecot_factory()
+    dst = dovecot_factory(special_use=DEFAULT_SPECIAL_USE, auto_create_special=True)
+    src.add_user(USER, PASSWORD)
+    dst.add_user(USER, "Dst-Other-3k")
+    return src, dst
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from dovecot import Dovecot
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_PASSWORD = "adminpass"  # the rig's master password
+USER, PASSWORD = "jdoe@example.com", "Src-Secret-7x!"  # the `pair` fixture's user
 
 
 def write_csv(path: Path, rows: list[tuple[str, ...]], encoding: str = "utf-8") -> Path:

@@ -6,8 +6,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from dovecot import DEFAULT_SPECIAL_USE, make_message
+from dovecot import make_message
 from helpers import (
+    PASSWORD,
+    USER,
     assert_same_mail,
     kimt,
     mailbox_content,
@@ -17,7 +19,6 @@ from helpers import (
     write_csv,
 )
 
-USER, PASSWORD = "jdoe@example.com", "Src-Secret-7x!"
 USER2, PASSWORD2 = "anna@example.com", "Anna-Pass-9q?"
 
 
@@ -44,15 +45,6 @@ def seed_rich_mailbox(src, user=USER):
     src.append(user, "Tom & Jerry", make_message("Cartoon"), ["\\Deleted"])
     src.append(user, "Projects/2024/Q1", make_message("Deep"), ["\\Seen"])
     src.append(user, "Unsubscribed", make_message("Quiet"))
-
-
-@pytest.fixture
-def pair(dovecot_factory):
-    src = dovecot_factory()
-    dst = dovecot_factory(special_use=DEFAULT_SPECIAL_USE, auto_create_special=True)
-    src.add_user(USER, PASSWORD)
-    dst.add_user(USER, "Dst-Other-3k")
-    return src, dst
 
 
 def test_migrate_then_rerun_copies_nothing(pair, tmp_path):
