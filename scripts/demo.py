@@ -2,9 +2,10 @@
 
 Run through ``scripts/demo`` (which installs what it needs). It starts an "old"
 and a "new" server on 127.0.0.1, fills the old one with three users, runs
-``kimt migrate`` twice (the second run copies nothing) and ``kimt verify``,
-then stops both servers. Add ``--keep`` to leave them running and try your own
-commands against them.
+``kimt migrate`` twice (a message arrives on the old server in between: the
+second run copies just that one) and ``kimt verify``, then stops both servers.
+The migration journal stays in the demo's temporary folder. Add ``--keep`` to
+leave the servers running and try your own commands against them.
 """
 
 from __future__ import annotations
@@ -89,10 +90,14 @@ def main() -> int:
                   "--target-host", f"127.0.0.1:{new.port}", "--target-security", "starttls",
                   "--target-fingerprint", new.fingerprint,
                   "--target-auth", "master", "--target-user", new.master_user,
-                  "--target-pass-file", str(admin), "--log-dir", str(work / "logs")]
+                  "--target-pass-file", str(admin), "--log-dir", str(work / "logs"),
+                  "--state-dir", str(work / "state")]
         print(f"\nUsers file {users}:\n" + users.read_text(encoding="utf-8"))
         rc1 = kimt("migrate", *common)
-        print("\nRunning the same command again copies nothing:")
+        email = USERS[0][0]
+        old.append(email, "INBOX", make_message("Arrived after the cut-over"))
+        print(f"\nA message arrives on the old server for {email}. Running the same command "
+              "again (Finish migration)\ncopies just that one, nothing twice:")
         rc2 = kimt("migrate", *common, "--quiet")
         rc3 = kimt("verify", *common, "--quiet")
         print(f"\nExit codes: migrate {rc1}, re-run {rc2}, verify {rc3} (0 = complete).")
