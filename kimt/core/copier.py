@@ -234,7 +234,11 @@ class FolderCopier:
                 known[uid] = e
             else:
                 gone_on_destination.append(uid)
-        res.source_deleted = max(res.source_deleted, len(gone_on_source))
+        if gone_on_source and not self.dry_run:  # listed once: the journal marks them
+            res.source_deleted += [
+                Skipped(res.folder, u, entries[u].subject, entries[u].date, entries[u].size,
+                        "deleted on the old server, left on the new one")
+                for u in gone_on_source]
         res.altered_before = sum(1 for e in known.values() if e.differs
                                  and e.src_uid not in res.copied_uids)
         if self.dry_run:

@@ -44,7 +44,8 @@ class FolderResult:
     loose: list[Skipped] = field(default_factory=list)  # matched loosely in this run
     flags_changed: int = 0  # source flag changes carried to the destination
     flags_kept: int = 0  # changed on the source, but the user changed them on the destination
-    source_deleted: int = 0  # deleted on the source since the last run; left on the destination
+    # deleted on the source since the last run; left on the destination
+    source_deleted: list[Skipped] = field(default_factory=list)
     unchanged: bool = False  # nothing changed since the last run: one STATUS each side
     error: str = ""  # why this folder could not be finished
     seconds: float = 0.0
@@ -120,8 +121,8 @@ class MailboxResult:
         return sum(f.flags_kept for f in self.folders)
 
     @property
-    def source_deleted(self) -> int:
-        return sum(f.source_deleted for f in self.folders)
+    def source_deleted(self) -> list[Skipped]:
+        return [s for f in self.folders for s in f.source_deleted]
 
     @property
     def failed_folders(self) -> list[FolderResult]:

@@ -131,7 +131,8 @@ def finish_line(r: MailboxResult) -> str:
                      + (f" ({number(r.flags_kept)} left as the user changed them on the "
                         "new server)" if r.flags_kept else ""))
     if r.source_deleted:
-        parts.append(f"{number(r.source_deleted)} deleted on the old server left on the new one")
+        parts.append(f"{number(len(r.source_deleted))} deleted on the old server left on the "
+                     "new one")
     return ", ".join(parts)
 
 
@@ -187,6 +188,9 @@ def mailbox_section(r: MailboxResult, dry_run: bool = False) -> str:
         lines += _message_lines(
             "Stored differently by the destination (they are there, and are not copied "
             "again)" if not dry_run else "Stored differently by the destination", r.altered)
+    if r.source_deleted:
+        lines += _message_lines("Deleted on the old server since the last run, left on the new "
+                                "one", r.source_deleted, reason=False)
     if r.loose:
         lines += _message_lines(
             "Matched loosely (no journal entry and another key on the destination: paired "
@@ -235,7 +239,7 @@ def totals(results: Iterable[MailboxResult], seconds: float, dry_run: bool = Fal
                          f" ({number(sum(r.flags_kept for r in results))} left as the user "
                          "changed them on the new server)")
             lines.append(f"  Deleted on the old server since the last run, left on the new "
-                         f"one: {number(sum(r.source_deleted for r in results))}")
+                         f"one: {number(sum(len(r.source_deleted) for r in results))}")
     failed = [r for r in results if r.state in (FAILED, STOPPED, PROBLEMS)]
     if failed:
         lines.append("  Not complete:")
