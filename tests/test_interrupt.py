@@ -36,6 +36,14 @@ def inbox_count(server, user=USER) -> int:
         m.logout()
 
 
+def sessions_open(server, user=USER) -> int:
+    """The user's IMAP sessions the server has not ended yet, from its log."""
+    log = server.log_text()
+    logins = len(re.findall(rf"imap-login: Info: Login: user=<{re.escape(user)}>", log))
+    ended = len(re.findall(rf"imap\({re.escape(user)}\)<[^>]*><[^>]*>: Info: Disconnected", log))
+    return logins - ended
+
+
 def start_kimt(args: list[str]) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     return subprocess.Popen([sys.executable, "-m", "kimt", *args], stdout=subprocess.PIPE,
@@ -83,8 +91,11 @@ def test_sigkill_mid_folder_then_rerun(big_pair, tmp_path):
         if proc.poll() is None:
             proc.kill()
         proc.stdout.close()
-    # No orphan goes on copying: every child exits, and the count stops moving.
+    # No orphan goes on copying: every KIMT process exits. The destination may still be
+    # storing what was already in its socket (LITERAL+ APPENDs): once each of its
+    # sessions for the user has ended, nothing more can arrive, and the count stays.
     wait_for(lambda: not any(alive(p) for p in workers), 10, "workers to exit")
+    wait_for(lambda: sessions_open(dst) == 0, 30, "the destination's sessions to end")
     copied_when_killed = inbox_count(dst)
     time.sleep(1.0)
     assert inbox_count(dst) == copied_when_killed < 5000
