@@ -158,7 +158,8 @@ def test_xoauth2_on_both_sides(dovecot_factory, oauth, tmp_path):
         "--target-pass-file", str(logs / "admin.pass")]
     first = kimt(*first_args, check_rc=1)
     assert_same_mail(src, dst, USER)
-    assert f"login failed for {anna} on 127.0.0.1: [AUTHENTICATIONFAILED]" in first.stdout
+    assert (f"login failed for {anna} on 127.0.0.1:{src.port} (the old server): "
+            "[AUTHENTICATIONFAILED]") in first.stdout
     assert oauth.calls >= 2  # Dovecot really asked the introspection endpoint
 
     # 2. Both sides from the token command, told which side asks; anna has no token.

@@ -91,3 +91,21 @@ def test_three_runs_into_cyrus_never_duplicate(dovecot_factory, cyrus, tmp_path)
         assert "Copied: 0 " in again.stdout, f"run {run}\n{again.stdout}"
         assert f"{munged} message(s) were matched loosely" in again.stdout
         assert on_cyrus() == expected
+
+
+def test_a_separator_master_login_refused_by_cyrus_suggests_authzid(dovecot_factory, cyrus,
+                                                                    tmp_path):
+    src = dovecot_factory()
+    user, password = next(iter(USERS.items()))
+    src.add_user(user, password)
+    cyrus.add_user(user, "dst-" + password)
+    users = write_csv(tmp_path / "users.csv", [(user, password)])
+    (tmp_path / "admin.pass").write_text(cyrus.admin_password + "\n")
+    proc = kimt("migrate", "--users", str(users), "--source-host", f"{src.host}:{src.port}",
+                "--source-security", "none", "--target-host", f"{cyrus.host}:{cyrus.port}",
+                "--target-security", "none", "--target-auth", "master", "--target-user",
+                cyrus.admin_user, "--target-pass-file", str(tmp_path / "admin.pass"),
+                "--target-master-style", "separator", "--log-dir", str(tmp_path / "logs"),
+                check_rc=3)
+    assert "(the new server)" in proc.stderr
+    assert "choose that master style instead of 'user*admin'" in proc.stderr

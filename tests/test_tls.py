@@ -106,3 +106,17 @@ def test_starttls_not_offered_is_an_error_not_plain_text(dovecot_factory, tmp_pa
     assert "Login: user=" not in dst.log_text()[before:]
     assert "no auth attempts" in dst.log_text()[before:]
     assert dst.messages(USER, "INBOX") == []
+
+
+def test_implicit_tls_on_a_plain_port_says_so(dovecot_factory, tmp_path):
+    src = dovecot_factory()
+    dst = dovecot_factory()
+    src.add_user(USER, PASSWORD)
+    dst.add_user(USER, "x")
+    users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD)])
+    args = migrate_args(src, dst, users, tmp_path / "logs")
+    args[args.index("--source-security") + 1] = "ssl"  # at the plain-text port 143's twin
+    proc = kimt(*args, check_rc=3)
+    assert (f"127.0.0.1:{src.port} answered without TLS (WRONG_VERSION_NUMBER): that port "
+            "speaks plain IMAP. Choose STARTTLS (or no encryption)") in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -198,6 +198,22 @@ def _cert_refused(config: ServerConfig, reason: str) -> CertificateError:
     return CertificateError(text, fp)
 
 
+# OpenSSL's words when the other end answers an implicit-TLS hello in plain text.
+PLAIN_ANSWER = ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "HTTP_REQUEST")
+SERVER_WORDS = {"source": "old", "destination": "new"}
+
+
+def _refused(config: ServerConfig, email: str, why: str) -> str:
+    """A refused login, saying which server and, where it helps, what to try instead."""
+    text = (f"login failed for {email} on {config.address} (the "
+            f"{SERVER_WORDS.get(config.role, config.role)} server): {why}")
+    if config.auth == "master" and config.master_style == "separator":
+        text += (f" (if this server takes admin logins only with an authorization identity, "
+                 f"as Cyrus does, choose that master style instead of "
+                 f"'user{config.master_separator}admin')")
+    return text
+
+
 def _no_delay(client: IMAPClient) -> None:
     try:
         client._imap.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -218,6 +234,11 @@ def open_connection(config: ServerConfig) -> IMAPClient:
     except ssl.SSLCertVerificationError as e:
         raise _cert_refused(config, e.verify_message or str(e)) from None
     except ssl.SSLError as e:
+        if e.reason in PLAIN_ANSWER:
+            raise ConnectError(
+                f"{where} answered without TLS ({e.reason}): that port speaks plain IMAP. "
+                "Choose STARTTLS (or no encryption) for it, or give the SSL/TLS port "
+                "(usually 993)") from None
         raise ConnectError(f"TLS with {where} failed: {e.reason or e}") from None
     except TimeoutError:
         raise ConnectError(
@@ -392,10 +413,10 @@ def connect(config: ServerConfig, email: str, password: str | None = None) -> IM
         # its user database is down): worth a retry, and no sign of a wrong password.
         if "[UNAVAILABLE]" in why.upper():
             raise ConnectError(f"{config.address} can't check logins right now: {why}") from None
-        raise LoginError(f"login failed for {email} on {config.host}: {why}") from None
+        raise LoginError(_refused(config, email, why)) from None
     except imap_exc.IMAPClientError as e:
         close_quietly(client)
-        raise LoginError(f"login failed for {email} on {config.host}: {_server_words(e)}") from None
+        raise LoginError(_refused(config, email, _server_words(e))) from None
     except OSError as e:
         close_quietly(client)
         raise ConnectError(f"connection to {config.address} lost during login: {e}") from None
