@@ -1,7 +1,9 @@
 """Throwaway Cyrus IMAP 3.6 servers for KIMT's integration tests.
 
 A plain module (stdlib only, no pytest) in the style of tests/dovecot.py, whose
-helpers it shares::
+IMAP helpers it shares; the process lifecycle (stop, restart, cleanup, context
+manager, log tails) and the imaplib login are tests/rig_server.py's
+``RigServer``, the base class of both rigs::
 
     with Cyrus() as c:
         c.add_user("jdoe@example.com", "secret")
@@ -36,37 +38,32 @@ instance by hand.
 
 from __future__ import annotations
 
-import atexit
 import functools
 import imaplib
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from dovecot import (  # shared with the Dovecot rig (one registry of ports given out)
     AppendError,
     RigError,
+    _append_one,
     _check,
-    _flag_list,
     _imap_quote,
+    _logical_name,
+    _parse_fetch,
     _parse_list,
-    _pdeathsig_fn,
     _text,
-    format_internaldate,
     free_port,
-    mutf7_decode,
     mutf7_encode,
 )
+from rig_server import RigServer
 
 __all__ = ["Cyrus", "RIG_DIR", "AppendError", "RigError", "cyrus_available"]
 
@@ -157,82 +154,8 @@ def cyrus_available() -> str | None:
     return None
 
 
-# --------------------------------------------------------------------------- processes
-_live: weakref.WeakSet[Cyrus] = weakref.WeakSet()
-
-
-@atexit.register
-def _stop_all() -> None:  # a script that forgot stop() must not leave servers behind
-    for c in list(_live):
-        try:
-            c.stop()
-        except Exception:
-            pass
-
-
-def _keep_dirs() -> bool:
-    return os.environ.get("KIMT_KEEP_CYRUS", "") not in ("", "0")
-
-
-def _group(pgid: int) -> list[tuple[int, str, str]]:
-    """[(pid, comm, state)] of the processes in process group ``pgid`` (Linux /proc)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path("/proc", entry, "stat").read_text()
-        except OSError:
-            continue
-        comm_end = stat.rfind(")")
-        fields = stat[comm_end + 2:].split()
-        if len(fields) > 2 and fields[2] == str(pgid):
-            out.append((int(entry), stat[stat.find("(") + 1:comm_end], fields[0]))
-    return out
-
-
-_FETCH_UID = re.compile(rb"UID (\d+)")
-_FETCH_FLAGS = re.compile(rb"FLAGS \(([^)]*)\)")
-_FETCH_IDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
-_FETCH_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
-
-
-def _parse_fetch(data) -> dict[int, dict]:
-    """imaplib UID FETCH data -> {uid: {"flags", "internaldate", "size", "raw"}}, the
-    INTERNALDATE exactly as sent (Cyrus pads the day with a space: " 1-Feb-2023 ...")."""
-    out: dict[int, dict] = {}
-    items = list(data or ())
-    i = 0
-    while i < len(items):
-        it = items[i]
-        i += 1
-        if it is None:
-            continue
-        if isinstance(it, tuple):
-            meta, raw = it[0], it[1]
-            if i < len(items) and isinstance(items[i], bytes):  # items after the literal
-                meta = meta + b" " + items[i]
-                i += 1
-        else:
-            meta, raw = it, None
-        mu = _FETCH_UID.search(meta)
-        if not mu:
-            continue
-        rec = out.setdefault(int(mu.group(1)), {})
-        if mf := _FETCH_FLAGS.search(meta):
-            rec["flags"] = tuple(sorted(f for f in mf.group(1).decode().split()
-                                        if f.lower() != "\\recent"))
-        if md := _FETCH_IDATE.search(meta):
-            rec["internaldate"] = md.group(1).decode("ascii")
-        if ms := _FETCH_SIZE.search(meta):
-            rec["size"] = int(ms.group(1))
-        if raw is not None:
-            rec["raw"] = raw
-    return out
-
-
 # --------------------------------------------------------------------------- the server
-class Cyrus:
+class Cyrus(RigServer):
     """One independent Cyrus IMAP instance on 127.0.0.1 (see module docstring).
 
     Options (all keyword, all optional):
@@ -250,8 +173,11 @@ class Cyrus:
                         if this process dies; default True
     """
 
-    host = "127.0.0.1"
     separator = "/"
+    keep_dirs_env = "KIMT_KEEP_CYRUS"  # =1: cleanup() keeps the instance directory
+    _root_prefix = "kc"
+    _conf_file = "imapd.conf"
+    _log_file = "master.log"
 
     def __init__(
         self,
@@ -274,48 +200,19 @@ class Cyrus:
         self.admin_password = admin_password
         self.servername = servername
         self.telemetry = telemetry
-        self.extra_config = extra_config
-        self.start_timeout = start_timeout
-        self.die_with_parent = die_with_parent
+        super().__init__(extra_config=extra_config, port=port, start_timeout=start_timeout,
+                         die_with_parent=die_with_parent)
         self._fixed_port = port is not None
-        self.port = port or 0
-        self._users: dict[str, str] = {}
         self._mailboxes: set[str] = set()  # users whose mailbox exists
-        self._users_lock = threading.Lock()
-        self._proc: subprocess.Popen | None = None
-        self.root: Path | None = None
-        self.startup_seconds: float | None = None  # wall time of the last start()
-        self._started_once = False
 
     # ------------------------------------------------------------------ paths
-    def _p(self, *parts: str) -> Path:
-        assert self.root is not None, "instance not prepared (call start())"
-        return self.root.joinpath(*parts)
-
-    @property
-    def conf_path(self) -> Path:
-        return self._p("imapd.conf")
-
     @property
     def master_conf_path(self) -> Path:
         return self._p("cyrus.conf")
 
     @property
-    def log_path(self) -> Path:
-        return self._p("master.log")
-
-    @property
     def sasldb_path(self) -> Path:
         return self._p("sasldb2")
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def users(self) -> dict[str, str]:
-        """{email: password} of the users added so far."""
-        return dict(self._users)
 
     def __repr__(self) -> str:
         return (f"<Cyrus {self.host}:{self.port} altnamespace={self.altnamespace} "
@@ -325,12 +222,7 @@ class Cyrus:
         """master's output (-L) and the protocol telemetry of every user, oldest first."""
         if self.root is None:
             return ""
-        out = []
-        for p in (self.log_path, self._p("stderr.log")):
-            try:
-                out.append(p.read_text(errors="replace"))
-            except FileNotFoundError:
-                pass
+        out = self._log_texts()
         try:
             tele = sorted((p for p in self._p("conf", "log").rglob("*") if p.is_file()),
                           key=lambda p: p.stat().st_mtime)
@@ -421,9 +313,7 @@ class Cyrus:
     def _prepare(self) -> None:
         if self.root is not None:
             return
-        self.root = Path(tempfile.mkdtemp(prefix="kc", dir="/tmp"))
-        os.chmod(self.root, 0o755)
-        self._chown(self.root)
+        self._chown(self._make_root())
         for d in ("conf", "conf/db", "conf/proc", "conf/socket", "conf/log", "conf/msg",
                   "conf/user", "conf/quota", "conf/lock", "conf/sync", "spool",
                   "spool/stage.", "sieve"):
@@ -508,8 +398,7 @@ class Cyrus:
                       "Cyrus logs its errors to syslog, and this machine has no /dev/log")
             raise RigError(f"cyrus did not start ({self.root}):\n{err.rstrip()}\n"
                            f"({syslog}; configuration: {self.conf_path})")
-        _live.add(self)
-        self._started_once = True
+        self._register()
         with self._users_lock:
             for user in self._users:
                 if user not in self._mailboxes:
@@ -519,25 +408,17 @@ class Cyrus:
 
     def _spawn_and_wait(self) -> str | None:
         if self._started_once:
-            self._wait_port_free()
+            self._wait_ports_free(self.port)
         mark = self._log_sizes()
-        stderr = open(self._p("stderr.log"), "ab")  # handed to the child
-        try:
-            self._proc = subprocess.Popen(
-                [str(_bin("master")), "-C", str(self.conf_path),
-                 "-M", str(self.master_conf_path), "-p", str(self._p("master.pid")),
-                 "-L", str(self.log_path)],
-                env=_env(), stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
-                start_new_session=True, close_fds=True, cwd=str(self.root),
-                # the switch to the cyrus user happens before preexec_fn, so the
-                # parent-death signal survives it (a later setuid would clear it);
-                # PDEATHSIG fires when the starting *thread* ends: main thread only
-                preexec_fn=_pdeathsig_fn() if self.die_with_parent and (
-                    threading.current_thread() is threading.main_thread()) else None,
-                **self._as_cyrus(),
-            )
-        finally:
-            stderr.close()
+        self._spawn(
+            [str(_bin("master")), "-C", str(self.conf_path),
+             "-M", str(self.master_conf_path), "-p", str(self._p("master.pid")),
+             "-L", str(self.log_path)],
+            env=_env(), cwd=str(self.root),
+            # the switch to the cyrus user happens before preexec_fn, so the
+            # parent-death signal survives it (a later setuid would clear it)
+            **self._as_cyrus(),
+        )
         deadline = time.monotonic() + self.start_timeout
         dropped = 0
         while time.monotonic() < deadline:
@@ -613,104 +494,17 @@ class Cyrus:
         except OSError:
             return "dropped"
 
-    def _log_files(self) -> tuple[Path, Path]:
-        return self.log_path, self._p("stderr.log")
-
-    def _log_sizes(self) -> list[int]:
-        return [p.stat().st_size if p.exists() else 0 for p in self._log_files()]
-
-    def _log_since(self, mark: list[int]) -> str:
-        out = []
-        for p, off in zip(self._log_files(), mark, strict=True):
-            try:
-                with open(p, "rb") as f:
-                    f.seek(off)
-                    out.append(f.read().decode("utf-8", "replace"))
-            except FileNotFoundError:
-                pass
-        return "".join(out)[-6000:]
-
-    def _wait_port_free(self, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            with socket.socket() as s:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    s.bind((self.host, self.port))
-                    return
-                except OSError:
-                    if time.monotonic() > deadline:
-                        return
-            time.sleep(0.02)
-
-    def _reap(self) -> None:
-        """SIGKILL whatever is left of master's process group."""
-        if self._proc is None:
-            return
-        for _ in range(200):
-            try:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                return
-            if self._proc.poll() is not None and not [
-                    g for g in _group(self._proc.pid) if g[2] != "Z"]:
-                return
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        """Stop the server; data and port are kept for restart().
-
-        SIGTERM to master, which passes it on to its imapd processes ("graceful
-        shutdown") and, once they are gone, idles up to a second before it exits;
-        so once only master is left it gets SIGKILL.  After 10 s whatever is left
-        gets SIGKILL."""
-        proc = self._proc
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.01)
-                others = [g for g in _group(proc.pid) if g[0] != proc.pid and g[2] != "Z"]
-                if not others:
-                    break
-        self._reap()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        self._proc = None
-        _live.discard(self)
-
-    def restart(self) -> Cyrus:
-        """stop() + start(): same port, same data."""
-        self.stop()
-        return self.start()
+    def _only_disposable_left(self, others: list[tuple[int, str, str]]) -> bool:
+        """SIGTERM makes master pass it on to its imapd processes ("graceful
+        shutdown") and, once they are gone, idle up to a second before it exits;
+        so once only master is left it gets SIGKILL."""
+        return all(st == "Z" for _pid, _comm, st in others)
 
     def cleanup(self) -> None:
         """stop() and delete the instance directory (unless KIMT_KEEP_CYRUS=1)."""
-        self.stop()
-        if self.root is not None and not _keep_dirs():
-            for _ in range(20):
-                shutil.rmtree(self.root, ignore_errors=True)
-                if not self.root.exists():
-                    break
-                time.sleep(0.05)
-            self.root = None
+        super().cleanup()
+        if self.root is None:
             self._mailboxes.clear()
-
-    close = cleanup
-
-    def __enter__(self) -> Cyrus:
-        try:
-            return self.start()
-        except BaseException:
-            self.cleanup()
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self.cleanup()
 
     # ------------------------------------------------------------------ names
     def server_name(self, logical: str) -> str:
@@ -721,12 +515,7 @@ class Cyrus:
 
     def logical_name(self, server_name: str) -> str:
         """This server's mUTF-7 mailbox name -> logical "A/B" (unicode)."""
-        name = mutf7_decode(server_name)
-        if name.upper() == "INBOX":
-            return "INBOX"
-        if self.prefix and name.startswith(self.prefix):
-            name = name[len(self.prefix):]
-        return name
+        return _logical_name(server_name, self.prefix, self.separator)
 
     # ------------------------------------------------------------------ IMAP (imaplib only)
     def connect(self, user: str | None = None, *, password: str | None = None,
@@ -739,42 +528,9 @@ class Cyrus:
               "admin" (LOGIN as the admin itself; ``user`` is ignored).
         """
         m = imaplib.IMAP4(self.host, self.port, timeout=timeout)
-        try:
-            # imaplib writes a literal and its CRLF separately: without this, Nagle +
-            # delayed ACK cost ~40 ms per AUTHENTICATE/APPEND.
-            m.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if auth == "authzid":
-                cred = f"{user}\0{self.admin_user}\0{self.admin_password}".encode()
-                m.authenticate("PLAIN", lambda _challenge: cred)
-            elif auth == "user":
-                assert user is not None
-                pw = password if password is not None else self._users[user.lower()]
-                if (user + pw).isascii():
-                    m.login(user, pw)
-                else:  # imaplib's LOGIN only sends ASCII
-                    cred = f"\0{user}\0{pw}".encode()
-                    m.authenticate("PLAIN", lambda _challenge: cred)
-            elif auth == "admin":
-                m.login(self.admin_user, self.admin_password)
-            else:
-                raise ValueError(f"auth={auth!r}")
-            typ, dat = m.capability()  # imaplib keeps the pre-login list otherwise
-            if typ == "OK" and dat and dat[-1]:
-                m.capabilities = tuple(dat[-1].decode().upper().split())
-        except BaseException:
-            try:
-                m.shutdown()
-            except OSError:
-                pass
-            raise
-        return m
-
-    @staticmethod
-    def _logout(m: imaplib.IMAP4) -> None:
-        try:
-            m.logout()
-        except (OSError, imaplib.IMAP4.error):
-            pass
+        admin = (self.admin_user, self.admin_password)
+        return self._log_in(m, user, auth=auth, password=password, proxy=admin,
+                            logins={"admin": admin})
 
     def capabilities(self, user: str) -> tuple[str, ...]:
         """CAPABILITY after logging in for ``user`` (upper case)."""
@@ -818,26 +574,9 @@ class Cyrus:
 
         internaldate: "01-Feb-2023 10:20:30 +0100", a UTC epoch, or an aware datetime.
         """
-        args = [_imap_quote(self.server_name(logical_folder))]
-        if flags:
-            args.append(_flag_list(flags))
-        if internaldate is not None:
-            date = (internaldate.strip('"') if isinstance(internaldate, str)
-                    else format_internaldate(internaldate))
-            args.append('"' + date + '"')
         m = self.connect(user)
         try:
-            m.literal = bytes(raw)  # (imaplib's append() would rewrite bare CR/LF)
-            try:
-                typ, data = m._command_complete("APPEND", m._command("APPEND", *args))
-            except imaplib.IMAP4.abort:
-                raise
-            except imaplib.IMAP4.error as e:  # BAD
-                raise AppendError("BAD", str(e)) from None
-            if typ != "OK":
-                raise AppendError(typ, _text(data))
-            mm = re.search(r"APPENDUID \d+ (\d+)", _text(data))
-            return int(mm.group(1)) if mm else None
+            return _append_one(m, self.server_name(logical_folder), raw, flags, internaldate)
         finally:
             self._logout(m)
 
@@ -854,11 +593,13 @@ class Cyrus:
             if not int(data[0] or 0):
                 return []
             recs = _parse_fetch(_check(m.uid(
-                "FETCH", "1:*", "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"), "FETCH"))
+                "FETCH", "1:*", "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"), "FETCH"),
+                idate=lambda text: text.decode("ascii"))  # exactly as sent
         finally:
             self._logout(m)
-        return [{"uid": uid, "flags": r.get("flags", ()), "internaldate": r.get("internaldate"),
-                 "size": r.get("size"), "raw": r.get("raw", b"")}
+        return [{"uid": uid, "flags": tuple(r.get("flags", ())),
+                 "internaldate": r.get("internaldate"), "size": r.get("size"),
+                 "raw": r.get("body", b"")}
                 for uid, r in sorted(recs.items())]
 
 
@@ -882,11 +623,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         print(f"cyrus up in {c.startup_seconds:.3f}s: imap {c.host}:{c.port}\n"
               f"  dir {c.root}\n  admin {c.admin_user}/{c.admin_password}"
               "\nCtrl-C stops it.", flush=True)
-        try:
-            while c.running:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+        c._wait_while_running()
     return 0
 
 

@@ -17,13 +17,15 @@ log in as the master user (SASL PLAIN, authzid = user), so they are an oracle
 independent of KIMT's own IMAP code.  Folder names given to the helpers are
 *logical*: "/" separated, unicode, without the personal namespace prefix;
 the rig translates them to the instance's separator, prefix and modified UTF-7.
+The process lifecycle (stop, restart, cleanup, context manager, log tails) and
+the imaplib login are tests/rig_server.py's ``RigServer``, shared with the Cyrus
+rig (tests/cyrus.py), which also uses this module's IMAP helpers.
 
 ``python3 tests/dovecot.py --help`` runs an instance by hand.
 """
 
 from __future__ import annotations
 
-import atexit
 import base64
 import calendar
 import datetime as _dt
@@ -33,17 +35,16 @@ import imaplib
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
-import tempfile
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from email.header import Header
 from pathlib import Path
+
+from rig_server import RigServer
 
 __all__ = [
     "Dovecot",
@@ -155,6 +156,19 @@ def mutf7_decode(s: str) -> str:
             out.append(base64.b64decode(b64 + "=" * (-len(b64) % 4)).decode("utf-16-be"))
         i = j + 1
     return "".join(out)
+
+
+def _logical_name(server_name: str, prefix: str, separator: str) -> str:
+    """A server's mUTF-7 mailbox name -> logical "A/B" (unicode): decoded, without
+    the personal namespace ``prefix``, "/" for the server's ``separator``."""
+    name = mutf7_decode(server_name)
+    if name.upper() == "INBOX":
+        return "INBOX"
+    if prefix and name.startswith(prefix):
+        name = name[len(prefix):]
+    if separator != "/":
+        name = "/".join(name.split(separator))
+    return name
 
 
 def format_internaldate(when: int | float | _dt.datetime, tz_minutes: int = 0) -> str:
@@ -332,8 +346,9 @@ _FETCH_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _FETCH_MODSEQ = re.compile(rb"MODSEQ \((\d+)\)")
 
 
-def _parse_fetch(data) -> dict[int, dict]:
-    """imaplib FETCH data -> {uid: {"flags", "internaldate", "size", ["body"], ["modseq"]}}."""
+def _parse_fetch(data, idate=parse_internaldate) -> dict[int, dict]:
+    """imaplib FETCH data -> {uid: {"flags", "internaldate", "size", ["body"], ["modseq"]}},
+    the internaldate ``idate`` of the bytes sent (default: a UTC epoch)."""
     out: dict[int, dict] = {}
     items = list(data or ())
     i = 0
@@ -360,7 +375,7 @@ def _parse_fetch(data) -> dict[int, dict]:
                                   if f.lower() != "\\recent")
         md = _FETCH_IDATE.search(meta)
         if md:
-            rec["internaldate"] = parse_internaldate(md.group(1))
+            rec["internaldate"] = idate(md.group(1))
         ms = _FETCH_SIZE.search(meta)
         if ms:
             rec["size"] = int(ms.group(1))
@@ -378,41 +393,40 @@ def _flag_list(flags: Iterable[str] | str) -> str:
     return "(" + " ".join(flags) + ")"
 
 
+def _idate(internaldate) -> str:
+    if isinstance(internaldate, str):
+        return internaldate.strip('"')
+    return format_internaldate(internaldate)
+
+
+def _append_one(m: imaplib.IMAP4, mailbox: str, raw: bytes, flags, internaldate):
+    """APPEND with a synchronizing literal, bytes sent exactly as given; the UID
+    (APPENDUID) or None.  Raises AppendError on NO/BAD.
+
+    (imaplib.IMAP4.append() would rewrite bare CR/LF to CRLF.)"""
+    args = [_imap_quote(mailbox)]
+    if flags:
+        args.append(_flag_list(flags))
+    if internaldate is not None:
+        args.append('"' + _idate(internaldate) + '"')
+    m.literal = bytes(raw)
+    try:
+        typ, data = m._command_complete("APPEND", m._command("APPEND", *args))
+    except imaplib.IMAP4.abort:
+        raise
+    except imaplib.IMAP4.error as e:  # BAD
+        raise AppendError("BAD", str(e)) from None
+    if typ != "OK":
+        raise AppendError(typ, _text(data))
+    mm = re.search(r"APPENDUID \d+ (\d+)", _text(data))
+    return int(mm.group(1)) if mm else None
+
+
 # --------------------------------------------------------------------------- the server
-_live: weakref.WeakSet[Dovecot] = weakref.WeakSet()
 _DISPOSABLE = {"log", "imap-login"}  # processes stop() need not wait for
 
 
-@atexit.register
-def _stop_all() -> None:  # a script that forgot stop() must not leave servers behind
-    for d in list(_live):
-        try:
-            d.stop()
-        except Exception:
-            pass
-
-
-def _pdeathsig_fn():
-    """A preexec_fn asking Linux to SIGTERM the child when its parent thread dies
-    (prctl PR_SET_PDEATHSIG), so a killed test run leaves no server behind."""
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork
-    except (OSError, AttributeError):
-        return None
-
-    def preexec() -> None:
-        prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-
-    return preexec
-
-
-def _keep_dirs() -> bool:
-    return os.environ.get("KIMT_KEEP_DOVECOT", "") not in ("", "0")
-
-
-class Dovecot:
+class Dovecot(RigServer):
     """One independent Dovecot 2.3 instance on 127.0.0.1 (see module docstring).
 
     Options (all keyword, all optional):
@@ -433,7 +447,10 @@ class Dovecot:
                         default True.  Starting from another thread never uses it.
     """
 
-    host = "127.0.0.1"
+    keep_dirs_env = "KIMT_KEEP_DOVECOT"  # =1: cleanup() keeps the instance directory
+    _root_prefix = "kd"
+    _conf_file = "dovecot.conf"
+    _log_file = "dovecot.log"
 
     def __init__(
         self,
@@ -469,32 +486,12 @@ class Dovecot:
         self.master_user = master_user
         self.master_password = master_password
         self.max_userip_connections = max_userip_connections
-        self.extra_config = extra_config
-        self.start_timeout = start_timeout
-        self.die_with_parent = die_with_parent
+        super().__init__(extra_config=extra_config, port=port, start_timeout=start_timeout,
+                         die_with_parent=die_with_parent)
         self._fixed_ports = port is not None or ssl_port is not None
-        self.port = port or 0
         self.ssl_port = ssl_port or 0
-        self._users: dict[str, str] = {}
-        self._proc: subprocess.Popen | None = None
-        self._users_lock = threading.Lock()
-        self.root: Path | None = None
-        self.startup_seconds: float | None = None  # wall time of the last start()
-        self._started_once = False
 
     # ------------------------------------------------------------------ paths
-    def _p(self, *parts: str) -> Path:
-        assert self.root is not None, "instance not prepared (call start())"
-        return self.root.joinpath(*parts)
-
-    @property
-    def conf_path(self) -> Path:
-        return self._p("dovecot.conf")
-
-    @property
-    def log_path(self) -> Path:
-        return self._p("dovecot.log")
-
     @property
     def cert_path(self) -> Path:
         return self._p("cert.pem")
@@ -508,15 +505,6 @@ class Dovecot:
         return self._p("home")
 
     @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def users(self) -> dict[str, str]:
-        """{email: password} of the users added so far."""
-        return dict(self._users)
-
-    @property
     def fingerprint(self) -> str:
         """"SHA256:AB:CD:..." of the DER certificate."""
         der = ssl.PEM_cert_to_DER_cert(self.cert_path.read_text())
@@ -525,13 +513,7 @@ class Dovecot:
 
     def log_text(self) -> str:
         """Dovecot's log (plus anything it wrote to stderr)."""
-        out = []
-        for p in (self.log_path, self._p("stderr.log")):
-            try:
-                out.append(p.read_text(errors="replace"))
-            except (FileNotFoundError, AssertionError):
-                pass
-        return "".join(out)
+        return "".join(self._log_texts())
 
     def __repr__(self) -> str:
         return (f"<Dovecot {self.host}:{self.port}/{self.ssl_port} sep={self.separator!r} "
@@ -616,8 +598,7 @@ class Dovecot:
     def _prepare(self) -> None:
         if self.root is not None:
             return
-        self.root = Path(tempfile.mkdtemp(prefix="kd", dir="/tmp"))
-        os.chmod(self.root, 0o755)
+        self._make_root()
         ids = self._ids()
         for d in ("run", "state", "home", "public", "users.d"):
             self._p(d).mkdir(mode=0o755)
@@ -813,8 +794,7 @@ class Dovecot:
             self.conf_path.write_text(self._config(), encoding="utf-8")
             err = self._spawn_and_wait()
             if err is None:
-                _live.add(self)
-                self._started_once = True
+                self._register()
                 self.startup_seconds = time.monotonic() - t0
                 return self
             if "Address already in use" not in err:
@@ -823,20 +803,9 @@ class Dovecot:
 
     def _spawn_and_wait(self) -> str | None:
         if self._started_once:
-            self._wait_ports_free()  # restart: our previous processes may still hold them
+            self._wait_ports_free(self.port, self.ssl_port)
         log_mark = self._log_sizes()
-        stderr = open(self._p("stderr.log"), "ab")  # handed to the child
-        try:
-            self._proc = subprocess.Popen(
-                [_find_dovecot(), "-F", "-c", str(self.conf_path)],
-                stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
-                start_new_session=True, close_fds=True,
-                # PDEATHSIG fires when the starting *thread* ends: main thread only
-                preexec_fn=_pdeathsig_fn() if self.die_with_parent and (
-                    threading.current_thread() is threading.main_thread()) else None,
-            )
-        finally:
-            stderr.close()
+        self._spawn([_find_dovecot(), "-F", "-c", str(self.conf_path)])
         deadline = time.monotonic() + self.start_timeout
         ready_plain = ready_ssl = False
         while time.monotonic() < deadline:
@@ -859,23 +828,6 @@ class Dovecot:
         self.stop()
         return f"timeout after {self.start_timeout}s\n{self._log_since(log_mark)}"
 
-    def _log_files(self) -> tuple[Path, Path]:
-        return self.log_path, self._p("stderr.log")
-
-    def _log_sizes(self) -> list[int]:
-        return [p.stat().st_size if p.exists() else 0 for p in self._log_files()]
-
-    def _log_since(self, mark: list[int]) -> str:
-        out = []
-        for p, off in zip(self._log_files(), mark, strict=True):
-            try:
-                with open(p, "rb") as f:
-                    f.seek(off)
-                    out.append(f.read().decode("utf-8", "replace"))
-            except FileNotFoundError:
-                pass
-        return "".join(out)[-6000:]
-
     def _greets(self, port: int) -> bool:
         try:
             with socket.create_connection((self.host, port), timeout=2) as s:
@@ -891,53 +843,8 @@ class Dovecot:
         except OSError:
             return False
 
-    def _wait_ports_free(self, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        for port in (self.port, self.ssl_port):
-            while True:
-                with socket.socket() as s:
-                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                    try:
-                        s.bind((self.host, port))
-                        break
-                    except OSError:
-                        if time.monotonic() > deadline:
-                            break
-                time.sleep(0.02)
-
-    def _group(self) -> list[tuple[int, str, str]]:
-        """[(pid, comm, state)] of the processes in our dovecot's process group
-        (Linux /proc), zombies included."""
-        if self._proc is None:
-            return []
-        pgid = str(self._proc.pid)
-        out = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                stat = Path("/proc", entry, "stat").read_text()
-            except OSError:
-                continue
-            comm_end = stat.rfind(")")
-            fields = stat[comm_end + 2:].split()
-            if len(fields) > 2 and fields[2] == pgid:
-                out.append((int(entry), stat[stat.find("(") + 1:comm_end], fields[0]))
-        return out
-
-    def _reap(self) -> None:
-        """SIGKILL whatever is left of our dovecot's process group."""
-        if self._proc is None:
-            return
-        for _ in range(200):
-            try:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                return
-            if self._proc.poll() is not None and not [
-                    g for g in self._group() if g[2] != "Z"]:
-                return
-            time.sleep(0.01)
+    def _only_disposable_left(self, others: list[tuple[int, str, str]]) -> bool:
+        return bool(others) and all(c in _DISPOSABLE or st == "Z" for _p, c, st in others)
 
     def stop(self) -> None:
         """Stop the server; data and ports are kept for restart().
@@ -947,65 +854,13 @@ class Dovecot:
         state (imap, auth...) has exited, the rest (master, log, imap-login) get
         SIGKILL.  After 10 s whatever is left gets SIGKILL.  (Even a clean exit
         leaves the log process for init to reap.)"""
-        proc = self._proc
-        if proc is None:
+        if self._proc is None:
             return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            have_proc = os.path.isdir("/proc")
-            log_killed = False
-            while proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.01)
-                if not have_proc or log_killed:
-                    continue
-                others = [g for g in self._group() if g[0] != proc.pid]
-                if others and all(c in _DISPOSABLE or st == "Z" for _p, c, st in others):
-                    time.sleep(0.02)  # let the log process write what it has
-                    try:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                    log_killed = True
-        self._reap()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        self._proc = None
-        _live.discard(self)
+        super().stop()
         try:
             self._p("run", "master.pid").unlink()
         except (FileNotFoundError, AssertionError):
             pass
-
-    def restart(self) -> Dovecot:
-        """stop() + start(): same ports, same data."""
-        self.stop()
-        return self.start()
-
-    def cleanup(self) -> None:
-        """stop() and delete the instance directory (unless KIMT_KEEP_DOVECOT=1)."""
-        self.stop()
-        if self.root is not None and not _keep_dirs():
-            for _ in range(20):
-                shutil.rmtree(self.root, ignore_errors=True)
-                if not self.root.exists():
-                    break
-                time.sleep(0.05)
-            self.root = None
-
-    close = cleanup
-
-    def __enter__(self) -> Dovecot:
-        try:
-            return self.start()
-        except BaseException:
-            self.cleanup()
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self.cleanup()
 
     # ------------------------------------------------------------------ names
     def server_name(self, logical: str) -> str:
@@ -1024,14 +879,7 @@ class Dovecot:
 
     def logical_name(self, server_name: str) -> str:
         """This server's mUTF-7 mailbox name -> logical "A/B" (unicode)."""
-        name = mutf7_decode(server_name)
-        if name.upper() == "INBOX":
-            return "INBOX"
-        if self.prefix and name.startswith(self.prefix):
-            name = name[len(self.prefix):]
-        if self.separator != "/":
-            name = "/".join(name.split(self.separator))
-        return name
+        return _logical_name(server_name, self.prefix, self.separator)
 
     # ------------------------------------------------------------------ IMAP (imaplib only)
     def connect(
@@ -1062,47 +910,15 @@ class Dovecot:
                 m.starttls(ssl_context=self.ssl_context())
             elif tls is not None:
                 raise ValueError(f"tls={tls!r}")
-        try:
-            # imaplib writes a literal and its CRLF separately: without this, Nagle +
-            # delayed ACK cost ~40 ms per AUTHENTICATE/APPEND.
-            m.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if auth == "authzid":
-                cred = f"{user}\0{self.master_user}\0{self.master_password}".encode()
-                m.authenticate("PLAIN", lambda _challenge: cred)
-            elif auth == "separator":
-                m.login(f"{user}*{self.master_user}", self.master_password)
-            elif auth == "user":
-                pw = password if password is not None else self._users[user.lower()]
-                if (user + pw).isascii():
-                    m.login(user, pw)
-                else:  # imaplib's LOGIN only sends ASCII
-                    cred = f"\0{user}\0{pw}".encode()
-                    m.authenticate("PLAIN", lambda _challenge: cred)
-            else:
-                raise ValueError(f"auth={auth!r}")
-            typ, dat = m.capability()  # imaplib keeps the pre-login list otherwise
-            if typ == "OK" and dat and dat[-1]:
-                m.capabilities = tuple(dat[-1].decode().upper().split())
-        except BaseException:
-            try:
-                m.shutdown()
-            except OSError:
-                pass
-            raise
-        return m
+        master = (self.master_user, self.master_password)
+        return self._log_in(m, user, auth=auth, password=password, proxy=master,
+                            logins={"separator": (f"{user}*{master[0]}", master[1])})
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that trusts exactly this instance's certificate."""
         ctx = ssl.create_default_context(cafile=str(self.cert_path))
         ctx.check_hostname = True
         return ctx
-
-    @staticmethod
-    def _logout(m: imaplib.IMAP4) -> None:
-        try:
-            m.logout()
-        except (OSError, imaplib.IMAP4.error):
-            pass
 
     def create_folder(self, user: str, logical_name: str, subscribe: bool = True) -> None:
         """CREATE the folder and any missing parents (SUBSCRIBE them too by default).
@@ -1136,33 +952,6 @@ class Dovecot:
         finally:
             self._logout(m)
 
-    def _append_one(self, m: imaplib.IMAP4, mailbox: str, raw: bytes, flags, internaldate):
-        """APPEND with a synchronizing literal, bytes sent exactly as given.
-
-        (imaplib.IMAP4.append() would rewrite bare CR/LF to CRLF.)"""
-        args = [_imap_quote(mailbox)]
-        if flags:
-            args.append(_flag_list(flags))
-        if internaldate is not None:
-            args.append('"' + self._idate(internaldate) + '"')
-        m.literal = bytes(raw)
-        try:
-            typ, data = m._command_complete("APPEND", m._command("APPEND", *args))
-        except imaplib.IMAP4.abort:
-            raise
-        except imaplib.IMAP4.error as e:  # BAD
-            raise AppendError("BAD", str(e)) from None
-        if typ != "OK":
-            raise AppendError(typ, _text(data))
-        mm = re.search(r"APPENDUID \d+ (\d+)", _text(data))
-        return int(mm.group(1)) if mm else None
-
-    @staticmethod
-    def _idate(internaldate) -> str:
-        if isinstance(internaldate, str):
-            return internaldate.strip('"')
-        return format_internaldate(internaldate)
-
     def append(self, user: str, logical_folder: str, raw: bytes,
                flags: Iterable[str] | str = (), internaldate=None) -> int | None:
         """APPEND one message; returns its UID (APPENDUID).  Raises AppendError on NO/BAD.
@@ -1171,8 +960,7 @@ class Dovecot:
         """
         m = self.connect(user)
         try:
-            return self._append_one(m, self.server_name(logical_folder), raw, flags,
-                                    internaldate)
+            return _append_one(m, self.server_name(logical_folder), raw, flags, internaldate)
         finally:
             self._logout(m)
 
@@ -1202,13 +990,13 @@ class Dovecot:
                     flags = item[1] if len(item) > 1 else ()
                     date = item[2] if len(item) > 2 else None
                 if not multi:
-                    uids.append(self._append_one(m, server, raw, flags, date))
+                    uids.append(_append_one(m, server, raw, flags, date))
                     continue
                 part = b""
                 if flags:
                     part += _flag_list(flags).encode() + b" "
                 if date is not None:
-                    part += b'"' + self._idate(date).encode() + b'" '
+                    part += b'"' + _idate(date).encode() + b'" '
                 part += b"{%d+}\r\n" % len(raw) + bytes(raw)
                 chunk.append(part)
                 size += len(raw)
@@ -1380,11 +1168,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
               f"imaps {d.host}:{d.ssl_port}\n  dir {d.root}\n  cert {d.cert_path}\n"
               f"  fingerprint {d.fingerprint}\n  master {d.master_user}/{d.master_password}"
               "\nCtrl-C stops it.", flush=True)
-        try:
-            while d.running:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+        d._wait_while_running()
     return 0
 
 
