@@ -392,18 +392,16 @@ def cmd_run(args: argparse.Namespace, dry_run: bool) -> int:
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
-    logs = engine.logs
-    assert logs is not None
     if finished.fatal:
         print(f"kimt: {finished.fatal}", file=sys.stderr)
-        print(f"Report log: {logs.report_path}", file=sys.stderr)
+        print(f"Report log: {finished.report_path}", file=sys.stderr)
         return EXIT_UNREACHABLE
     print()
-    if engine.provisioned is not None:
-        print(provision_summary(engine.provisioned))
+    if finished.accounts is not None:
+        print(provision_summary(finished.accounts))
     print(report.totals(finished.results, finished.seconds, dry_run).rstrip())
-    print(f"Report log: {logs.report_path}")
-    print(f"Debug log:  {logs.debug_path}")
+    print(f"Report log: {finished.report_path}")
+    print(f"Debug log:  {finished.debug_path}")
     if finished.stopped:
         print("Stopped. Run the same command again to finish: nothing is copied twice.")
         return EXIT_STOPPED

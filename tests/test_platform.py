@@ -46,3 +46,4 @@ def test_programs_started_by_a_frozen_kimt_get_the_users_library_path(monkeypatc
     assert env["KIMT_OAUTH_SIDE"] == "source"
     monkeypatch.delenv("LD_LIBRARY_PATH_ORIG")
     assert "LD_LIBRARY_PATH" not in environ_for_programs()  # the user had none
+

@@ -177,6 +177,13 @@ class Engine:
                  else "the password from the users file")]
              if r.provision and not r.dry_run else []))
 
+    def _where(self) -> dict:
+        """RunFinished's logs and account outcome: a front end asks the engine nothing."""
+        assert self.logs is not None
+        return {"report_path": str(self.logs.report_path),
+                "debug_path": str(self.logs.debug_path), "log_dir": str(self.logs.dir),
+                "accounts": self.provisioned.without_passwords() if self.provisioned else None}
+
     def _journal_words(self) -> str:
         s = self.request.settings
         if not s.use_journal:
@@ -205,11 +212,12 @@ class Engine:
             if fatal:
                 self._dismiss_workers()
                 log.error("%s", fatal)
-                finished = RunFinished([], time.monotonic() - started, False, fatal)
+                finished = RunFinished([], time.monotonic() - started, False, fatal,
+                                       **self._where())
             else:
                 results = self._with_refused(self._run_workers())
                 finished = RunFinished(results, time.monotonic() - started,
-                                       self._stop.is_set())
+                                       self._stop.is_set(), **self._where())
             self._emit(finished)
             return finished
         finally:

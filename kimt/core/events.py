@@ -176,12 +176,51 @@ class MailboxFinished:
     result: MailboxResult
 
 
+# What the Kerio step did to one destination account.
+CREATED, EXISTING, REFUSED = "created", "already there", "refused"
+
+
+@dataclass
+class AccountOutcome:
+    email: str
+    state: str  # CREATED, EXISTING or REFUSED
+    reason: str = ""  # Kerio's words, for REFUSED
+    password: str | None = field(default=None, repr=False)  # what KIMT set (CREATED)
+    generated: bool = False
+
+
+@dataclass
+class ProvisionResult:
+    domains_created: list[str] = field(default_factory=list)
+    accounts: list[AccountOutcome] = field(default_factory=list)
+
+    def of(self, email: str) -> AccountOutcome | None:
+        return next((a for a in self.accounts if a.email.casefold() == email.casefold()), None)
+
+    @property
+    def generated(self) -> dict[str, str]:
+        """{address: generated password} of the accounts created with one."""
+        return {a.email: a.password for a in self.accounts if a.generated and a.password}
+
+    def without_passwords(self) -> ProvisionResult:
+        """The same outcome for a front end: a generated password stays in the Report."""
+        return ProvisionResult(list(self.domains_created), [
+            AccountOutcome(a.email, a.state, a.reason, None, a.generated)
+            for a in self.accounts])
+
+
 @dataclass
 class RunFinished:
+    """The last event: everything a front end shows at the end, nothing to ask the engine."""
+
     results: list[MailboxResult]
     seconds: float
     stopped: bool
     fatal: str = ""  # the run could not start (destination unreachable, ...)
+    report_path: str = ""
+    debug_path: str = ""
+    log_dir: str = ""
+    accounts: ProvisionResult | None = None  # what the Kerio step did (no passwords)
 
 
 Event = (RunStarted | MailboxStarted | FolderProgress | Notice | LogLine | MailboxFinished

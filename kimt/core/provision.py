@@ -19,14 +19,14 @@ import logging
 import secrets
 import string
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .accounts import Account
+from .events import CREATED, EXISTING, REFUSED, AccountOutcome, ProvisionResult
 from .kerio import ALREADY_EXISTS, KerioAdmin, KerioClient, kerio_message
 
 log = logging.getLogger("kimt.provision")
 
-CREATED, EXISTING, REFUSED = "created", "already there", "refused"
 
 
 @dataclass(frozen=True)
@@ -38,29 +38,6 @@ class KerioProvisioning:
 
 
 # ----------------------------------------------------------------------------- provisioning
-
-@dataclass
-class AccountOutcome:
-    email: str
-    state: str  # CREATED, EXISTING or REFUSED
-    reason: str = ""  # Kerio's words, for REFUSED
-    password: str | None = field(default=None, repr=False)  # what KIMT set (CREATED)
-    generated: bool = False
-
-
-@dataclass
-class ProvisionResult:
-    domains_created: list[str] = field(default_factory=list)
-    accounts: list[AccountOutcome] = field(default_factory=list)
-
-    def of(self, email: str) -> AccountOutcome | None:
-        return next((a for a in self.accounts if a.email.casefold() == email.casefold()), None)
-
-    @property
-    def generated(self) -> dict[str, str]:
-        """{address: generated password} of the accounts created with one."""
-        return {a.email: a.password for a in self.accounts if a.generated and a.password}
-
 
 _PASSWORD_ALPHABETS = (string.ascii_lowercase, string.ascii_uppercase, string.digits, "-_.!#%+=")
 
@@ -208,7 +185,7 @@ def summary(result: ProvisionResult) -> str:
              for state in (CREATED, EXISTING, REFUSED)}
     text = (f"Kerio: {len(result.domains_created)} domain(s) created; users: {count[CREATED]} "
             f"created, {count[EXISTING]} already there, {count[REFUSED]} refused.")
-    if result.generated:
+    if any(o.generated for o in result.accounts):  # (a front end's copy has no passwords)
         text += " Their generated passwords are in the Report log (and nowhere else)."
     return text
 

@@ -197,8 +197,8 @@ class Wizard:
         if self.closing:
             self.destroy()
             return
-        assert run.finished is not None and run.engine.logs is not None
-        self.result_page.show_run(run.finished, run.engine.logs, run.engine.provisioned)
+        assert run.finished is not None
+        self.result_page.show_run(run.finished)
         self.show(self.pages.index(self.result_page))
 
     def run_again(self) -> None:

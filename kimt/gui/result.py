@@ -13,6 +13,7 @@ carries its flag changes over, and this page then shows that per user.
 from __future__ import annotations
 
 import tkinter as tk
+from pathlib import Path
 
 import ttkbootstrap as ttk
 
@@ -100,11 +101,10 @@ class ResultPage(Page):
         except OSError as e:
             self.open_error.configure(text=f"Could not open it: {e}")
 
-    def show_run(self, finished: RunFinished, logs,
-                 provisioned: ProvisionResult | None = None) -> None:
+    def show_run(self, finished: RunFinished) -> None:
         self.finished = finished
         self.report_path, self.debug_path, self.log_dir = (
-            logs.report_path, logs.debug_path, logs.dir)
+            Path(finished.report_path), Path(finished.debug_path), Path(finished.log_dir))
         results = finished.results
         states = {s: sum(1 for r in results if r.state == s)
                   for s in (DONE, PROBLEMS, FAILED, STOPPED)}
@@ -134,7 +134,7 @@ class ResultPage(Page):
         }
         for name, value in values.items():
             self.figures[name].configure(text=value)
-        self.show_accounts(provisioned)
+        self.show_accounts(finished.accounts)
         lines = []
         if finished.fatal:
             lines.append(finished.fatal)
