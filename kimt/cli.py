@@ -21,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from . import __version__
 from .core import report, survey
 from .core.accounts import AccountList, format_problems, read_accounts
-from .core.copier import CopyOptions
 from .core.engine import Engine, RunRequest
 from .core.errors import InputError, KimtError
 from .core.events import (
@@ -33,8 +32,7 @@ from .core.events import (
     Notice,
     RunFinished,
 )
-from .core.mailbox import JobSettings
-from .core.options import MASTER_LOGINS, kerio_provisioning, server_config
+from .core.options import MASTER_LOGINS, kerio_provisioning, run_request, server_config
 from .core.provision import KerioProvisioning
 from .core.provision import summary as provision_summary
 from .core.servers import AUTHENTICATORS, SECURITY_CHOICES, ServerConfig
@@ -353,27 +351,26 @@ def _load_accounts(args: argparse.Namespace) -> tuple[AccountList, list]:
     return accounts, chosen
 
 
+def build_request(args: argparse.Namespace, accounts: AccountList, chosen: list,
+                  dry_run: bool) -> RunRequest:
+    """The run these options ask for (through `options.run_request`, as the wizard)."""
+    if args.timeout <= 0:
+        raise InputError("--timeout must be more than 0")
+    source = _server_config(args, "source", "source")
+    target = _server_config(args, "target", "destination")
+    return run_request(accounts, chosen, source, target, workers=args.workers,
+                       retries=args.retries, batch_mb=args.batch_mb, verify=dry_run,
+                       log_dir=args.log_dir, state_dir=args.state_dir,
+                       provision=_kerio_provisioning(args, target))
+
+
 def cmd_run(args: argparse.Namespace, dry_run: bool) -> int:
     accounts, chosen = _load_accounts(args)
     if accounts.problems:
         print(format_problems(accounts).rstrip(), file=sys.stderr)
         print(f"kimt: the {len(accounts.problems)} line(s) above are left out; the other "
               f"{len(accounts.accounts)} users go on.", file=sys.stderr)
-    source = _server_config(args, "source", "source")
-    target = _server_config(args, "target", "destination")
-    if args.workers < 1:
-        raise InputError("--workers must be at least 1")
-    if args.retries < 0 or args.timeout <= 0:
-        raise InputError("--retries must be 0 or more and --timeout more than 0")
-    settings = JobSettings(source=source, target=target, max_retries=args.retries,
-                           copy=CopyOptions(batch_bytes=int(args.batch_mb * 2**20)),
-                           state_dir=args.state_dir)
-    described = f"{args.users} ({len(accounts.accounts)} users, encoding {accounts.encoding})"
-    if accounts.problems:
-        described += "; lines left out: " + "; ".join(
-            f"line {p.line}: {p.reason}" for p in accounts.problems)
-    request = RunRequest(chosen, settings, args.workers, dry_run, args.log_dir, described,
-                         provision=_kerio_provisioning(args, target))
+    request = build_request(args, accounts, chosen, dry_run)
     view = ConsoleView(len(chosen), args.quiet, dry_run)
     engine = Engine(request, view)
 

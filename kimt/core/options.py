@@ -1,8 +1,9 @@
 """The admin's choices turned into the engine's records: what the CLI and the wizard share.
 
-`server_config` and `kerio_provisioning` take plain values (already read
-from options, files, the environment or the wizard's fields) and apply the
-rules that must be the same whichever front end asked: a ':port' in the host
+`server_config`, `kerio_provisioning` and `run_request` take plain values
+(already read from options, files, the environment or the wizard's fields)
+and apply the rules that must be the same whichever front end asked: one
+path builds a run, so the same inputs give the same run settings; a ':port' in the host
 unless a port is given, only the login fields the chosen method uses (a
 stale admin name or token command never rides along), a token command
 checked for quoting mistakes, a master separator that can be sent, and
@@ -12,14 +13,20 @@ otherwise. Wording that names an option or a field stays with the caller.
 
 from __future__ import annotations
 
+from .accounts import Account, AccountList
+from .copier import CopyOptions
+from .engine import RunRequest
 from .errors import SettingsError
 from .kerio import DEFAULT_PORT as KERIO_PORT
 from .kerio import KerioAdmin
+from .mailbox import JobSettings
 from .oauth import split_command
 from .provision import KerioProvisioning
 from .servers import ServerConfig, parse_host
 
 MASTER_LOGINS = ("master", "kerio-master")  # the logins that need an admin (master) password
+MAX_WORKERS = 64  # mailboxes at once: past this a server's connection limit is the bound
+DEFAULT_WORKERS, DEFAULT_RETRIES, DEFAULT_BATCH_MB = 4, 5, 16.0
 
 
 def server_config(role: str, host: str, *, port: int | None = None, security: str = "ssl",
@@ -69,3 +76,35 @@ def kerio_provisioning(address: str | None, target_host: str, user: str, passwor
     host, port = kerio_address(address, target_host)
     admin = KerioAdmin(host, port, user, password, fingerprint or None, timeout=timeout)
     return KerioProvisioning(admin, generate_passwords)
+
+
+def describe_users(users: AccountList) -> str:
+    """The users file as the Report's header names it, with the lines left out."""
+    text = f"{users.path} ({len(users.accounts)} users, encoding {users.encoding})"
+    if users.problems:
+        text += "; lines left out: " + "; ".join(
+            f"line {p.line}: {p.reason}" for p in users.problems)
+    return text
+
+
+def run_request(users: AccountList | None, chosen: list[Account], source: ServerConfig,
+                destination: ServerConfig, *, workers: int = DEFAULT_WORKERS,
+                retries: int = DEFAULT_RETRIES, batch_mb: float = DEFAULT_BATCH_MB,
+                verify: bool = False, log_dir: str | None = None,
+                state_dir: str | None = None,
+                provision: KerioProvisioning | None = None) -> RunRequest:
+    """The one way a front end builds a run; raises SettingsError on a value out of range."""
+    if not 1 <= workers <= MAX_WORKERS:
+        raise SettingsError(f"mailboxes at the same time (workers) must be 1 to {MAX_WORKERS}, "
+                            f"not {workers}")
+    if retries < 0:
+        raise SettingsError(f"reconnects per mailbox (retries) can't be negative ({retries})")
+    if not 0 < batch_mb <= 1024:
+        raise SettingsError(f"the batch size must be more than 0 and at most 1024 MB, "
+                            f"not {batch_mb:g}")
+    settings = JobSettings(source=source, target=destination, max_retries=retries,
+                           copy=CopyOptions(batch_bytes=int(batch_mb * 2**20)),
+                           state_dir=state_dir)
+    return RunRequest(list(chosen), settings, workers, verify, log_dir,
+                      describe_users(users) if users is not None else "",
+                      provision=provision)

@@ -22,7 +22,7 @@ import ttkbootstrap as ttk
 from ..core.accounts import Account
 from ..core.engine import RunRequest
 from ..core.errors import KimtError
-from ..core.mailbox import JobSettings
+from ..core.options import run_request
 from ..platform import SingleInstance
 from . import settings as settings_store
 from .common import PAD, ConfirmDialog, Tasks, autowrap
@@ -169,18 +169,11 @@ class Wizard:
                 self.show(self.pages.index(page))
                 return False
         try:
-            settings = JobSettings(source=self.source_page.config(),
-                                   target=self.destination_page.config())
-            provision = self.destination_page.provisioning()
+            request = self.build_request(accounts, workers)
         except KimtError as e:  # problem() checks the fields; this is the last word
             self.users_page.selection_error.show(str(e))
             return False
         users = self.users_page.accounts
-        described = ""
-        if users is not None:
-            described = f"{users.path} ({len(users.accounts)} users, encoding {users.encoding})"
-        request = RunRequest(list(accounts), settings, workers=workers, users_file=described,
-                             provision=provision)
         estimates = self.users_page.estimates
         expected = {users.accounts[i].email: e.messages for i, e in estimates.items()
                     if e.ok} if users else {}
@@ -190,6 +183,12 @@ class Wizard:
         self.status_page.begin(self.run, expected)
         self.refresh()
         return True
+
+    def build_request(self, accounts: list[Account], workers: int) -> RunRequest:
+        """The run the pages ask for, built as the CLI builds it (`options.run_request`)."""
+        return run_request(self.users_page.accounts, accounts, self.source_page.config(),
+                           self.destination_page.config(), workers=workers,
+                           provision=self.destination_page.provisioning())
 
     def migration_finished(self, run: MigrationRun) -> None:
         self.run = None
