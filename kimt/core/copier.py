@@ -23,7 +23,6 @@ from __future__ import annotations
 import imaplib
 import logging
 import os
-import re
 import socket
 import ssl
 import time
@@ -52,6 +51,7 @@ from .listing import (
     text,
     uid_flags,
 )
+from .servers import server_words
 
 log = logging.getLogger("kimt.copier")
 
@@ -79,14 +79,6 @@ Progress = Callable[[int, int, int], None]  # (messages done, total, bytes copie
 PAUSE_BEFORE_JOURNAL = "KIMT_TEST_PAUSE_BEFORE_JOURNAL"
 
 
-_TIMING = re.compile(r"\s*\([\d.+ ]+ secs\)\.?$")  # Dovecot's "(0.001 + 0.002 secs)."
-
-
-def server_words(e: Exception) -> str:
-    text = str(e)
-    if text.startswith(("b'", 'b"')):
-        text = text[2:-1]
-    return _TIMING.sub(".", text.strip()) or "refused without a reason"
 
 
 class FolderCopier:
@@ -194,7 +186,7 @@ class FolderCopier:
         res = self.result
         self.progress(res.already + res.copied, res.total, res.bytes_copied)
         if self.dry_run:
-            res.missing = [Skipped(res.folder, m.uid, m.subject, m.date, m.size,
+            res.missing_messages = [Skipped(res.folder, m.uid, m.subject, m.date, m.size,
                                    "not on the destination") for m in to_copy]
             return
         self._copy(to_copy)
@@ -217,7 +209,7 @@ class FolderCopier:
         res.total = len(src_flags)
         # A retried folder counts afresh, but keeps what it copied, changed and found.
         res.already = res.altered_before = res.vanished = 0
-        res.skipped, res.missing = [], []
+        res.skipped, res.missing_messages = [], []
         entries = (self.journal.entries(*self._uidvalidity, self.dst_name)
                    if self.journal is not None else {})
         known: dict[int, Entry] = {}
@@ -404,7 +396,7 @@ class FolderCopier:
             except CONNECTION_ERRORS:
                 raise
             except imap_exc.IMAPClientError as e:
-                self._skip(m, server_words(e))
+                self._skip(m, server_words(e, "refused without a reason"))
             else:
                 log.debug("folder %r: APPEND uid %d (%d bytes) OK", self.result.folder, m.uid,
                           len(raw))

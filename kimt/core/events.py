@@ -36,7 +36,8 @@ class FolderResult:
     skipped: list[Skipped] = field(default_factory=list)
     vanished: int = 0  # deleted on the source while KIMT worked
     dropped_flags: set[str] = field(default_factory=set)
-    missing: list[Skipped] = field(default_factory=list)  # a comparison's findings
+    # what a comparison found missing, message by message (MailboxResult.missing counts)
+    missing_messages: list[Skipped] = field(default_factory=list)
     # Stored differently by the destination (reason: what differs), found in this run;
     # and how many the journal knew of from earlier runs.
     altered: list[Skipped] = field(default_factory=list)

@@ -196,7 +196,7 @@ def mailbox_section(r: MailboxResult, dry_run: bool = False) -> str:
             "Matched loosely (no journal entry and another key on the destination: paired "
             "by Message-ID, or date, sender and size; not copied again)", r.loose)
     if dry_run:
-        missing = [m for f in r.folders for m in f.missing]
+        missing = [m for f in r.folders for m in f.missing_messages]
         if missing:
             lines += _message_lines("Missing on the destination", missing, reason=False)
     lines.append(f"  Verdict: {verdict(r, dry_run)}")

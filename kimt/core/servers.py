@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import socket
 import ssl
 from collections.abc import Callable
@@ -404,7 +405,7 @@ def connect(config: ServerConfig, email: str, password: str | None = None) -> IM
         AUTHENTICATORS[config.auth](client, config, user, password)
     except (imap_exc.LoginError, imap_exc.IMAPClientAbortError) as e:
         close_quietly(client)
-        why = _server_words(e)
+        why = server_words(e)
         # imapclient turns a broken connection into a LoginError too: not a refused password
         if isinstance(e, imap_exc.IMAPClientAbortError) or "socket error" in why:
             raise ConnectError(f"connection to {config.address} lost during login: "
@@ -416,7 +417,7 @@ def connect(config: ServerConfig, email: str, password: str | None = None) -> IM
         raise LoginError(_refused(config, email, why)) from None
     except imap_exc.IMAPClientError as e:
         close_quietly(client)
-        raise LoginError(_refused(config, email, _server_words(e))) from None
+        raise LoginError(_refused(config, email, server_words(e))) from None
     except OSError as e:
         close_quietly(client)
         raise ConnectError(f"connection to {config.address} lost during login: {e}") from None
@@ -425,21 +426,16 @@ def connect(config: ServerConfig, email: str, password: str | None = None) -> IM
     return client
 
 
-def probe(config: ServerConfig) -> tuple[str, ...]:
-    """Connect without logging in and return the server's capabilities."""
-    client = open_connection(config)
-    try:
-        return tuple(c.decode("ascii", "replace") for c in client.capabilities())
-    finally:
-        close_quietly(client)
+_TIMING = re.compile(r"\s*\([\d.+ ]+ secs\)\.?$")  # Dovecot's "(0.001 + 0.002 secs)."
 
 
-def _server_words(error: Exception) -> str:
+def server_words(error: Exception, empty: str = "no reason given") -> str:
+    """A server's own words from an imapclient/imaplib error: no b'' wrapping, no timing."""
     text = str(error)
     for prefix in ("b'", 'b"'):
         if prefix in text:
             text = text.replace(prefix, "").rstrip("'\"")
-    return text.strip() or "no reason given"
+    return _TIMING.sub(".", text.strip()) or empty
 
 
 def close_quietly(client: IMAPClient) -> None:
