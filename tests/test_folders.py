@@ -72,3 +72,43 @@ def test_other_namespaces_are_recognised():
     assert layout.is_other_namespace("Public/News")
     assert layout.is_other_namespace("Public")
     assert not layout.is_other_namespace("Publicity")
+
+
+def test_a_real_folder_keeps_its_name_beside_one_renamed_for_the_separator():
+    courier = Layout("INBOX.", ".")
+    for order in (("Lists/dev.team", "Lists/dev.team/2024", "Lists/dev_team"),
+                  ("Lists/dev_team", "Lists/dev.team/2024", "Lists/dev.team")):
+        src = listing(Layout("", "/"), "INBOX", "Lists", *order)
+        maps = {m.source.display: m for m in map_folders(src, listing(courier, "INBOX"), False)}
+        assert maps["Lists/dev_team"].target_name == "INBOX.Lists.dev_team", order
+        assert maps["Lists/dev_team"].note == ""
+        renamed = maps["Lists/dev.team"]
+        assert renamed.target_name == "INBOX.Lists.dev_team (2)", order
+        assert "renamed to 'Lists/dev_team (2)'" in renamed.note
+        # its subfolder goes with it, not into the real dev_team
+        assert maps["Lists/dev.team/2024"].target_name == "INBOX.Lists.dev_team (2).2024"
+
+
+def test_the_special_folder_gets_the_destinations_holder_whatever_the_order():
+    plain = Layout("", "/")
+    src = listing(plain, "INBOX", "Sent", ("Sent Items", ("\\Sent",)))  # sorted, as listed
+    dst = listing(plain, "INBOX", ("Sent", ("\\Sent",)))
+    t = targets(map_folders(src, dst, False))
+    assert t["Sent Items"] == "Sent"
+    assert t["Sent"] == "Sent (2)"
+
+
+def test_a_noselect_name_on_the_destination_is_no_folder_yet():
+    plain = Layout("", "/")
+    src = listing(plain, "INBOX", "Archive", "Archive/2022")
+    dst = listing(plain, "INBOX", ("Archive", ("\\Noselect", "\\HasChildren")), "Archive/2022")
+    exists = {m.source.display: m.exists for m in map_folders(src, dst, False)}
+    assert exists == {"INBOX": True, "Archive": False, "Archive/2022": True}
+
+
+def test_a_rerun_finds_the_suffixed_name_again():
+    plain = Layout("", "/")
+    src = listing(plain, "INBOX", ("Sent Items", ("\\Sent",)), "Sent")
+    after_first_run = listing(plain, "INBOX", ("Sent", ("\\Sent",)), "Sent (2)")
+    maps = {m.source.display: m for m in map_folders(src, after_first_run, False)}
+    assert maps["Sent"].target_name == "Sent (2)" and maps["Sent"].exists

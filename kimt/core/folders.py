@@ -6,7 +6,10 @@ namespace prefix is removed and the hierarchy delimiter split away, so a
 the middle. imapclient does the modified UTF-7 encoding both ways. Special
 folders (Sent, Drafts, Trash, Junk, Archive) are matched by their RFC 6154
 flag first and by well-known names second, so `Sent Items` lands in the
-destination's existing Sent folder instead of beside it.
+destination's existing Sent folder instead of beside it. Two source folders
+that would meet in one destination name are kept apart: the name goes to a
+special folder following its use, else to the folder that keeps its own name
+(not one renamed for the destination's separator); the other gets " (2)".
 """
 
 from __future__ import annotations
@@ -149,9 +152,19 @@ class FolderMap:
     source: Folder
     target_parts: tuple[str, ...]
     target_name: str
-    exists: bool  # already on the destination
+    exists: bool  # already a real (selectable) folder on the destination
     create_special_use: str | None = None  # CREATE ... (USE (flag)) when creating
     note: str = ""  # said in the Report (renames, special-use mapping)
+
+
+@dataclass
+class _Wish:
+    """The name a source folder asks for, before two wishes for one name are settled."""
+
+    parts: tuple[str, ...]
+    create_special_use: str | None
+    notes: list[str]
+    rank: int  # who gets a contested name: 0 follows a special use, 1 keeps its name, 2 renamed
 
 
 def _use_by_name(parts: tuple[str, ...]) -> str | None:
@@ -180,52 +193,93 @@ def _special_holders(folders: Iterable[Folder]) -> dict[str, Folder]:
     return holders
 
 
+def _wish(folder: Folder, src_special: dict[tuple[str, ...], str],
+          dst_special: dict[str, Folder], special_use_create: bool, delim: str) -> _Wish:
+    """The destination name `folder` asks for: its special use's holder there, and
+    the destination's separator replaced inside a name."""
+    notes: list[str] = []
+    parts = folder.parts
+    create_use = None
+    rank = 1
+    # A special folder (or a child of one) follows the destination's holder of that use.
+    for depth in range(len(parts), 0, -1):
+        use = src_special.get(parts[:depth])
+        if use is None:
+            continue
+        holder = dst_special.get(use)
+        if holder is not None and holder.parts != parts[:depth]:
+            parts = holder.parts + parts[depth:]
+            rank = 0
+            if depth == len(folder.parts):
+                notes.append(f"{use[1:]} folder: copied into the destination's "
+                             f"'{'/'.join(holder.parts)}'")
+        elif holder is None and depth == len(parts) and special_use_create:
+            create_use = use
+        break
+    clean = tuple(p.replace(delim, "_") if delim else p for p in parts)
+    if clean != parts:
+        notes.append(f"'{delim}' is the destination's folder separator: renamed to "
+                     f"'{'/'.join(clean)}'")
+        rank = max(rank, 2)
+    return _Wish(clean, create_use, notes, rank)
+
+
 def map_folders(source: Listing, target: Listing, special_use_create: bool) -> list[FolderMap]:
-    """Decide the destination name of every source folder."""
+    """Decide the destination name of every source folder.
+
+    When two source folders ask for one name (a special folder and one named like
+    the destination's holder; `dev.team` renamed for a `.` separator beside a real
+    `dev_team`), the one following a special use gets it, then the one keeping its
+    own name, whatever the listing order; the other gets a " (2)" suffix and its
+    subfolders go with it.
+    """
     src_special = {f.parts: use for use, f in _special_holders(source.folders).items()}
     dst_special = _special_holders(target.folders)
     existing = {f.parts: f for f in target.folders}
     existing_lower = {tuple(p.lower() for p in parts) for parts in existing}
     delim = target.layout.delimiter
+    wishes = [_wish(f, src_special, dst_special, special_use_create, delim)
+              for f in source.folders]
 
-    maps: list[FolderMap] = []
+    given: dict[int, tuple[str, ...]] = {}
     taken: dict[tuple[str, ...], str] = {}
-    for folder in source.folders:
-        notes: list[str] = []
-        parts = folder.parts
-        create_use = None
-        # A special folder (or a child of one) follows the destination's holder of that use.
-        for depth in range(len(parts), 0, -1):
-            use = src_special.get(parts[:depth])
-            if use is None:
-                continue
-            holder = dst_special.get(use)
-            if holder is not None and holder.parts != parts[:depth]:
-                parts = holder.parts + parts[depth:]
-                if depth == len(folder.parts):
-                    notes.append(f"{use[1:]} folder: copied into the destination's "
-                                 f"'{'/'.join(holder.parts)}'")
-            elif holder is None and depth == len(parts) and special_use_create:
-                create_use = use
-            break
-        clean = tuple(p.replace(delim, "_") if delim else p for p in parts)
-        if clean != parts:
-            notes.append(f"'{delim}' is the destination's folder separator: renamed to "
-                         f"'{'/'.join(clean)}'")
-        parts = clean
+    # a suffixed folder's source parts -> (the name it asked for, the name it got)
+    moved: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    # the better claim first; parents before children, so these know where theirs went
+    for i in sorted(range(len(wishes)), key=lambda i: (wishes[i].rank,
+                                                        len(source.folders[i].parts), i)):
+        folder, wish = source.folders[i], wishes[i]
+        parts = wish.parts
+        for depth in range(len(folder.parts) - 1, 0, -1):
+            if folder.parts[:depth] in moved:
+                asked, got = moved[folder.parts[:depth]]
+                if parts[:len(asked)] == asked:
+                    parts = got + parts[len(asked):]
+                    wish.notes.append(f"its parent folder was renamed: goes to "
+                                      f"'{'/'.join(parts)}'")
+                break
         low = tuple(p.lower() for p in parts)
         if low in taken and taken[low] != folder.name:
+            asked = parts
+            # Not skipping names the destination has: a re-run must find the same one.
             n = 2
-            while (*parts[:-1], f"{parts[-1]} ({n})") in existing or tuple(
-                p.lower() for p in (*parts[:-1], f"{parts[-1]} ({n})")) in taken:
+            while tuple(p.lower() for p in (*parts[:-1], f"{parts[-1]} ({n})")) in taken:
                 n += 1
             parts = (*parts[:-1], f"{parts[-1]} ({n})")
-            notes.append(f"another source folder already goes to that name: renamed to "
-                         f"'{'/'.join(parts)}'")
+            wish.notes.append(f"another source folder already goes to that name: renamed "
+                              f"to '{'/'.join(parts)}'")
+            moved[folder.parts] = (asked, parts)
             low = tuple(p.lower() for p in parts)
         taken[low] = folder.name
-        exists = parts in existing or (parts == ("INBOX",)) or (
+        given[i] = parts
+
+    maps: list[FolderMap] = []
+    for i, folder in enumerate(source.folders):
+        parts = given[i]
+        low = tuple(p.lower() for p in parts)
+        # a \Noselect placeholder there is no folder yet: it is created like a missing one
+        exists = (parts in existing and existing[parts].selectable) or parts == ("INBOX",) or (
             parts[0].upper() == "INBOX" and low in existing_lower and len(parts) == 1)
-        maps.append(FolderMap(folder, parts, target.layout.name(parts), exists, create_use,
-                              "; ".join(notes)))
+        maps.append(FolderMap(folder, parts, target.layout.name(parts), exists,
+                              wishes[i].create_special_use, "; ".join(wishes[i].notes)))
     return maps

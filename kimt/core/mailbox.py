@@ -72,16 +72,16 @@ class JobSettings:
 
 
 class MailboxRun:
-    """Migrates (or, with dry_run, compares) one account."""
+    """Migrates (or, with verify, compares) one account."""
 
     def __init__(self, account: Account, settings: JobSettings,
                  emit: Callable[[Event], None], should_stop: Callable[[], bool],
-                 dry_run: bool = False):
+                 verify: bool = False):
         self.account = account
         self.settings = settings
         self.emit = emit
         self.should_stop = should_stop
-        self.dry_run = dry_run
+        self.verify = verify
         self.result = MailboxResult(account.email)
         self.src: IMAPClient | None = None
         self.dst: IMAPClient | None = None
@@ -190,7 +190,7 @@ class MailboxRun:
         res = self.result
         lock = None
         try:
-            if not self.dry_run:  # a comparison only reads: it needs no lock
+            if not self.verify:  # a comparison only reads: it needs no lock
                 lock = self._lock()
                 if lock is None:
                     res.state = FAILED
@@ -209,7 +209,7 @@ class MailboxRun:
                     raise StoppedError("stopped by the user")
                 self._folder(fmap, number, len(selectable), *statuses)
             clean = (res.missing == 0 and not res.folder_problems and not res.failed_folders)
-            res.state = DONE if clean and (self.dry_run or not res.skipped) else PROBLEMS
+            res.state = DONE if clean and (self.verify or not res.skipped) else PROBLEMS
             failed = res.failed_folders
             if failed and len(failed) == len(res.folders):  # nothing could be done at all
                 res.state = FAILED
@@ -260,45 +260,75 @@ class MailboxRun:
         maps = map_folders(source, target,
                            special_use_create=self.dst.has_capability("CREATE-SPECIAL-USE"))
         res.notes = [f"{m.source.display}: {m.note}" for m in maps if m.note]
-        if not self.dry_run:
+        if not self.verify:
             self._create_folders(maps, target)
             self._subscribe(maps, target)
         return maps
 
     def _create_folders(self, maps: list[FolderMap], target: Listing) -> None:
+        """Create on the destination what the selectable source folders map to.
+
+        Shortest first, and no parent for its own sake: an explicit CREATE would turn a
+        source's \\Noselect parent into a real, empty folder, while most servers make
+        the hierarchy themselves when a child is created (Dovecot keeps such a parent
+        \\Noselect). Only when a server refuses a child while a parent is no real folder
+        are the parents created, then the child once more. A parent that the destination
+        lists as a real folder afterwards, though it is none on the source (\\Noselect
+        or not listed), is named in the Report's notes (Cyrus 3 makes them real itself).
+        """
         assert self.dst
-        existing = {f.parts for f in target.folders}
-        wanted: dict[tuple[str, ...], FolderMap | None] = {}
-        for m in maps:
-            for depth in range(1, len(m.target_parts)):  # parents first
-                wanted.setdefault(m.target_parts[:depth], None)
-            wanted[m.target_parts] = m
-        for parts in sorted(wanted, key=len):
-            if parts in existing or parts == ("INBOX",):
-                continue
-            m = wanted[parts]
-            name = target.layout.name(parts)
+        dst, layout = self.dst, target.layout
+        real = {f.parts for f in target.folders if f.selectable}
+        wanted = {m.target_parts: m for m in maps if m.source.selectable and not m.exists}
+        parents: set[tuple[str, ...]] = set()  # no real folder before, and none we want
+
+        def create(parts: tuple[str, ...], special_use: str | None = None) -> str | None:
+            """None when the folder is there now, else the server's words."""
+            name = layout.name(parts)
             try:
-                if m is not None and m.create_special_use:
-                    self.dst._raw_command(  # CREATE-SPECIAL-USE (RFC 6154): no public API
-                        b"CREATE", [self.dst._normalise_folder(name),
-                                    b"(USE (" + m.create_special_use.encode() + b"))"],
-                        uid=False)
+                if special_use:
+                    dst._raw_command(  # CREATE-SPECIAL-USE (RFC 6154): no public API
+                        b"CREATE", [dst._normalise_folder(name),
+                                    b"(USE (" + special_use.encode() + b"))"], uid=False)
                 else:
-                    self.dst.create_folder(name)
+                    dst.create_folder(name)
                 log.debug("created folder %r", name)
-                existing.add(parts)
             except CONNECTION_ERRORS:
                 raise
             except imap_exc.IMAPClientError as e:
                 text = server_words(e)
-                if "ALREADYEXISTS" in text.upper():
-                    existing.add(parts)
-                    continue
+                if "ALREADYEXISTS" not in text.upper():
+                    return text
+            real.add(parts)
+            return None
+
+        for parts in sorted(wanted, key=len):
+            missing = [parts[:depth] for depth in range(1, len(parts))
+                       if parts[:depth] not in real and parts[:depth] != ("INBOX",)]
+            parents.update(p for p in missing if p not in wanted)
+            error = create(parts, wanted[parts].create_special_use)
+            if error is not None and missing:  # a server that wants the parents first
+                for parent in missing:
+                    parent_error = create(parent)
+                    if parent_error is not None:
+                        error = (f"its parent folder '{'/'.join(parent)}' could not be "
+                                 f"created: {parent_error}")
+                        break
+                else:
+                    error = create(parts, wanted[parts].create_special_use)
+            if error is not None:
                 problem = (f"folder '{'/'.join(parts)}' could not be created on the "
-                           f"destination: {text}")
+                           f"destination: {error}")
                 self.result.folder_problems.append(problem)
                 log.warning("%s: %s", self.account.email, problem)
+        if not parents:
+            return
+        # Whether a parent became a real folder is the destination's choice: ask it.
+        now_real = {f.parts for f in list_folders(dst, layout).folders if f.selectable}
+        for parent in sorted(parents & now_real):
+            self.result.notes.append(
+                f"{'/'.join(parent)}: the destination made this parent folder a real, empty "
+                "folder (it has no mail on the old server)")
 
     def _subscribe(self, maps: list[FolderMap], target: Listing) -> None:
         assert self.dst
@@ -319,7 +349,7 @@ class MailboxRun:
             return
         try:
             self.journal = Journal.open(self.settings.state_dir, self.settings.target.address,
-                                        readonly=self.dry_run)
+                                        readonly=self.verify)
         except JournalError as e:  # an accelerator: the comparison alone is still safe
             log.warning("%s: %s", self.account.email, e)
             self.emit(Notice(self.account.email, f"{e}; comparing in full without it"))
@@ -337,7 +367,7 @@ class MailboxRun:
                   ) -> tuple[dict[str, FolderStatus], dict[str, FolderStatus]]:
         """Every folder's STATUS on both sides, one round trip each, when the journal
         knows this mailbox. Only a shortcut: when it fails, every folder is listed."""
-        if self.journal is None or self.dry_run or not maps or not self.journal.knows(
+        if self.journal is None or self.verify or not maps or not self.journal.knows(
                 self.settings.source.address, self.account.email):
             return {}, {}
         assert self.src and self.dst
@@ -394,7 +424,7 @@ class MailboxRun:
         self.emit(Notice(self.account.email, f"folder '{result.folder}' not finished: "
                                              f"{reason}; going on with the next folder"))
         self._close()  # the session may be in any state: the next folder starts afresh
-        if fj is not None and not self.dry_run:
+        if fj is not None and not self.verify:
             try:
                 fj.incomplete()
             except Exception:  # the journal only speeds up: never let it hide the reason
@@ -411,11 +441,11 @@ class MailboxRun:
 
         problem = next((p for p in self.result.folder_problems
                         if p.startswith(f"folder '{display[1]}' ")), None)
-        if problem or (self.dry_run and not self._target_exists(fmap)):
+        if problem or (self.verify and not self._target_exists(fmap)):
             self._uncopyable_folder(fmap, result, problem)
             return
         FolderCopier(self.src, self.dst, fmap.source.name, fmap.target_name, display,
-                     self.settings.copy, progress, self.should_stop, self.dry_run,
+                     self.settings.copy, progress, self.should_stop, self.verify,
                      journal=fj, result=result, src_status=src_status).run()
 
     def _target_exists(self, fmap: FolderMap) -> bool:
