@@ -270,10 +270,10 @@ def _kerio_provisioning(args: argparse.Namespace,
 class ConsoleView:
     """Prints the engine's events: a live line on a terminal, plain lines otherwise."""
 
-    def __init__(self, total: int, quiet: bool, dry_run: bool):
+    def __init__(self, total: int, quiet: bool, verify: bool):
         self.total = total
         self.quiet = quiet
-        self.dry_run = dry_run
+        self.verify = verify
         self.started = 0
         self.finished = 0
         self.live = sys.stdout.isatty() and not quiet
@@ -309,7 +309,7 @@ class ConsoleView:
             case MailboxStarted(email=email):
                 self.started += 1
                 self.say(f"[{self.started}/{self.total}] {email}: "
-                         + ("comparing" if self.dry_run else "migrating"))
+                         + ("comparing" if self.verify else "migrating"))
             case FolderProgress() if self.live:
                 self.active[event.email] = (f"{event.email} '{event.folder}' "
                                             f"{report.number(event.done)}/"
@@ -324,7 +324,7 @@ class ConsoleView:
                 self.finished += 1
                 self.active.pop(r.email, None)
                 mark = "ok" if r.state == DONE else "!!"
-                if self.dry_run:
+                if self.verify:
                     what = f"{report.number(r.already)} of {report.number(r.total)} there"
                 else:
                     what = (f"{report.number(r.copied)} copied, {report.number(r.already)} "
@@ -333,7 +333,7 @@ class ConsoleView:
                 line = f"{mark} {r.email}: {r.state}"
                 line += f" — {what} ({report.duration(r.seconds)})" if r.folders else ""
                 if r.state != DONE:
-                    line += f"\n   {report.verdict(r, self.dry_run)}"
+                    line += f"\n   {report.verdict(r, self.verify)}"
                 self.say(line)
             case RunFinished():
                 self._clear()
@@ -352,26 +352,26 @@ def _load_accounts(args: argparse.Namespace) -> tuple[AccountList, list]:
 
 
 def build_request(args: argparse.Namespace, accounts: AccountList, chosen: list,
-                  dry_run: bool) -> RunRequest:
+                  verify: bool) -> RunRequest:
     """The run these options ask for (through `options.run_request`, as the wizard)."""
     if args.timeout <= 0:
         raise InputError("--timeout must be more than 0")
     source = _server_config(args, "source", "source")
     target = _server_config(args, "target", "destination")
     return run_request(accounts, chosen, source, target, workers=args.workers,
-                       retries=args.retries, batch_mb=args.batch_mb, verify=dry_run,
+                       retries=args.retries, batch_mb=args.batch_mb, verify=verify,
                        log_dir=args.log_dir, state_dir=args.state_dir,
                        provision=_kerio_provisioning(args, target))
 
 
-def cmd_run(args: argparse.Namespace, dry_run: bool) -> int:
+def cmd_run(args: argparse.Namespace, verify: bool) -> int:
     accounts, chosen = _load_accounts(args)
     if accounts.problems:
         print(format_problems(accounts).rstrip(), file=sys.stderr)
         print(f"kimt: the {len(accounts.problems)} line(s) above are left out; the other "
               f"{len(accounts.accounts)} users go on.", file=sys.stderr)
-    request = build_request(args, accounts, chosen, dry_run)
-    view = ConsoleView(len(chosen), args.quiet, dry_run)
+    request = build_request(args, accounts, chosen, verify)
+    view = ConsoleView(len(chosen), args.quiet, verify)
     engine = Engine(request, view)
 
     def on_signal(signum, frame):
@@ -396,19 +396,19 @@ def cmd_run(args: argparse.Namespace, dry_run: bool) -> int:
     print()
     if finished.accounts is not None:
         print(provision_summary(finished.accounts))
-    print(report.totals(finished.results, finished.seconds, dry_run).rstrip())
+    print(report.totals(finished.results, finished.seconds, verify).rstrip())
     print(f"Report log: {finished.report_path}")
     print(f"Debug log:  {finished.debug_path}")
     if finished.stopped:
         print("Stopped. Run the same command again to finish: nothing is copied twice.")
         return EXIT_STOPPED
     incomplete = [r for r in finished.results if r.state != DONE]
-    for line in report.closing_lines(finished.results, dry_run):
+    for line in report.closing_lines(finished.results, verify):
         print(line)
     if incomplete:
         print(f"Not complete: {len(incomplete)} of {len(finished.results)} mailbox(es), see "
-              "the Report log." + ("" if dry_run else " " + report.next_step(incomplete)))
-    elif not dry_run:
+              "the Report log." + ("" if verify else " " + report.next_step(incomplete)))
+    elif not verify:
         print("Every message is on the destination.")
     if accounts.problems:
         print(f"{len(accounts.problems)} line(s) of the users file were left out "
@@ -472,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command in ("migrate", "verify"):
-            return cmd_run(args, dry_run=args.command == "verify")
+            return cmd_run(args, verify=args.command == "verify")
         if args.command == "check":
             return cmd_check(args)
         if args.command == "check-csv":

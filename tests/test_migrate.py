@@ -372,7 +372,7 @@ def test_destination_restart_mid_run_is_survived(dovecot_factory, tmp_path):
     assert_same_mail(src, dst, USER)
 
 
-def test_noselect_parent_is_created_but_never_selected(dovecot_factory, tmp_path):
+def test_noselect_parent_is_never_selected(dovecot_factory, tmp_path):
     src = dovecot_factory(separator=".", prefix="INBOX.")
     dst = dovecot_factory()
     src.add_user(USER, PASSWORD)

@@ -94,7 +94,7 @@ class FolderCopier:
         options: CopyOptions,
         progress: Progress | None = None,
         should_stop: Callable[[], bool] = lambda: False,
-        dry_run: bool = False,
+        verify: bool = False,
         journal: FolderJournal | None = None,
         result: FolderResult | None = None,
         src_status: FolderStatus | None = None,
@@ -104,7 +104,7 @@ class FolderCopier:
         self.options = options
         self.progress = progress or (lambda done, total, nbytes: None)
         self.should_stop = should_stop
-        self.dry_run = dry_run  # only compare: what `kimt verify` does
+        self.verify = verify  # only compare: what `kimt verify` does
         self.journal = journal
         self.src_status = src_status  # STATUS before this pass (with HIGHESTMODSEQ)
         # A retried folder goes on with the result of the attempt before.
@@ -159,13 +159,13 @@ class FolderCopier:
     def _run(self) -> None:
         src_state = self.src.select_folder(self.src_name, readonly=True)  # EXAMINE
         # SELECT for PERMANENTFLAGS and STORE when writing; a comparison only looks.
-        dst_state = self.dst.select_folder(self.dst_name, readonly=self.dry_run)
+        dst_state = self.dst.select_folder(self.dst_name, readonly=self.verify)
         permanent = dst_state.get(b"PERMANENTFLAGS")
         self._permanent = None if permanent is None else {text(f) for f in permanent}
         self._uidvalidity = (int(src_state.get(b"UIDVALIDITY") or 0),
                              int(dst_state.get(b"UIDVALIDITY") or 0))
         src_status = self.src_status
-        if src_status is None and self.journal is not None and not self.dry_run:
+        if src_status is None and self.journal is not None and not self.verify:
             # A first run: STATUS has HIGHESTMODSEQ, which EXAMINE only shows once
             # CONDSTORE is enabled; the next run compares against it.
             src_status = status_many(self.src, [self.src_name]).get(self.src_name)
@@ -179,13 +179,13 @@ class FolderCopier:
         log.debug("folder %r: EXAMINE %r on the source: %d messages, UIDVALIDITY %s; "
                   "%s %r on the destination: %d messages, PERMANENTFLAGS %s",
                   self.result.folder, self.src_name, len(src_flags), self._uidvalidity[0],
-                  "EXAMINE" if self.dry_run else "SELECT", self.dst_name, len(dst_flags),
+                  "EXAMINE" if self.verify else "SELECT", self.dst_name, len(dst_flags),
                   " ".join(sorted(self._permanent or ())) or "-")
 
         to_copy = self._plan(src_flags, dst_flags)
         res = self.result
         self.progress(res.already + res.copied, res.total, res.bytes_copied)
-        if self.dry_run:
+        if self.verify:
             res.missing_messages = [Skipped(res.folder, m.uid, m.subject, m.date, m.size,
                                    "not on the destination") for m in to_copy]
             return
@@ -226,14 +226,14 @@ class FolderCopier:
                 known[uid] = e
             else:
                 gone_on_destination.append(uid)
-        if gone_on_source and not self.dry_run:  # listed once: the journal marks them
+        if gone_on_source and not self.verify:  # listed once: the journal marks them
             res.source_deleted += [
                 Skipped(res.folder, u, entries[u].subject, entries[u].date, entries[u].size,
                         "deleted on the old server, left on the new one")
                 for u in gone_on_source]
         res.altered_before = sum(1 for e in known.values() if e.differs
                                  and e.src_uid not in res.copied_uids)
-        if self.dry_run:
+        if self.verify:
             res.altered = [Skipped(res.folder, e.src_uid, e.subject, e.date, e.size,
                                    f"stored differently by the destination ({e.differs})")
                            for e in known.values() if e.differs]
@@ -267,7 +267,7 @@ class FolderCopier:
                                      f"({differences(m, d) or 'same size'})"))
         found = {**plan.pairs, **loose}
         res.already = sum(1 for u in [*known, *found] if u not in res.copied_uids)
-        if not self.dry_run:
+        if not self.verify:
             self._sync_flags(known, src_flags, dst_flags)
             if self.journal is not None and found:
                 self.journal.record(self._uidvalidity, self.dst_name, [

@@ -57,7 +57,7 @@ class RunRequest:
     accounts: list[Account]
     settings: JobSettings
     workers: int = 4
-    dry_run: bool = False  # compare only (`kimt verify`)
+    verify: bool = False  # compare only (`kimt verify`)
     log_base: str | None = None
     users_file: str = ""
     provision: KerioProvisioning | None = None  # create destination accounts first (Kerio)
@@ -103,7 +103,7 @@ def _peak_memory_mb() -> int | None:
 
 
 def _worker_main(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
-                 stop: multiprocessing.Event, settings: JobSettings, dry_run: bool) -> None:
+                 stop: multiprocessing.Event, settings: JobSettings, verify: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the main process's to handle
     _watch_parent()
     handler = _EventLogHandler(events)
@@ -119,7 +119,7 @@ def _worker_main(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
         if stop.is_set():
             result = MailboxResult(account.email, STOPPED, "stopped before it started")
         else:
-            result = MailboxRun(account, settings, events.put, stop.is_set, dry_run).run()
+            result = MailboxRun(account, settings, events.put, stop.is_set, verify).run()
         peak = _peak_memory_mb()
         if peak is not None:
             log.debug("worker peak memory %d MB", peak)
@@ -175,7 +175,7 @@ class Engine:
               f"{r.provision.admin.address} as {r.provision.admin.user}; new users get "
               + ("a generated password" if r.provision.generate_passwords
                  else "the password from the users file")]
-             if r.provision and not r.dry_run else []))
+             if r.provision and not r.verify else []))
 
     def _where(self) -> dict:
         """RunFinished's logs and account outcome: a front end asks the engine nothing."""
@@ -198,11 +198,11 @@ class Engine:
         secrets += [r.settings.source.master_password, r.settings.target.master_password]
         if r.provision:
             secrets.append(r.provision.admin.password)
-        self.logs = RunLogs(r.log_base, Redactor(secrets), self._header(), r.dry_run)
+        self.logs = RunLogs(r.log_base, Redactor(secrets), self._header(), r.verify)
         started = time.monotonic()
         try:
             self._emit(RunStarted([a.email for a in r.accounts], str(self.logs.dir),
-                                  "verify" if r.dry_run else "migrate"))
+                                  "verify" if r.verify else "migrate"))
             # Starting the workers waits for the fork server's imports: meanwhile the
             # preflight reaches the servers.
             starting = threading.Thread(target=self._start_workers, name="start-workers")
@@ -231,7 +231,7 @@ class Engine:
                 open_connection(config).logout()
             except KimtError as e:
                 return f"cannot reach the {config.role} server: {e}"
-        if self.request.provision and not self.request.dry_run:
+        if self.request.provision and not self.request.verify:
             fatal = self._provision()
             if fatal or not self.request.accounts:
                 return fatal
@@ -300,7 +300,7 @@ class Engine:
     def _start_worker(self):
         p = self._ctx.Process(target=_worker_main, name="kimt-worker", daemon=True,
                               args=(self._jobs, self._events, self._stop,
-                                    self.request.settings, self.request.dry_run))
+                                    self.request.settings, self.request.verify))
         p.start()
         return p
 

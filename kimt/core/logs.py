@@ -78,18 +78,18 @@ class RunLogs:
     """Owns one run folder; fed with every event of the run."""
 
     def __init__(self, base: str | os.PathLike | None, redact: Redactor, header: str,
-                 dry_run: bool = False):
+                 verify: bool = False):
         self.dir = new_run_dir(base)
         self.report_path = self.dir / "report.log"
         self.debug_path = self.dir / "debug.log"
         self.redact = redact
-        self.dry_run = dry_run
+        self.verify = verify
         self._report = open_private(self.report_path)
         self._debug = open_private(self.debug_path)
         self._handler = _DebugHandler(self)
         logging.getLogger("kimt").addHandler(self._handler)
         logging.getLogger("kimt").setLevel(logging.DEBUG)
-        title = "comparison" if dry_run else "migration"
+        title = "comparison" if verify else "migration"
         self.write_report(f"KIMT {__version__} — {title} report\n"
                           f"Started: {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n{header}\n")
 
@@ -116,14 +116,14 @@ class RunLogs:
             case Notice(email=email, text=text):
                 self.debug("WARNING", "kimt.engine", text, email)
             case MailboxFinished(result=r):
-                self.write_report("\n" + report.mailbox_section(r, self.dry_run))
+                self.write_report("\n" + report.mailbox_section(r, self.verify))
             case RunFinished(results=results, seconds=seconds, stopped=stopped, fatal=fatal):
                 if fatal:
                     self.write_report(f"\nThe run could not start: {fatal}\n")
                 else:
                     if stopped:
                         self.write_report("\nThe run was stopped by the user.\n")
-                    self.write_report("\n" + report.totals(results, seconds, self.dry_run))
+                    self.write_report("\n" + report.totals(results, seconds, self.verify))
 
     def close(self) -> None:
         logging.getLogger("kimt").removeHandler(self._handler)

@@ -80,7 +80,7 @@ def describe_server(config: ServerConfig) -> str:
     return text
 
 
-def verdict(r: MailboxResult, dry_run: bool = False) -> str:
+def verdict(r: MailboxResult, verify: bool = False) -> str:
     on_dest = r.copied + r.already
     if r.state == FAILED:
         done = f"; {number(on_dest)} of {number(r.total)} messages were on the destination" \
@@ -97,7 +97,7 @@ def verdict(r: MailboxResult, dry_run: bool = False) -> str:
         return f"all {number(r.total)} messages are on the destination{differently}."
     parts = [f"{number(on_dest)} of {number(r.total)} messages are on the destination"
              + differently]
-    if dry_run:
+    if verify:
         parts.append(f"{number(r.missing)} missing")
     if r.skipped:
         parts.append(f"{number(len(r.skipped))} skipped (refused by the destination, listed "
@@ -136,13 +136,13 @@ def finish_line(r: MailboxResult) -> str:
     return ", ".join(parts)
 
 
-def mailbox_section(r: MailboxResult, dry_run: bool = False) -> str:
+def mailbox_section(r: MailboxResult, verify: bool = False) -> str:
     lines = [f"=== {r.email} — {r.state} ({duration(r.seconds)})"]
     if r.folders:
         unchanged = sum(1 for f in r.folders if f.unchanged)
         lines.append(f"  Folders: {len(r.folders)}"
                      + (f" ({unchanged} unchanged since the last run)" if unchanged else ""))
-        if dry_run:
+        if verify:
             lines.append(f"  Messages: {number(r.total)} on the source; {number(r.already)} on "
                          f"the destination; {number(r.missing)} missing")
         else:
@@ -156,7 +156,7 @@ def mailbox_section(r: MailboxResult, dry_run: bool = False) -> str:
             target = "" if f.target == f.folder else f" -> '{f.target}'"
             if f.unchanged:
                 what = f"{number(f.total)} on the source, unchanged since the last run"
-            elif dry_run:
+            elif verify:
                 what = f"{number(f.already)} of {number(f.total)} on the destination"
             else:
                 what = (f"{number(f.total)} on the source, {number(f.copied)} copied, "
@@ -187,7 +187,7 @@ def mailbox_section(r: MailboxResult, dry_run: bool = False) -> str:
     if r.altered:
         lines += _message_lines(
             "Stored differently by the destination (they are there, and are not copied "
-            "again)" if not dry_run else "Stored differently by the destination", r.altered)
+            "again)" if not verify else "Stored differently by the destination", r.altered)
     if r.source_deleted:
         lines += _message_lines("Deleted on the old server since the last run, left on the new "
                                 "one", r.source_deleted, reason=False)
@@ -195,15 +195,15 @@ def mailbox_section(r: MailboxResult, dry_run: bool = False) -> str:
         lines += _message_lines(
             "Matched loosely (no journal entry and another key on the destination: paired "
             "by Message-ID, or date, sender and size; not copied again)", r.loose)
-    if dry_run:
+    if verify:
         missing = [m for f in r.folders for m in f.missing_messages]
         if missing:
             lines += _message_lines("Missing on the destination", missing, reason=False)
-    lines.append(f"  Verdict: {verdict(r, dry_run)}")
+    lines.append(f"  Verdict: {verdict(r, verify)}")
     return "\n".join(lines) + "\n"
 
 
-def totals(results: Iterable[MailboxResult], seconds: float, dry_run: bool = False) -> str:
+def totals(results: Iterable[MailboxResult], seconds: float, verify: bool = False) -> str:
     results = list(results)
     by_state: dict[str, int] = {}
     for r in results:
@@ -216,7 +216,7 @@ def totals(results: Iterable[MailboxResult], seconds: float, dry_run: bool = Fal
              + ", ".join(f"{n} {s}" for s, n in sorted(by_state.items())) + ")",
              f"  Folders: {number(sum(len(r.folders) for r in results))}",
              f"  Messages on the source: {number(sum(r.total for r in results))}"]
-    if dry_run:
+    if verify:
         lines.append(f"  Missing on the destination: {number(sum(r.missing for r in results))}")
     else:
         lines += [
@@ -243,11 +243,11 @@ def totals(results: Iterable[MailboxResult], seconds: float, dry_run: bool = Fal
     failed = [r for r in results if r.state in (FAILED, STOPPED, PROBLEMS)]
     if failed:
         lines.append("  Not complete:")
-        lines += [f"    {r.email}: {verdict(r, dry_run)}" for r in failed]
+        lines += [f"    {r.email}: {verdict(r, verify)}" for r in failed]
     return "\n".join(lines) + "\n"
 
 
-def closing_lines(results: list[MailboxResult], dry_run: bool = False) -> list[str]:
+def closing_lines(results: list[MailboxResult], verify: bool = False) -> list[str]:
     """What a run found beyond the totals: altered messages, loose matches, a re-run's news."""
     lines = []
     altered = sum(r.altered_total for r in results)
@@ -260,7 +260,7 @@ def closing_lines(results: list[MailboxResult], dry_run: bool = False) -> list[s
         lines.append(f"{number(loose)} message(s) were matched loosely (listed in the Report "
                      "log).")
     rerun = [r for r in results if r.rerun]
-    if rerun and not dry_run:
+    if rerun and not verify:
         together = MailboxResult("", folders=[f for r in rerun for f in r.folders])
         lines.append("Since the last run: " + finish_line(together) + ".")
     return lines

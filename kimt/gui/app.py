@@ -1,12 +1,15 @@
 """The window and the controller: steps on the left, the page, Back / Next at the bottom.
 
 `main()` is what `kimt` without a command runs: freeze_support first, then
-the single-instance lock, then the window. `Wizard` owns the pages, the
-remembered settings and the run; pages ask it to move on (`next`), and it
-disables Next while the page reports a `problem()`. A migration is built
-from the pages' `ServerConfig`s, the destination's Kerio account creation
-and the selected accounts into the same `RunRequest` the CLI builds, and run
-by `MigrationRun`.
+the single-instance lock (a later start asks this window to come to the
+front and exits), then the window. `Wizard` is the one thing that knows
+every page: it is their `PageHost`, owns the remembered settings and the
+run, and passes values between pages (the source server to the users page's
+checks, the pages' values into the run). It disables Next while the page
+reports a `problem()`. A migration is built from the pages' `ServerConfig`s,
+the destination's Kerio account creation and the selected accounts into the
+same `RunRequest` the CLI builds, run by `MigrationRun`, and followed here:
+the status page is shown its events, the result page the outcome.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ..core.accounts import Account
 from ..core.engine import RunRequest
 from ..core.errors import KimtError
 from ..core.options import run_request
+from ..core.servers import ServerConfig
 from ..platform import SingleInstance
 from . import settings as settings_store
 from .common import PAD, ConfirmDialog, Tasks, autowrap
@@ -39,9 +43,16 @@ WM_CLASS = "kimt"
 ALREADY_RUNNING = "KIMT is already running"
 NO_WINDOW = 2  # exit code without a display, as for a bad command line
 SIZE, MIN_SIZE = (1100, 760), (940, 660)
+RUN_POLL_MS = 100  # how often the run's events are drained
+ON_TOP_MS = 1500  # raised on request: kept above the others this long, then let go
+# As for `kimt migrate`: the destination admin's password, taken out of the
+# environment at start so that no worker process inherits it.
+TARGET_PASSWORD_VARIABLE = "KIMT_TARGET_PASS"
 
 
 class Wizard:
+    """The controller, and the `PageHost` of every page."""
+
     def __init__(self, root: ttk.Window, settings: settings_store.Settings | None = None,
                  settings_path: Path | None = None):
         self.root = root
@@ -138,7 +149,7 @@ class Wizard:
             state="normal" if page.can_go_back and self.index > 0 and not running
             else "disabled")
         self.reason_label.configure(text="Complete the marked fields to go on." if reason
-                                    and page is not self.status_page else "")
+                                    else "")
 
     def next(self) -> None:
         if str(self.next_button.cget("state")) == "disabled":
@@ -161,28 +172,29 @@ class Wizard:
         elif self.index > 0:
             self.show(self.index - 1)
 
+    # -- values the pages ask for -------------------------------------------------------
+
+    def source_config(self) -> ServerConfig | None:
+        return None if self.source_page.problem() else self.source_page.config()
+
     # -- the run ------------------------------------------------------------------------
 
-    def start_migration(self, accounts: list[Account], workers: int) -> bool:
+    def start_run(self, accounts: list[Account], workers: int) -> str | None:
         for page in (self.source_page, self.destination_page):
             if page.problem():
                 self.show(self.pages.index(page))
-                return False
+                return f"Complete the {page.title.lower()} page first."
         try:
             request = self.build_request(accounts, workers)
         except KimtError as e:  # problem() checks the fields; this is the last word
-            self.users_page.selection_error.show(str(e))
-            return False
-        users = self.users_page.accounts
-        estimates = self.users_page.estimates
-        expected = {users.accounts[i].email: e.messages for i, e in estimates.items()
-                    if e.ok} if users else {}
+            return str(e)
         self.run = MigrationRun(request)
         self.last_accounts = list(accounts)
+        self.status_page.begin(request.accounts, self.users_page.expected_messages())
         self.show(self.pages.index(self.status_page))
-        self.status_page.begin(self.run, expected)
-        self.refresh()
-        return True
+        self.run.start()
+        self.root.after(RUN_POLL_MS, self.follow_run)
+        return None
 
     def build_request(self, accounts: list[Account], workers: int) -> RunRequest:
         """The run the pages ask for, built as the CLI builds it (`options.run_request`)."""
@@ -190,19 +202,46 @@ class Wizard:
                            self.destination_page.config(), workers=workers,
                            provision=self.destination_page.provisioning())
 
-    def migration_finished(self, run: MigrationRun) -> None:
+    def follow_run(self) -> None:
+        """Show the status page what the engine did since; the result page when it is over."""
+        run = self.run
+        if run is None:
+            return
+        for event in run.drain():
+            self.status_page.handle(event)
+        self.status_page.tick()
+        if run.finished is None:
+            self.root.after(RUN_POLL_MS, self.follow_run)
+            return
         self.run = None
         self.last_run = run
         if self.closing:
             self.destroy()
             return
-        assert run.finished is not None
         self.result_page.show_run(run.finished)
         self.show(self.pages.index(self.result_page))
 
-    def run_again(self) -> None:
-        if self.run is None and self.last_accounts:
-            self.start_migration(self.last_accounts, self.users_page.workers_count())
+    def stop_run(self) -> None:
+        if self.run is not None and not self.run.stopping:
+            self.run.stop()
+            self.status_page.show_stopping()
+
+    def run_again(self) -> str | None:
+        if self.run is not None or not self.last_accounts:
+            return None
+        return self.start_run(self.last_accounts, self.users_page.workers_count())
+
+    # -- another start asked for this window -------------------------------------------
+
+    def bring_to_front(self) -> None:
+        root = self.root
+        root.deiconify()
+        root.lift()
+        root.focus_force()
+        # Window managers that prevent focus stealing still put a window that is
+        # on top (for a moment) in front of the one the user works in.
+        root.attributes("-topmost", True)
+        root.after(ON_TOP_MS, lambda: root.attributes("-topmost", False))
 
     # -- closing ------------------------------------------------------------------------
 
@@ -229,7 +268,7 @@ class Wizard:
                 self.destroy()
                 return
             self.closing = True
-            self.status_page.stop()
+            self.stop_run()
             self.root.after(15000, self._stop_now)  # a batch can't take forever
             return
         self.save_settings()
@@ -278,20 +317,36 @@ def already_running() -> None:
         pass
 
 
+def open_wizard() -> Wizard:
+    """The window as `kimt` opens it: the remembered settings, and the destination admin's
+    password when KIMT_TARGET_PASS has it (taken out of the environment, as the CLI does)."""
+    wizard = make_window()
+    password = os.environ.pop(TARGET_PASSWORD_VARIABLE, None)
+    if password:
+        wizard.destination_page.fill_admin_password(password)
+    return wizard
+
+
 def main() -> int:
     multiprocessing.freeze_support()  # first: a frozen worker process must stop here
     instance = SingleInstance()
     if not instance.acquire():
-        already_running()
+        if instance.ask_to_raise():
+            print(f"{ALREADY_RUNNING}: its window is in front now.", file=sys.stderr,
+                  flush=True)
+            return 0
+        already_running()  # it did not answer: the user has to find it
         return 1
     try:
         try:
-            wizard = make_window()
+            wizard = open_wizard()
         except tk.TclError as e:  # no desktop: an SSH session, a server, a missing XAUTHORITY
             print(f"kimt: the wizard can't open a window here ({e}).\n"
                   "Start it on a desktop, or migrate from the command line: "
                   "kimt migrate --help", file=sys.stderr, flush=True)
             return NO_WINDOW
+        # The endpoint's thread must not touch Tk: the request goes through the Tk thread.
+        instance.listen(lambda: wizard.tasks.call_soon(wizard.bring_to_front))
         print(f"KIMT started (pid {os.getpid()})", file=sys.stderr, flush=True)
         wizard.root.mainloop()
         return 0

@@ -1,10 +1,19 @@
-"""Pieces every page uses: the page base, a field with its own error line, background tasks.
+"""Pieces every page uses: the page base, its host, a field with its own error line, tasks.
 
-A page says whether it is complete with `problem()` (None or a sentence);
-the controller disables Next while there is one. The sentence is shown next
-to the field it concerns (`FieldError`), never in a pop-up. `Tasks` runs a
-function in a thread and calls back on the Tk thread through a queue drained
-with `after()`: the only way pages reach the network.
+A page talks to the window around it only through `PageHost` (the `Wizard`
+is the one host): background tasks, the remembered settings, Next, the
+source server's settings, starting and stopping a run. Pages never reach
+each other; what a page offers it returns from its own methods, and the
+wizard passes it on. A page says whether it is complete with `problem()`
+(None or a sentence); the host disables Next while there is one. The
+sentence is shown next to the field it concerns (`FieldError`), never in a
+pop-up.
+
+`Tasks` runs a function in a thread and calls back on the Tk thread through
+a queue drained with `after()`: the only way pages reach the network. Every
+task ends in `done` or `failed`, both required, so an error always reaches
+the page that asked. `Latest` drops the answer to a question asked again
+since ("latest answer wins").
 """
 
 from __future__ import annotations
@@ -13,15 +22,21 @@ import queue
 import tkinter as tk
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import ttkbootstrap as ttk
 
 if TYPE_CHECKING:
-    from .app import Wizard
+    from ..core.accounts import Account
+    from ..core.servers import ServerConfig
+    from .settings import Settings
 
 PAD = 12
 WRAP = 640  # characters of explanatory text wrap at this many pixels
+LABEL_WIDTH = 150  # px of the label column, the same in every part of a server page
+# The label column inside a Labelframe: its border and padding make up the rest,
+# so its fields line up with the page's.
+SECTION_LABEL_WIDTH = LABEL_WIDTH - PAD - 2
 
 
 # Text colours that stay readable on the light background (the theme's warning
@@ -38,47 +53,106 @@ def tone(label: ttk.Label, kind: str, text: str | None = None) -> None:
 
 
 class Tasks:
-    """Background work for the Tk thread: `run(fn, *args, done=callback)`."""
+    """Background work for the Tk thread: `run(fn, *args, done=..., failed=...)`."""
 
     def __init__(self, widget: tk.Misc, threads: int = 4, poll_ms: int = 50):
         self.widget = widget
         self.poll_ms = poll_ms
         self.queue: queue.Queue[tuple[Callable[..., None], tuple]] = queue.Queue()
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="kimt-task")
-        self.pending = 0
+        self.closed = False
         self._job = widget.after(poll_ms, self._drain)
 
     def run(self, fn: Callable[..., Any], *args: Any, done: Callable[[Any], None],
-            failed: Callable[[BaseException], None] | None = None) -> None:
-        self.pending += 1
+            failed: Callable[[BaseException], None],
+            wanted: Callable[[], bool] | None = None) -> None:
+        """`fn(*args)` in a thread, then `done(result)` or `failed(error)` on the Tk thread.
 
+        With `wanted` (a `Latest.ask()`), neither is called once it says False:
+        the question was asked again since.
+        """
         def finished(future: Future) -> None:
+            if future.cancelled():  # the window closed: nobody is left to tell
+                return
             error = future.exception()
-            if error is None:
-                self.queue.put((done, (future.result(),)))
-            elif failed is not None:
-                self.queue.put((failed, (error,)))
-            else:
-                self.queue.put((lambda e: None, (error,)))
-            self.queue.put((self._one_less, ()))
+            callback, value = (done, future.result()) if error is None else (failed, error)
+            self.call_soon(lambda: callback(value) if wanted is None or wanted() else None)
 
         self.pool.submit(fn, *args).add_done_callback(finished)
 
-    def _one_less(self) -> None:
-        self.pending -= 1
+    def call_soon(self, fn: Callable[..., None], *args: Any) -> None:
+        """From any thread: call `fn(*args)` on the Tk thread at the next poll."""
+        self.queue.put((fn, args))
 
     def _drain(self) -> None:
-        try:
-            while True:
-                callback, args = self.queue.get_nowait()
-                callback(*args)
-        except queue.Empty:
-            pass
+        # Scheduled again first: a callback that raises (Tk reports it) must not
+        # stop the answers after it.
         self._job = self.widget.after(self.poll_ms, self._drain)
+        while not self.closed:
+            try:
+                callback, args = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            callback(*args)
 
     def close(self) -> None:
+        self.closed = True
         self.widget.after_cancel(self._job)
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class Latest:
+    """"Latest answer wins": an answer to a question asked again since is dropped.
+
+    `wanted = latest.ask()` starts a question (Test connection pressed, a
+    survey of the selected users) and says whether it is still the newest;
+    pass it to `Tasks.run`. One question may have many answers (a survey
+    asks about every user at once). `forget()` drops every answer on its way
+    (another users file was loaded).
+    """
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def ask(self) -> Callable[[], bool]:
+        self.asked += 1
+        question = self.asked
+        return lambda: question == self.asked
+
+    def forget(self) -> None:
+        self.asked += 1
+
+
+@runtime_checkable
+class PageHost(Protocol):
+    """All a page may ask of the window it is in (the `Wizard`)."""
+
+    tasks: Tasks
+    settings: Settings  # remembered between starts: each page keeps its own part there
+
+    def refresh(self) -> None:
+        """Something on the page changed: ask its `problem()` again (Next follows it)."""
+        ...
+
+    def next(self) -> None:
+        """Go on as if Next was pressed (Enter in a field)."""
+        ...
+
+    def source_config(self) -> ServerConfig | None:
+        """The source server as the engine takes it; None while its page is incomplete."""
+        ...
+
+    def start_run(self, accounts: list[Account], workers: int) -> str | None:
+        """Migrate `accounts`: None once the run started, else why it can't."""
+        ...
+
+    def run_again(self) -> str | None:
+        """The last run's accounts once more: None once it started, else why it can't."""
+        ...
+
+    def stop_run(self) -> None:
+        """Stop the run after the batch in flight."""
+        ...
 
 
 class FieldError(ttk.Label):
@@ -111,9 +185,9 @@ class Page(ttk.Frame):
     next_label = "Next"
     can_go_back = True
 
-    def __init__(self, master: tk.Misc, wizard: Wizard):
+    def __init__(self, master: tk.Misc, wizard: PageHost):
         super().__init__(master, padding=(PAD * 2, PAD))
-        self.wizard = wizard
+        self.wizard = wizard  # seen through PageHost: all a page may ask of it
 
     def problem(self) -> str | None:
         """None when Next may be pressed, else what is missing (also shown at its field)."""

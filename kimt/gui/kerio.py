@@ -21,8 +21,7 @@ from ..core.errors import CertificateError, KimtError
 from ..core.kerio import DEFAULT_PORT, KerioAdmin
 from ..core.options import kerio_address, kerio_provisioning
 from ..core.provision import KerioProvisioning, check_admin
-from .common import PAD, FieldError, TestLine, autowrap, tone
-from .logins import LABEL_WIDTH
+from .common import PAD, SECTION_LABEL_WIDTH, FieldError, Latest, Tasks, TestLine, autowrap, tone
 from .settings import ServerSettings
 
 WRITE_LABELS = {
@@ -33,9 +32,9 @@ WRITE_LABELS = {
 
 class KerioSection(ttk.Labelframe):
     def __init__(self, master: tk.Misc, saved: ServerSettings, target_host: Callable[[], str],
-                 wizard, on_change: Callable[[], None]):
+                 tasks: Tasks, on_change: Callable[[], None]):
         super().__init__(master, text="Kerio Connect", padding=(PAD, 4, PAD, 8))
-        self.wizard = wizard
+        self.tasks = tasks
         self.target_host = target_host  # the IMAP host typed above ('' while invalid)
         self.on_change = on_change
         self.api = tk.StringVar(value=saved.kerio_api)
@@ -47,8 +46,8 @@ class KerioSection(ttk.Labelframe):
         self.generate = tk.BooleanVar(value=saved.generate_passwords)
         self.fingerprint = saved.kerio_fingerprint
         self._trusted_for = self.address_text()
-        self.serial = 0
-        self.columnconfigure(0, minsize=LABEL_WIDTH - PAD - 2)
+        self.answers = Latest()  # of Test connection
+        self.columnconfigure(0, minsize=SECTION_LABEL_WIDTH)
         self.columnconfigure(1, weight=1)
         self.columnconfigure(3, weight=1)
 
@@ -182,8 +181,7 @@ class KerioSection(ttk.Labelframe):
 
     def test(self, line: TestLine) -> None:
         """Log in to the admin API and out again; the answer goes to `line`."""
-        self.serial += 1
-        serial = self.serial
+        wanted = self.answers.ask()  # also when not asking: an answer on its way is stale
         if not self.user.get().strip() or not self.password.get():
             line.say("muted", "Enter the Kerio administrator and password to test the admin "
                      "API too.")
@@ -194,14 +192,10 @@ class KerioSection(ttk.Labelframe):
             line.say("danger", str(e))
             return
         line.say("muted", f"Logging in to the Kerio admin API at {admin.address}…")
-        self.wizard.tasks.run(check_admin, admin,
-                              done=lambda text: self._tested(serial, line, admin, text),
-                              failed=lambda e: self._tested(serial, line, admin, e))
+        self.tasks.run(check_admin, admin, done=lambda text: self._tested(line, admin, text),
+                       failed=lambda e: self._tested(line, admin, e), wanted=wanted)
 
-    def _tested(self, serial: int, line: TestLine, admin: KerioAdmin,
-                answer: str | BaseException) -> None:
-        if serial != self.serial or not self.winfo_exists():
-            return
+    def _tested(self, line: TestLine, admin: KerioAdmin, answer: str | BaseException) -> None:
         if isinstance(answer, str):
             line.say("ok", answer)
         elif isinstance(answer, CertificateError) and answer.fingerprint and not admin.fingerprint:

@@ -20,10 +20,9 @@ import ttkbootstrap as ttk
 from ..core.errors import KimtError
 from ..core.oauth import split_command
 from ..core.options import separator_problem
-from .common import PAD, FieldError, autowrap, labeled_entry
+from .common import LABEL_WIDTH, PAD, SECTION_LABEL_WIDTH, FieldError, autowrap, labeled_entry
 from .settings import ServerSettings
 
-LABEL_WIDTH = 150  # px of the label column, the same in every part of a server page
 COMMAND_NAME = "The token command"
 
 
@@ -70,7 +69,7 @@ class LoginFields(ttk.Frame):
 
     def _admin_section(self) -> ttk.Labelframe:
         frame = ttk.Labelframe(self, text="Admin login (a master user)", padding=(PAD, 4, PAD, 8))
-        frame.columnconfigure(0, minsize=LABEL_WIDTH - PAD - 2)
+        frame.columnconfigure(0, minsize=SECTION_LABEL_WIDTH)
         frame.columnconfigure(1, weight=1)
         self.admin_user_entry, self.admin_user_error = labeled_entry(
             frame, 0, "Admin user:", self.admin_user)
@@ -96,7 +95,7 @@ class LoginFields(ttk.Frame):
 
     def _token_section(self, token_place: str) -> ttk.Labelframe:
         frame = ttk.Labelframe(self, text="OAuth access tokens", padding=(PAD, 4, PAD, 8))
-        frame.columnconfigure(0, minsize=LABEL_WIDTH - PAD - 2)
+        frame.columnconfigure(0, minsize=SECTION_LABEL_WIDTH)
         frame.columnconfigure(1, weight=1)
         self.token_entry, self.token_error = labeled_entry(
             frame, 0, "Token command:", self.token_command, hint="optional")

@@ -28,7 +28,7 @@ from ..core.provision import (
 )
 from ..core.report import duration, finish_line, number, size, verdict
 from ..platform import open_path
-from .common import PAD, Page, autowrap, tone
+from .common import PAD, Page, PageHost, autowrap, tone
 
 SHOWN_ACCOUNTS = 8  # addresses named per line; the Report log lists every one
 
@@ -38,7 +38,7 @@ class ResultPage(Page):
     subtitle = "The migration is over. The Report log lists every user and every problem."
     next_label = "Close"
 
-    def __init__(self, master: tk.Misc, wizard):
+    def __init__(self, master: tk.Misc, wizard: PageHost):
         super().__init__(master, wizard)
         self.finished: RunFinished | None = None
         self.report_path = self.debug_path = self.log_dir = None
@@ -86,23 +86,27 @@ class ResultPage(Page):
                                         command=lambda: self.open(self.log_dir))
         self.folder_button.pack(side="left", padx=(6, 0))
         self.again_button = ttk.Button(logs, text="Run again", bootstyle="success",
-                                       command=self.wizard.run_again)
+                                       command=self.run_again)
         self.again_button.pack(side="right")
         self.again_hint = autowrap(ttk.Label(self, text="", bootstyle="secondary",
                                              justify="right", anchor="e"))
         self.again_hint.grid(row=6, column=0, sticky="we", pady=(4, 0))
-        self.open_error = autowrap(ttk.Label(self, text="", bootstyle="danger"))
-        self.open_error.grid(row=7, column=0, sticky="we")
+        self.error_label = autowrap(ttk.Label(self, text="", bootstyle="danger"))
+        self.error_label.grid(row=7, column=0, sticky="we")
 
     def open(self, path) -> None:
         try:
             open_path(path)
-            self.open_error.configure(text="")
+            self.error_label.configure(text="")
         except OSError as e:
-            self.open_error.configure(text=f"Could not open it: {e}")
+            self.error_label.configure(text=f"Could not open it: {e}")
+
+    def run_again(self) -> None:
+        self.error_label.configure(text=self.wizard.run_again() or "")
 
     def show_run(self, finished: RunFinished) -> None:
         self.finished = finished
+        self.error_label.configure(text="")
         self.report_path, self.debug_path, self.log_dir = (
             Path(finished.report_path), Path(finished.debug_path), Path(finished.log_dir))
         results = finished.results

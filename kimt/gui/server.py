@@ -21,9 +21,9 @@ from ..core.errors import KimtError
 from ..core.options import server_config
 from ..core.provision import KerioProvisioning
 from ..core.servers import ServerConfig, parse_host
-from .common import PAD, Page, TestLine, labeled_entry
+from .common import LABEL_WIDTH, PAD, Latest, Page, PageHost, TestLine, labeled_entry
 from .kerio import KerioSection
-from .logins import LABEL_WIDTH, LoginFields
+from .logins import LoginFields
 from .settings import ServerSettings
 
 SECURITY_LABELS = {"ssl": "SSL/TLS (port 993)", "starttls": "STARTTLS (port 143)",
@@ -39,14 +39,14 @@ class ServerPage(Page):
     token_place = "the users file's password column"
     METHODS: tuple[tuple[str, str], ...] = ()
 
-    def __init__(self, master: tk.Misc, wizard):
+    def __init__(self, master: tk.Misc, wizard: PageHost):
         super().__init__(master, wizard)
         saved: ServerSettings = getattr(wizard.settings, self.settings_key)
         self.host = tk.StringVar(value=saved.host)
         self.security = tk.StringVar(value=saved.security or "ssl")
         self.fingerprint = saved.fingerprint or ""
         self._trusted_for = (self.host.get(), self.security.get())
-        self.test_serial = 0
+        self.test_answers = Latest()
         self.columnconfigure(0, weight=1)
 
         form = ttk.Frame(self)
@@ -144,6 +144,10 @@ class ServerPage(Page):
         saved.fingerprint = self.fingerprint
         self.logins.remember(saved)
 
+    def fill_admin_password(self, password: str) -> None:
+        """Type in the admin's password (a start value; like every password, never saved)."""
+        self.logins.admin_password.set(password)
+
     def on_next(self) -> bool:
         self.remember()
         return True
@@ -156,18 +160,14 @@ class ServerPage(Page):
             self.host_entry.focus_set()
             return
         config = self.connection_config()
-        self.test_serial += 1
-        serial = self.test_serial
         self.imap_line.say("muted", f"Connecting to {config.address}…")
         self.test_button.configure(state="disabled")
-        self.wizard.tasks.run(survey.try_connection, config,
-                              done=lambda answer: self.tested(serial, answer),
-                              failed=lambda e: self.tested(serial, survey.ConnectionTest(
-                                  False, f"Unexpected error: {e}")))
+        self.wizard.tasks.run(survey.try_connection, config, done=self.tested,
+                            failed=lambda e: self.tested(survey.ConnectionTest(
+                                False, f"Unexpected error: {e}")),
+                            wanted=self.test_answers.ask())
 
-    def tested(self, serial: int, answer: survey.ConnectionTest) -> None:
-        if serial != self.test_serial or not self.winfo_exists():
-            return
+    def tested(self, answer: survey.ConnectionTest) -> None:
         self.test_button.configure(state="normal")
         self.imap_line.say("ok" if answer.ok else "danger", answer.text,
                            offer=answer.untrusted_fingerprint)
@@ -211,7 +211,7 @@ class DestinationPage(ServerPage):
     )
 
     def build_specific(self, saved: ServerSettings) -> None:
-        self.kerio = KerioSection(self.logins, saved, self.host_name, self.wizard,
+        self.kerio = KerioSection(self.logins, saved, self.host_name, self.wizard.tasks,
                                   self.changed)
         self.logins.add_section("kerio", self.kerio)
 

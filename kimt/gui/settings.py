@@ -42,6 +42,7 @@ class Settings:
     source: ServerSettings = field(default_factory=ServerSettings)
     target: ServerSettings = field(default_factory=lambda: ServerSettings(kind="master"))
     csv_folder: str = ""
+    csv_file: str = ""  # the users file loaded last: Load CSV offers it first (a path only)
     workers: int = 4
     geometry: str = ""
 
@@ -62,6 +63,7 @@ class Settings:
         s.source = server(data.get("source"), s.source)
         s.target = server(data.get("target"), s.target)
         s.csv_folder = str(data.get("csv_folder", ""))
+        s.csv_file = str(data.get("csv_file", ""))
         workers = data.get("workers", 4)
         s.workers = workers if isinstance(workers, int) and 1 <= workers <= 32 else 4
         s.geometry = str(data.get("geometry", ""))

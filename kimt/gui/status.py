@@ -1,9 +1,11 @@
 """Step 5: the migration as it runs — one row per mailbox, an overall bar, Stop.
 
-Renders the engine's events (drained every 100 ms): a mailbox's progress is
-its finished folders plus the current one; with an Estimate its messages
-are counted against the estimated total, otherwise against its folders.
-Speed and ETA are computed from the bytes copied and that fraction.
+A view of the run, which the wizard owns: it hands over the engine's events
+as it drains them (`handle`, then `tick`) and tells the page when Stop was
+asked for (`show_stopping`). A mailbox's progress is its finished folders
+plus the current one; with an Estimate its messages are counted against the
+estimated total, otherwise against its folders. Speed and ETA are computed
+from the bytes copied and that fraction.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 import ttkbootstrap as ttk
 
+from ..core.accounts import Account
 from ..core.events import (
     DONE,
     FAILED,
@@ -30,8 +33,7 @@ from ..core.events import (
     RunStarted,
 )
 from ..core.report import number, size
-from .common import PAD, Page, autowrap, scrolled_table, tone
-from .run import MigrationRun
+from .common import PAD, Page, PageHost, autowrap, scrolled_table, tone
 
 COLUMNS = (("address", "Address", 190), ("state", "State", 120), ("folder", "Folder", 150),
            ("messages", "Messages", 100), ("size", "Size", 70), ("speed", "Speed", 80),
@@ -88,9 +90,8 @@ class StatusPage(Page):
     can_go_back = False
     next_label = "Next"
 
-    def __init__(self, master: tk.Misc, wizard):
+    def __init__(self, master: tk.Misc, wizard: PageHost):
         super().__init__(master, wizard)
-        self.run: MigrationRun | None = None
         self.rows: dict[str, Progress] = {}
         self.started = 0.0
         self.columnconfigure(0, weight=1)
@@ -110,7 +111,7 @@ class StatusPage(Page):
 
         bottom = ttk.Frame(self)
         bottom.grid(row=3, column=0, sticky="we", pady=(PAD, 0))
-        self.stop_button = ttk.Button(bottom, text="Stop", command=self.stop,
+        self.stop_button = ttk.Button(bottom, text="Stop", command=self.wizard.stop_run,
                                       bootstyle="danger-outline")
         self.stop_button.pack(side="left")
         self.notice = autowrap(ttk.Label(bottom, text="", bootstyle="secondary",
@@ -119,32 +120,16 @@ class StatusPage(Page):
 
     # -- running ------------------------------------------------------------------------
 
-    def begin(self, run: MigrationRun, expected: dict[str, int]) -> None:
-        self.run = run
+    def begin(self, accounts: list[Account], expected: dict[str, int]) -> None:
+        """A new run of `accounts`; `expected`: messages per address, as estimated."""
         self.started = time.monotonic()
-        self.rows = {a.email: Progress(a.email, expected.get(a.email, 0))
-                     for a in run.request.accounts}
+        self.rows = {a.email: Progress(a.email, expected.get(a.email, 0)) for a in accounts}
         self.tree.delete(*self.tree.get_children())
         for email in self.rows:
             self.tree.insert("", "end", iid=email, values=self.values(self.rows[email]))
         self.stop_button.configure(state="normal", text="Stop")
         self.notice.configure(text="Connecting to both servers…")
-        self.update_overall()
-        run.start()
-        self.after(100, self.poll)
-
-    def poll(self) -> None:
-        run = self.run
-        if run is None:
-            return
-        for event in run.drain():
-            self.handle(event)
-        self.update_overall()
-        if run.finished is not None:
-            self.run = None
-            self.wizard.migration_finished(run)
-            return
-        self.after(100, self.poll)
+        self.tick()
 
     def handle(self, event) -> None:
         match event:
@@ -197,7 +182,8 @@ class StatusPage(Page):
         tag = {DONE: "done", FAILED: "failed", PROBLEMS: "problems", STOPPED: "stopped"}
         self.tree.item(p.email, values=self.values(p), tags=(tag.get(p.state, ""),))
 
-    def update_overall(self) -> None:
+    def tick(self) -> None:
+        """The overall bar, and the speed and time left, which move on between events."""
         if not self.rows:
             return
         fractions = [p.fraction for p in self.rows.values()]
@@ -210,17 +196,8 @@ class StatusPage(Page):
                  f"elapsed {clock(elapsed)}")
         for p in self.rows.values():
             if p.state == MIGRATING:
-                self.show(p)  # speed and time left move on between events too
+                self.show(p)
 
-    def stop(self) -> None:
-        if self.run is not None and not self.run.stopping:
-            self.run.stop()
-            self.stop_button.configure(state="disabled", text="Stopping…")
-            tone(self.notice, "warning", "Stopping after the batch of messages in flight…")
-
-    @property
-    def running(self) -> bool:
-        return self.run is not None
-
-    def problem(self) -> str | None:
-        return "The migration is still running" if self.running else None
+    def show_stopping(self) -> None:
+        self.stop_button.configure(state="disabled", text="Stopping…")
+        tone(self.notice, "warning", "Stopping after the batch of messages in flight…")

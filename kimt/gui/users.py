@@ -3,13 +3,18 @@
 The file is read by `core.accounts` exactly as `kimt migrate` reads it;
 changing the encoding reads it again. Rows are keyed by their position in
 the file. Check logins and Estimate run `core.survey` in background threads
-and fill each row as its answer comes back. Passwords are shown as dots.
+(on the source server the wizard hands over) and fill each row as its answer
+comes back, an unexpected error included; a new survey or file drops the
+answers still on their way. Passwords are shown as dots. The page gives the
+wizard its values (`accounts`, `selected()`, `expected_messages()`) and asks
+it to start the run.
 """
 
 from __future__ import annotations
 
 import os
 import tkinter as tk
+from pathlib import Path
 from tkinter import filedialog
 
 import ttkbootstrap as ttk
@@ -18,7 +23,7 @@ from ..core import survey
 from ..core.accounts import ENCODING_CHOICES, ENCODING_LABELS, Account, AccountList, read_accounts
 from ..core.errors import KimtError
 from ..core.report import number, size
-from .common import PAD, FieldError, Page, autowrap, scrolled_table, tone
+from .common import PAD, FieldError, Latest, Page, PageHost, autowrap, scrolled_table, tone
 
 CHECKED, UNCHECKED = "☑", "☐"
 COLUMNS = (("use", "", 30), ("address", "Address", 170), ("name", "Full name", 120),
@@ -40,14 +45,14 @@ class UsersPage(Page):
                 "are optional and only read the old server.")
     next_label = "Start migration"
 
-    def __init__(self, master: tk.Misc, wizard):
+    def __init__(self, master: tk.Misc, wizard: PageHost):
         super().__init__(master, wizard)
         self.accounts: AccountList | None = None
         self.checked: set[int] = set()
         self.logins: dict[int, survey.LoginCheck | None] = {}  # None: being checked
         self.estimates: dict[int, survey.Estimate] = {}
         self.estimating: set[int] = set()
-        self.serial = 0  # answers for an older file are dropped
+        self.survey_answers = Latest()
         self.columnconfigure(0, weight=1)
         self.rowconfigure(3, weight=1)
 
@@ -122,10 +127,16 @@ class UsersPage(Page):
     # -- the file -----------------------------------------------------------------------
 
     def choose_file(self) -> None:
-        folder = self.wizard.settings.csv_folder
+        """The file dialog, in the folder of the last file, that file preselected."""
+        settings = self.wizard.settings
+        last = Path(settings.csv_file) if settings.csv_file else None
+        folder = settings.csv_folder
+        if last is not None and last.is_file():
+            folder = str(last.parent)
         path = filedialog.askopenfilename(
             parent=self, title="Users file (CSV)",
             initialdir=folder if folder and os.path.isdir(folder) else None,
+            initialfile=last.name if last is not None and last.is_file() else None,
             filetypes=[("Users file", "*.csv *.txt"), ("All files", "*")])
         if path:
             self.load(path)
@@ -137,12 +148,15 @@ class UsersPage(Page):
             self.file_error.show(str(e))
             self.changed()
             return
+        self.wizard.settings.csv_file = os.path.abspath(path)
         self.wizard.settings.csv_folder = os.path.dirname(os.path.abspath(path))
         keep = {a.email.casefold() for a in self.selected()} if encoding else None
         self.accounts = accounts
-        self.serial += 1
+        self.survey_answers.forget()
         self.logins.clear()
         self.estimates.clear()
+        self.estimating.clear()
+        tone(self.survey_label, "default", "")  # it was about the last file
         self.checked = {i for i, a in enumerate(accounts.accounts)
                         if keep is None or a.email.casefold() in keep}
         self.file_error.show(None)
@@ -282,13 +296,6 @@ class UsersPage(Page):
 
     # -- checks -------------------------------------------------------------------------
 
-    def source_config(self):
-        page = self.wizard.source_page
-        if page.problem():
-            tone(self.survey_label, "danger", "Fix the source server page first.")
-            return None
-        return page.config()
-
     def check_logins(self) -> None:
         self._survey(estimate=False)
 
@@ -296,10 +303,14 @@ class UsersPage(Page):
         self._survey(estimate=True)
 
     def _survey(self, estimate: bool) -> None:
-        config = self.source_config()
-        if config is None or not self.accounts:
+        config = self.wizard.source_config()
+        if config is None:
+            tone(self.survey_label, "danger", "Fix the source server page first.")
             return
-        serial = self.serial
+        if not self.accounts:
+            return
+        wanted = self.survey_answers.ask()  # an earlier survey's answers are dropped now
+        self._forget_unanswered()
         todo = [(i, a) for i, a in enumerate(self.accounts.accounts) if i in self.checked]
         left = {"n": len(todo), "failed": 0}
         verb = "Estimating" if estimate else "Checking logins"
@@ -308,8 +319,6 @@ class UsersPage(Page):
             button.configure(state="disabled")
 
         def answered(i: int, login: survey.LoginCheck, found: survey.Estimate | None) -> None:
-            if serial != self.serial:
-                return
             self.logins[i] = login
             self.estimating.discard(i)
             if found is not None and found.ok:
@@ -332,16 +341,34 @@ class UsersPage(Page):
                 self.update_counts()
             tone(self.survey_label, "danger" if left["failed"] else "default", text)
 
+        def crashed(i: int, account: Account, error: BaseException) -> None:
+            # not the server's answer but KIMT's own failure: the row says so, in the row
+            answered(i, survey.LoginCheck(account.email, False, f"unexpected error: {error}"),
+                     None)
+
         for i, account in todo:
             self.logins[i] = None
             if estimate:
                 self.estimating.add(i)
                 self.estimates.pop(i, None)
                 self.wizard.tasks.run(survey.check_and_estimate, config, account,
-                                      done=lambda r, i=i: answered(i, r[0], r[1]))
+                                      done=lambda r, i=i: answered(i, r[0], r[1]),
+                                      failed=lambda e, i=i, a=account: crashed(i, a, e),
+                                      wanted=wanted)
             else:
                 self.wizard.tasks.run(survey.check_login, config, account,
-                                      done=lambda r, i=i: answered(i, r, None))
+                                      done=lambda r, i=i: answered(i, r, None),
+                                      failed=lambda e, i=i, a=account: crashed(i, a, e),
+                                      wanted=wanted)
+            self.refresh_row(i)
+
+    def _forget_unanswered(self) -> None:
+        """Rows still waiting for a dropped survey's answer show nothing, not "checking…"."""
+        waiting = {i for i, login in self.logins.items() if login is None} | self.estimating
+        for i in waiting:
+            self.logins.pop(i, None)
+        self.estimating.clear()
+        for i in waiting:
             self.refresh_row(i)
 
     # -- the wizard ---------------------------------------------------------------------
@@ -363,6 +390,15 @@ class UsersPage(Page):
         except (tk.TclError, ValueError):
             return 4
 
+    def expected_messages(self) -> dict[str, int]:
+        """Messages per address from the last Estimate: what the run's progress counts to."""
+        if not self.accounts:
+            return {}
+        return {self.accounts.accounts[i].email: e.messages for i, e in self.estimates.items()
+                if e.ok}
+
     def on_next(self) -> bool:
         self.wizard.settings.workers = self.workers_count()
-        return self.wizard.start_migration(self.selected(), self.workers_count())
+        reason = self.wizard.start_run(self.selected(), self.workers_count())
+        self.selection_error.show(reason)
+        return reason is None

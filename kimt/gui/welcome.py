@@ -6,7 +6,7 @@ import tkinter as tk
 
 import ttkbootstrap as ttk
 
-from .common import PAD, Page, autowrap
+from .common import PAD, Page, PageHost, autowrap
 
 EXAMPLE = """jdoe@example.com;his-old-password;John Doe
 anna@example.com;her-old-password;Anna Nováková"""
@@ -29,7 +29,7 @@ class WelcomePage(Page):
     title = "Welcome to KIMT"
     subtitle = "Move whole mail accounts from an old IMAP server to a new one."
 
-    def __init__(self, master: tk.Misc, wizard):
+    def __init__(self, master: tk.Misc, wizard: PageHost):
         super().__init__(master, wizard)
         text = ("KIMT copies every folder and message of each user — with flags "
                 "(read, answered, flagged) and original dates — to the new server. "

@@ -1,9 +1,11 @@
 """What differs between Windows, macOS and Linux: folders, opening files, the locks."""
 
 from .children import environ_for_programs
+from .endpoint import RaiseEndpoint, ask_to_raise
 from .locks import LOCK_NAME, SingleInstance, mailbox_lock, runtime_dir
 from .opener import open_path
 from .paths import default_log_base, new_run_dir
 
-__all__ = ["LOCK_NAME", "SingleInstance", "default_log_base", "environ_for_programs",
-           "mailbox_lock", "new_run_dir", "open_path", "runtime_dir"]
+__all__ = ["LOCK_NAME", "RaiseEndpoint", "SingleInstance", "ask_to_raise",
+           "default_log_base", "environ_for_programs", "mailbox_lock", "new_run_dir",
+           "open_path", "runtime_dir"]

@@ -2,7 +2,10 @@
 
 One KIMT window at a time: `SingleInstance` holds a lock file named
 `LOCK_NAME`, and on Windows a named mutex of the same name, which the
-installer's `AppMutex` looks for to ask the user to close KIMT first.
+installer's `AppMutex` looks for to ask the user to close KIMT first. The
+holder listens on a local endpoint beside the lock (`endpoint.py`), so a
+later start can ask it to bring its window to the front instead of opening
+a second one.
 
 Two runs copying into the same destination mailbox at once would both see
 the same messages missing and both append them: duplicates. So a worker
@@ -16,14 +19,20 @@ They live in the per-user runtime folder.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
 from filelock import FileLock, Timeout
+
+from .endpoint import RaiseEndpoint, ask_to_raise
+
+log = logging.getLogger("kimt.platform.locks")
 
 LOCK_NAME = "KIMT-Mail-Migration-SingleInstance"  # also the installer's AppMutex
 APP_NAME = "KIMT"
@@ -57,12 +66,19 @@ def mailbox_lock(address: str, email: str) -> FileLock:
 
 
 class SingleInstance:
-    """`acquire()` is False when another KIMT holds the lock; release on exit."""
+    """`acquire()` is False when another KIMT holds the lock; release on exit.
 
-    def __init__(self, folder: Path | None = None):
-        self.path = (folder or runtime_dir()) / f"{LOCK_NAME}.lock"
+    The holder calls `listen(on_raise)`; a later start, refused the lock,
+    calls `ask_to_raise()`.
+    """
+
+    def __init__(self, folder: Path | None = None, tcp: bool | None = None):
+        self.folder = folder or runtime_dir()
+        self.path = self.folder / f"{LOCK_NAME}.lock"
+        self.tcp = tcp  # None: the system's kind of endpoint (a Unix socket; TCP on Windows)
         self._lock = FileLock(str(self.path), timeout=0)
         self._mutex = None
+        self._endpoint: RaiseEndpoint | None = None
 
     def acquire(self) -> bool:
         try:
@@ -73,7 +89,28 @@ class SingleInstance:
             self._mutex = _windows_mutex()
         return True
 
+    def listen(self, on_raise: Callable[[], None]) -> bool:
+        """Holding the lock: call `on_raise()` (from another thread) when a later start asks.
+
+        False when no endpoint could be opened: later starts then show their message.
+        """
+        endpoint = RaiseEndpoint(self.folder, on_raise, self.tcp)
+        try:
+            endpoint.open()
+        except OSError as e:
+            log.warning("a second start can't bring this window to the front: %s", e)
+            return False
+        self._endpoint = endpoint
+        return True
+
+    def ask_to_raise(self) -> bool:
+        """Refused the lock: ask its holder to bring its window to the front; True if it did."""
+        return ask_to_raise(self.folder, self.tcp)
+
     def release(self) -> None:
+        if self._endpoint is not None:
+            self._endpoint.close()
+            self._endpoint = None
         if self._lock.is_locked:
             self._lock.release()
         if self._mutex is not None:

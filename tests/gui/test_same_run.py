@@ -46,7 +46,7 @@ def test_wizard_and_cli_build_identical_runs(wizard, tmp_path):
 
     assert [a.email for a in from_wizard.accounts] == [a.email for a in from_cli.accounts]
     assert from_wizard.settings == from_cli.settings  # both servers, logins, copy, retries
-    assert (from_wizard.workers, from_wizard.dry_run, from_wizard.users_file,
-            from_wizard.provision) == (from_cli.workers, from_cli.dry_run, from_cli.users_file,
+    assert (from_wizard.workers, from_wizard.verify, from_wizard.users_file,
+            from_wizard.provision) == (from_cli.workers, from_cli.verify, from_cli.users_file,
                                        from_cli.provision)
     assert "lines left out: line 2" in from_wizard.users_file
