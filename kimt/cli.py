@@ -240,7 +240,7 @@ def _server_config(args: argparse.Namespace, side: str, role: str) -> ServerConf
 
 
 def _kerio_provisioning(args: argparse.Namespace,
-                        target: ServerConfig) -> KerioProvisioning | None:
+                        destination: ServerConfig) -> KerioProvisioning | None:
     """The Kerio admin API settings of `--target-kind kerio`, None for a plain IMAP target."""
     if args.target_kind != "kerio":
         if args.generate_passwords:
@@ -252,15 +252,15 @@ def _kerio_provisioning(args: argparse.Namespace,
         raise InputError("--target-kind kerio needs the Kerio administrator: --kerio-user NAME")
     explicit = (args.kerio_pass_file or args.kerio_pass is not None
                 or os.environ.get("KIMT_KERIO_PASS"))
-    same_admin = user == args.target_user and target.auth == "master"
-    if not explicit and same_admin and target.master_password:
-        password = target.master_password
+    same_admin = user == args.target_user and destination.auth == "master"
+    if not explicit and same_admin and destination.master_password:
+        password = destination.master_password
     else:
         password = _read_secret(args, "kerio")
     if not password:
         raise InputError("no password for the Kerio administrator: use --kerio-pass-file FILE, "
                          "KIMT_KERIO_PASS, or run on a terminal to be asked")
-    return kerio_provisioning(args.kerio_host, target.host, user, password,
+    return kerio_provisioning(args.kerio_host, destination.host, user, password,
                               args.kerio_fingerprint, args.generate_passwords,
                               timeout=min(args.timeout, 60))
 
@@ -357,11 +357,11 @@ def build_request(args: argparse.Namespace, accounts: AccountList, chosen: list,
     if args.timeout <= 0:
         raise InputError("--timeout must be more than 0")
     source = _server_config(args, "source", "source")
-    target = _server_config(args, "target", "destination")
-    return run_request(accounts, chosen, source, target, workers=args.workers,
+    destination = _server_config(args, "target", "destination")
+    return run_request(accounts, chosen, source, destination, workers=args.workers,
                        retries=args.retries, batch_mb=args.batch_mb, verify=verify,
                        log_dir=args.log_dir, state_dir=args.state_dir,
-                       provision=_kerio_provisioning(args, target))
+                       provision=_kerio_provisioning(args, destination))
 
 
 def cmd_run(args: argparse.Namespace, verify: bool) -> int:

@@ -246,7 +246,7 @@ def test_comments_blank_lines_header_and_trailing_columns(tmp_path: Path) -> Non
             "b@x.cz;pw;;\n"
             "c@x.cz;pw\n")
     al = read_accounts(write(tmp_path, text))
-    assert [(a.email, a.full_name, a.target_password, a.line) for a in al.accounts] == [
+    assert [(a.email, a.full_name, a.destination_password, a.line) for a in al.accounts] == [
         ("a@x.cz", "Jan", None, 5), ("b@x.cz", "", None, 8), ("c@x.cz", "", None, 9)]
     assert al.problems == []
 
@@ -321,7 +321,7 @@ def test_duplicates_case_insensitive_first_wins(tmp_path: Path) -> None:
 
 def test_fourth_column_is_destination_password(tmp_path: Path) -> None:
     al = read_accounts(write(tmp_path, "a@x.cz;old;Jan;new\nb@x.cz;old;Eva; \n"))
-    assert [a.target_password for a in al.accounts] == ["new", None]
+    assert [a.destination_password for a in al.accounts] == ["new", None]
     assert al.accounts[0].password == "old"
 
 
@@ -450,7 +450,7 @@ def test_valid_rows_among_junk_all_load(rows, junk, newline, encoding) -> None:
     al = parse_accounts(data, "mixed.csv")
     expected = [(n, f[0], f[1], f[2], f[3] if len(f) > 3 else None)
                 for n, (_, f) in enumerate(lines, 1) if f is not None]
-    assert [(a.line, a.email, a.password, a.full_name, a.target_password)
+    assert [(a.line, a.email, a.password, a.full_name, a.destination_password)
             for a in al.accounts] == expected
 
 

@@ -14,7 +14,7 @@ def listing(layout: Layout, *specs: tuple[str, tuple[str, ...]] | str) -> Listin
 
 
 def targets(maps) -> dict[str, str]:
-    return {m.source.display: m.target_name for m in maps}
+    return {m.source.display: m.destination_name for m in maps}
 
 
 def test_dot_prefix_to_slash_and_back():
@@ -47,7 +47,7 @@ def test_special_folder_without_a_destination_holder_is_created_with_its_use():
     plain = Layout("", "/")
     maps = map_folders(listing(plain, "INBOX", "Sent Messages"), listing(plain, "INBOX"), True)
     m = next(m for m in maps if m.source.display == "Sent Messages")
-    assert m.target_name == "Sent Messages" and m.create_special_use == "\\Sent"
+    assert m.destination_name == "Sent Messages" and m.create_special_use == "\\Sent"
     assert not m.exists
 
 
@@ -64,7 +64,7 @@ def test_separator_inside_a_name_is_replaced():
     src = listing(Layout("", "/"), "INBOX", "v1.2 notes")
     maps = map_folders(src, listing(Layout("INBOX.", "."), "INBOX"), False)
     m = next(m for m in maps if m.source.display == "v1.2 notes")
-    assert m.target_name == "INBOX.v1_2 notes" and "separator" in m.note
+    assert m.destination_name == "INBOX.v1_2 notes" and "separator" in m.note
 
 
 def test_other_namespaces_are_recognised():
@@ -80,13 +80,13 @@ def test_a_real_folder_keeps_its_name_beside_one_renamed_for_the_separator():
                   ("Lists/dev_team", "Lists/dev.team/2024", "Lists/dev.team")):
         src = listing(Layout("", "/"), "INBOX", "Lists", *order)
         maps = {m.source.display: m for m in map_folders(src, listing(courier, "INBOX"), False)}
-        assert maps["Lists/dev_team"].target_name == "INBOX.Lists.dev_team", order
+        assert maps["Lists/dev_team"].destination_name == "INBOX.Lists.dev_team", order
         assert maps["Lists/dev_team"].note == ""
         renamed = maps["Lists/dev.team"]
-        assert renamed.target_name == "INBOX.Lists.dev_team (2)", order
+        assert renamed.destination_name == "INBOX.Lists.dev_team (2)", order
         assert "renamed to 'Lists/dev_team (2)'" in renamed.note
         # its subfolder goes with it, not into the real dev_team
-        assert maps["Lists/dev.team/2024"].target_name == "INBOX.Lists.dev_team (2).2024"
+        assert maps["Lists/dev.team/2024"].destination_name == "INBOX.Lists.dev_team (2).2024"
 
 
 def test_the_special_folder_gets_the_destinations_holder_whatever_the_order():
@@ -111,4 +111,4 @@ def test_a_rerun_finds_the_suffixed_name_again():
     src = listing(plain, "INBOX", ("Sent Items", ("\\Sent",)), "Sent")
     after_first_run = listing(plain, "INBOX", ("Sent", ("\\Sent",)), "Sent (2)")
     maps = {m.source.display: m for m in map_folders(src, after_first_run, False)}
-    assert maps["Sent"].target_name == "Sent (2)" and maps["Sent"].exists
+    assert maps["Sent"].destination_name == "Sent (2)" and maps["Sent"].exists

@@ -275,7 +275,7 @@ def test_provision_uses_domain_aliases_and_reports_outcomes(kerio):
     api.add_user("old@example.com", "Old-Pw-123")
     accounts = [Account("new@example.cz", "Src-Pw-1", "New"),
                 Account("old@example.com", "Src-Pw-2"),
-                Account("x@fresh.org", "Src-Pw-3", target_password="Dst-Pw-3")]
+                Account("x@fresh.org", "Src-Pw-3", destination_password="Dst-Pw-3")]
     out = provision(KerioProvisioning(admin_of(api), generate_passwords=True), accounts)
     assert out.domains_created == ["fresh.org"]
     states = {o.email: o.state for o in out.accounts}

@@ -101,7 +101,7 @@ class Account:
     email: str
     password: str = field(repr=False)
     full_name: str = ""
-    target_password: str | None = field(default=None, repr=False)
+    destination_password: str | None = field(default=None, repr=False)
     line: int = 0
 
     @property
@@ -278,9 +278,9 @@ def parse_accounts(data: bytes, path: str = "<data>", encoding: str | None = Non
         assert fields is not None
         email = fields[0].strip()
         seen[email.casefold()] = n
-        target = fields[3] if len(fields) > 3 and fields[3].strip() else None
+        other = fields[3] if len(fields) > 3 and fields[3].strip() else None
         name = fields[2].strip() if len(fields) > 2 else ""
-        result.accounts.append(Account(email, fields[1], name, target, n))
+        result.accounts.append(Account(email, fields[1], name, other, n))
     if not result.accounts and not result.problems:
         raise CsvError("no users in the file: it is empty or has only comments", path)
     return result

@@ -87,9 +87,9 @@ class FolderCopier:
     def __init__(
         self,
         source: IMAPClient,
-        target: IMAPClient,
+        destination: IMAPClient,
         source_name: str,
-        target_name: str,
+        destination_name: str,
         display: tuple[str, str],
         options: CopyOptions,
         progress: Progress | None = None,
@@ -99,8 +99,8 @@ class FolderCopier:
         result: FolderResult | None = None,
         src_status: FolderStatus | None = None,
     ):
-        self.src, self.dst = source, target
-        self.src_name, self.dst_name = source_name, target_name
+        self.src, self.dst = source, destination
+        self.src_name, self.dst_name = source_name, destination_name
         self.options = options
         self.progress = progress or (lambda done, total, nbytes: None)
         self.should_stop = should_stop
@@ -247,15 +247,16 @@ class FolderCopier:
 
         source = list_messages(self.src, [u for u in src_flags if u not in known],
                                self.options.key_batch)
-        target = list_messages(self.dst, [u for u in dst_flags if u not in claimed],
+        on_destination = list_messages(self.dst, [u for u in dst_flags if u not in claimed],
                                self.options.key_batch)
         log.debug("folder %r: %d known from the journal; keys fetched for %d source and "
-                  "%d destination messages", res.folder, len(known), len(source), len(target))
+                  "%d destination messages", res.folder, len(known), len(source),
+                  len(on_destination))
         self._src_sizes = {m.uid: m.size for m in source}
-        plan = self._match(source, target)
-        loose = loose_match(plan.to_copy, [d for d in target
+        plan = self._match(source, on_destination)
+        loose = loose_match(plan.to_copy, [d for d in on_destination
                                            if d.uid not in set(plan.pairs.values())])
-        by_uid = {d.uid: d for d in target}
+        by_uid = {d.uid: d for d in on_destination}
         src_by_uid = {m.uid: m for m in source}
         listed = {x.uid for x in res.loose}
         for s_uid, d_uid in loose.items():
@@ -282,10 +283,10 @@ class FolderCopier:
                   res.already, len(loose), len(to_copy))
         return to_copy
 
-    def _match(self, source: list[MessageInfo], target: list[MessageInfo]) -> CopyPlan:
-        dst_sizes = {m.uid: m.size for m in target}
+    def _match(self, source: list[MessageInfo], on_destination: list[MessageInfo]) -> CopyPlan:
+        dst_sizes = {m.uid: m.size for m in on_destination}
         return plan_copy(
-            source, target,
+            source, on_destination,
             lambda uids: fetch_hashes(self.src, uids, self.options.batch_bytes, self._src_sizes),
             lambda uids: fetch_hashes(self.dst, uids, self.options.batch_bytes, dst_sizes),
         )

@@ -167,7 +167,7 @@ class Engine:
         s = r.settings
         return "\n".join([
             f"Source: {describe_server(s.source)}",
-            f"Destination: {describe_server(s.target)}",
+            f"Destination: {describe_server(s.destination)}",
             f"Users file: {r.users_file or '-'}; selected mailboxes: {len(r.accounts)}",
             f"Workers: {r.workers}",
             f"Migration journal: {self._journal_words()}",
@@ -188,14 +188,14 @@ class Engine:
         s = self.request.settings
         if not s.use_journal:
             return "not used"
-        path = journal_path(s.state_dir, s.target.address)
+        path = journal_path(s.state_dir, s.destination.address)
         return (f"{path} (KIMT's memory of what it put where; deleting it is safe: the next "
                 "run compares in full)")
 
     def run(self) -> RunFinished:
         r = self.request
-        secrets = [a.password for a in r.accounts] + [a.target_password for a in r.accounts]
-        secrets += [r.settings.source.master_password, r.settings.target.master_password]
+        secrets = [a.password for a in r.accounts] + [a.destination_password for a in r.accounts]
+        secrets += [r.settings.source.master_password, r.settings.destination.master_password]
         if r.provision:
             secrets.append(r.provision.admin.password)
         self.logs = RunLogs(r.log_base, Redactor(secrets), self._header(), r.verify)
@@ -226,7 +226,7 @@ class Engine:
     def _preflight(self) -> str:
         """Reach both servers and prove the destination admin login; '' when fine."""
         s = self.request.settings
-        for config in (s.source, s.target):
+        for config in (s.source, s.destination):
             try:
                 open_connection(config).logout()
             except KimtError as e:
@@ -235,17 +235,17 @@ class Engine:
             fatal = self._provision()
             if fatal or not self.request.accounts:
                 return fatal
-        if s.target.auth in ("master", "kerio-master") and self.request.accounts:
+        if s.destination.auth in ("master", "kerio-master") and self.request.accounts:
             errors = []
             for account in self.request.accounts[:MAX_ADMIN_PROBES]:
                 try:
-                    connect(s.target, account.email).logout()
+                    connect(s.destination, account.email).logout()
                     return ""
                 except LoginError as e:
                     errors.append(str(e))
                 except ConnectError as e:
                     return f"cannot reach the destination server: {e}"
-            admin = s.target.master_user or "(Kerio master authentication)"
+            admin = s.destination.master_user or "(Kerio master authentication)"
             return (f"the destination refused the admin login {admin} for "
                     f"{len(errors)} mailbox(es) ({errors[0]}); check the admin name and "
                     "password (and that the accounts exist there). Nothing was copied.")
@@ -257,7 +257,7 @@ class Engine:
         """Create the missing accounts; '' when the run can go on.
 
         Users Kerio refused are failed here and left out of the workers' jobs;
-        the ones created get the password KIMT set as their `target_password`
+        the ones created get the password KIMT set as their `destination_password`
         (it reaches the workers through the job queue, never a command line).
         Generated passwords are added to the redactor before anything can log
         them, and written in full only into the Report's account section.
@@ -283,7 +283,7 @@ class Engine:
                 self._emit(MailboxFinished(result))
                 continue
             if o is not None and o.password is not None:
-                account = replace(account, target_password=o.password)
+                account = replace(account, destination_password=o.password)
             keep.append(account)
         self.request = replace(r, accounts=keep)  # the caller's request stays as it was
         self._order = [a.email for a in r.accounts]

@@ -28,7 +28,7 @@ class Skipped:
 @dataclass
 class FolderResult:
     folder: str  # source, logical
-    target: str  # destination, logical
+    destination: str  # destination, logical
     total: int = 0
     copied: int = 0
     already: int = 0

@@ -150,8 +150,8 @@ class FolderMap:
     """Where one source folder goes."""
 
     source: Folder
-    target_parts: tuple[str, ...]
-    target_name: str
+    destination_parts: tuple[str, ...]
+    destination_name: str
     exists: bool  # already a real (selectable) folder on the destination
     create_special_use: str | None = None  # CREATE ... (USE (flag)) when creating
     note: str = ""  # said in the Report (renames, special-use mapping)
@@ -224,7 +224,7 @@ def _wish(folder: Folder, src_special: dict[tuple[str, ...], str],
     return _Wish(clean, create_use, notes, rank)
 
 
-def map_folders(source: Listing, target: Listing, special_use_create: bool) -> list[FolderMap]:
+def map_folders(source: Listing, destination: Listing, special_use_create: bool) -> list[FolderMap]:
     """Decide the destination name of every source folder.
 
     When two source folders ask for one name (a special folder and one named like
@@ -234,10 +234,10 @@ def map_folders(source: Listing, target: Listing, special_use_create: bool) -> l
     subfolders go with it.
     """
     src_special = {f.parts: use for use, f in _special_holders(source.folders).items()}
-    dst_special = _special_holders(target.folders)
-    existing = {f.parts: f for f in target.folders}
+    dst_special = _special_holders(destination.folders)
+    existing = {f.parts: f for f in destination.folders}
     existing_lower = {tuple(p.lower() for p in parts) for parts in existing}
-    delim = target.layout.delimiter
+    delim = destination.layout.delimiter
     wishes = [_wish(f, src_special, dst_special, special_use_create, delim)
               for f in source.folders]
 
@@ -280,6 +280,6 @@ def map_folders(source: Listing, target: Listing, special_use_create: bool) -> l
         # a \Noselect placeholder there is no folder yet: it is created like a missing one
         exists = (parts in existing and existing[parts].selectable) or parts == ("INBOX",) or (
             parts[0].upper() == "INBOX" and low in existing_lower and len(parts) == 1)
-        maps.append(FolderMap(folder, parts, target.layout.name(parts), exists,
+        maps.append(FolderMap(folder, parts, destination.layout.name(parts), exists,
                               wishes[i].create_special_use, "; ".join(wishes[i].notes)))
     return maps

@@ -30,12 +30,12 @@ class TreeOutcome:
     notes: list[str] = field(default_factory=list)  # parents the destination made real
 
 
-def build_tree(dst: IMAPClient, maps: list[FolderMap], target: Listing) -> TreeOutcome:
+def build_tree(dst: IMAPClient, maps: list[FolderMap], destination: Listing) -> TreeOutcome:
     """Create on the destination what the selectable source folders map to, shortest first."""
     out = TreeOutcome()
-    layout = target.layout
-    real = {f.parts for f in target.folders if f.selectable}
-    wanted = {m.target_parts: m for m in maps if m.source.selectable and not m.exists}
+    layout = destination.layout
+    real = {f.parts for f in destination.folders if f.selectable}
+    wanted = {m.destination_parts: m for m in maps if m.source.selectable and not m.exists}
     parents: set[tuple[str, ...]] = set()  # no real folder before, and none we want
 
     def create(parts: tuple[str, ...], special_use: str | None = None) -> str | None:
@@ -84,14 +84,14 @@ def build_tree(dst: IMAPClient, maps: list[FolderMap], target: Listing) -> TreeO
     return out
 
 
-def subscribe(dst: IMAPClient, maps: list[FolderMap], target: Listing) -> None:
+def subscribe(dst: IMAPClient, maps: list[FolderMap], destination: Listing) -> None:
     """Subscribe on the destination what is subscribed on the source (best effort)."""
-    already = {f.name for f in target.folders if f.subscribed}
+    already = {f.name for f in destination.folders if f.subscribed}
     for m in maps:
-        if m.source.subscribed and m.target_name not in already:
+        if m.source.subscribed and m.destination_name not in already:
             try:
-                dst.subscribe_folder(m.target_name)
+                dst.subscribe_folder(m.destination_name)
             except CONNECTION_ERRORS:
                 raise
             except imap_exc.IMAPClientError as e:
-                log.info("could not subscribe %r: %s", m.target_name, e)
+                log.info("could not subscribe %r: %s", m.destination_name, e)

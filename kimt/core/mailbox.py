@@ -64,7 +64,7 @@ class JobSettings:
     """Everything a worker needs besides the account (picklable, no user passwords)."""
 
     source: ServerConfig
-    target: ServerConfig
+    destination: ServerConfig
     copy: CopyOptions = field(default_factory=CopyOptions)
     max_retries: int = 5
     retry_delay: float = 1.0  # doubled on each retry, capped at 30 s
@@ -109,14 +109,14 @@ class MailboxRun:
     def _connect(self) -> None:
         self._close()
         a = self.account
-        target_password = a.target_password if a.target_password is not None else a.password
+        password = a.destination_password if a.destination_password is not None else a.password
 
 
         def source() -> None:
             self.src = connect(self.settings.source, a.email, a.password)
 
         def destination() -> None:
-            self.dst = connect(self.settings.target, a.email, target_password)
+            self.dst = connect(self.settings.destination, a.email, password)
 
         try:  # the side that logged in is closed when the other could not
             self._both(source, destination)
@@ -175,7 +175,7 @@ class MailboxRun:
 
     def _lock(self) -> filelock.FileLock | None:
         """Hold the destination mailbox against other KIMT runs; None when one has it."""
-        address = self.settings.target.address
+        address = self.settings.destination.address
         try:
             lock = mailbox_lock(address, self.account.email)
             lock.acquire(timeout=0)
@@ -196,7 +196,7 @@ class MailboxRun:
                 if lock is None:
                     res.state = FAILED
                     res.error = (f"another KIMT run on this computer is migrating this "
-                                 f"mailbox to {self.settings.target.address} right now, so "
+                                 f"mailbox to {self.settings.destination.address} right now, so "
                                  "this run left it alone")
                     return res
             self._open_journal()
@@ -253,21 +253,22 @@ class MailboxRun:
     def _plan_folders(self) -> list[FolderMap]:
         assert self.src and self.dst
         src, dst = self.src, self.dst
-        source, target = self._both(lambda: list_folders(src), lambda: list_folders(dst))
+        source, destination = self._both(lambda: list_folders(src),
+                                          lambda: list_folders(dst))
         res = self.result
         res.skipped_namespaces = sorted(source.skipped_other_namespaces)
         for name in res.skipped_namespaces:
             log.info("%s: shared/public folder %r skipped", res.email, name)
-        maps = map_folders(source, target,
+        maps = map_folders(source, destination,
                            special_use_create=self.dst.has_capability("CREATE-SPECIAL-USE"))
         res.notes = [f"{m.source.display}: {m.note}" for m in maps if m.note]
         if not self.verify:
-            made = build_tree(self.dst, maps, target)
+            made = build_tree(self.dst, maps, destination)
             for problem in made.problems:
                 log.warning("%s: %s", self.account.email, problem)
             res.folder_problems += made.problems
             res.notes += made.notes
-            subscribe(self.dst, maps, target)
+            subscribe(self.dst, maps, destination)
         return maps
 
     # -- the journal ------------------------------------------------------------------
@@ -276,7 +277,7 @@ class MailboxRun:
         if not self.settings.use_journal:
             return
         try:
-            self.journal = Journal.open(self.settings.state_dir, self.settings.target.address,
+            self.journal = Journal.open(self.settings.state_dir, self.settings.destination.address,
                                         readonly=self.verify)
         except JournalError as e:  # an accelerator: the comparison alone is still safe
             log.warning("%s: %s", self.account.email, e)
@@ -302,7 +303,7 @@ class MailboxRun:
         src, dst = self.src, self.dst
         try:
             return self._both(lambda: status_many(src, [m.source.name for m in maps]),
-                              lambda: status_many(dst, [m.target_name for m in maps
+                              lambda: status_many(dst, [m.destination_name for m in maps
                                                         if m.exists]))
         except (*CONNECTION_ERRORS, imap_exc.IMAPClientError) as e:
             log.info("%s: STATUS of the folders failed (%s); listing every folder",
@@ -316,13 +317,13 @@ class MailboxRun:
                 src_status: dict[str, FolderStatus], dst_status: dict[str, FolderStatus],
                 ) -> None:
         """Copy one folder; a failure is that folder's, unless the connection is gone."""
-        display = (fmap.source.display, "/".join(fmap.target_parts))
+        display = (fmap.source.display, "/".join(fmap.destination_parts))
         result = FolderResult(*display)
         self.result.folders.append(result)  # counted whatever happens next
         fj = self._folder_journal(fmap)
-        src, dst = src_status.get(fmap.source.name), dst_status.get(fmap.target_name)
+        src, dst = src_status.get(fmap.source.name), dst_status.get(fmap.destination_name)
         if fj is not None and src is not None and dst is not None and fj.unchanged(
-                src, dst, fmap.target_name):
+                src, dst, fmap.destination_name):
             result.total = result.already = src.messages
             result.altered_before = fj.altered_count()
             result.unchanged = True
@@ -361,7 +362,7 @@ class MailboxRun:
     def _copy_folder(self, fmap: FolderMap, number: int, count: int, result: FolderResult,
                      fj: FolderJournal | None, src_status: FolderStatus | None) -> None:
         assert self.src and self.dst
-        display = (result.folder, result.target)
+        display = (result.folder, result.destination)
         email = self.account.email
 
         def progress(done: int, total: int, nbytes: int) -> None:
@@ -369,16 +370,16 @@ class MailboxRun:
 
         problem = next((p for p in self.result.folder_problems
                         if p.startswith(f"folder '{display[1]}' ")), None)
-        if problem or (self.verify and not self._target_exists(fmap)):
+        if problem or (self.verify and not self._destination_exists(fmap)):
             self._uncopyable_folder(fmap, result, problem)
             return
-        FolderCopier(self.src, self.dst, fmap.source.name, fmap.target_name, display,
+        FolderCopier(self.src, self.dst, fmap.source.name, fmap.destination_name, display,
                      self.settings.copy, progress, self.should_stop, self.verify,
                      journal=fj, result=result, src_status=src_status).run()
 
-    def _target_exists(self, fmap: FolderMap) -> bool:
+    def _destination_exists(self, fmap: FolderMap) -> bool:
         assert self.dst
-        return fmap.exists or bool(self.dst.list_folders("", fmap.target_name))
+        return fmap.exists or bool(self.dst.list_folders("", fmap.destination_name))
 
     def _uncopyable_folder(self, fmap: FolderMap, result: FolderResult,
                            problem: str | None) -> None:
@@ -388,4 +389,4 @@ class MailboxRun:
         result.total = int(state.get(b"EXISTS", 0))
         if problem is None:
             self.result.folder_problems.append(
-                f"folder '{result.target}' does not exist on the destination")
+                f"folder '{result.destination}' does not exist on the destination")

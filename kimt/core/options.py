@@ -102,7 +102,7 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
     if not 0 < batch_mb <= 1024:
         raise SettingsError(f"the batch size must be more than 0 and at most 1024 MB, "
                             f"not {batch_mb:g}")
-    settings = JobSettings(source=source, target=destination, max_retries=retries,
+    settings = JobSettings(source=source, destination=destination, max_retries=retries,
                            copy=CopyOptions(batch_bytes=int(batch_mb * 2**20)),
                            state_dir=state_dir)
     return RunRequest(list(chosen), settings, workers, verify, log_dir,

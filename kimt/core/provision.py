@@ -53,8 +53,8 @@ def generate_password(length: int = 16) -> str:
 
 
 def _destination_password(account: Account, generate: bool) -> tuple[str, bool]:
-    if account.target_password is not None:
-        return account.target_password, False
+    if account.destination_password is not None:
+        return account.destination_password, False
     if generate:
         return generate_password(), True
     return account.password, False

@@ -153,7 +153,7 @@ def mailbox_section(r: MailboxResult, verify: bool = False) -> str:
             if r.rerun:
                 lines.append(f"  Since the last run: {finish_line(r)}")
         for f in r.folders:
-            target = "" if f.target == f.folder else f" -> '{f.target}'"
+            to = "" if f.destination == f.folder else f" -> '{f.destination}'"
             if f.unchanged:
                 what = f"{number(f.total)} on the source, unchanged since the last run"
             elif verify:
@@ -166,7 +166,7 @@ def mailbox_section(r: MailboxResult, verify: bool = False) -> str:
                 if not (f.total or f.copied):
                     what = "its messages could not be listed"
                 what += f"; NOT FINISHED: {f.error}"
-            lines.append(f"    '{f.folder}'{target}: {what}")
+            lines.append(f"    '{f.folder}'{to}: {what}")
     if r.retries:
         lines.append(f"  Reconnects: {r.retries}")
     for f in r.folders:
