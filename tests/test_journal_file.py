@@ -52,3 +52,38 @@ def test_read_only_without_a_file_is_none_and_files_are_private(tmp_path):
 
 def test_flag_text_ignores_order_case_and_recent():
     assert flag_text(["\\Seen", "$Label1", "\\Recent"]) == flag_text(["$Label1", "\\SEEN"])
+
+
+def _open_and_record(folder: str, n: int, ready, go, results) -> None:
+    ready.put(n)
+    go.wait(30)
+    try:
+        j = Journal.open(folder, DST)
+        j.folder(SRC, f"user{n}@x.cz", "INBOX").record((1, 2), "INBOX", [entry(1, 1)])
+        j.close()
+        results.put("ok")
+    except Exception as e:  # reported, so the assertion shows what went wrong
+        results.put(f"{type(e).__name__}: {e}")
+
+
+def test_workers_opening_a_new_journal_at_once_all_get_it(tmp_path):
+    """The workers of a first run create the file together (WAL set up once)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    for round_ in range(5):
+        folder = str(tmp_path / f"round{round_}")
+        ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+        procs = [ctx.Process(target=_open_and_record, args=(folder, n, ready, go, results))
+                 for n in range(8)]
+        for p in procs:
+            p.start()
+        for _ in procs:
+            ready.get(timeout=60)
+        go.set()  # all at the same moment, as the workers of a run
+        outcomes = [results.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(30)
+        assert outcomes == ["ok"] * 8
+        j = Journal.open(folder, DST, readonly=True)
+        assert all(j.knows(SRC, f"user{n}@x.cz") for n in range(8))

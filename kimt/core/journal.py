@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
+from filelock import FileLock, Timeout
 
 from .listing import FolderStatus
 
@@ -132,15 +133,20 @@ class Journal:
                 self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                new = not path.exists()
-                self.db = sqlite3.connect(path, timeout=60)
-                if new and os.name == "posix":
-                    os.chmod(path, 0o600)  # subjects and addresses: the owner's only
-                self.db.execute("PRAGMA journal_mode=WAL")
-                self.db.execute("PRAGMA synchronous=NORMAL")
-                self.db.executescript(_SCHEMA)
+                # The workers of a run open it at the same moment, and switching a new
+                # file to WAL answers "database is locked" at once, without waiting:
+                # the first one sets it up while the others wait for this lock.
+                with FileLock(f"{path}.lock", timeout=60):
+                    new = not path.exists()
+                    self.db = sqlite3.connect(path, timeout=60)
+                    if new and os.name == "posix":
+                        os.chmod(path, 0o600)  # subjects and addresses: the owner's only
+                    if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        self.db.execute("PRAGMA journal_mode=WAL")
+                    self.db.execute("PRAGMA synchronous=NORMAL")
+                    self.db.executescript(_SCHEMA)
             self.db.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError, Timeout) as e:
             raise JournalError(f"the migration journal {path} can't be opened: {e}") from None
 
     @classmethod
