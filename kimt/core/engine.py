@@ -40,7 +40,7 @@ from .events import (
     RunFinished,
     RunStarted,
 )
-from .journal import journal_path
+from .journal import default_state_dir, journal_path
 from .logs import Redactor, RunLogs
 from .mailbox import JobSettings, MailboxRun
 from .provision import REFUSED, KerioProvisioning, ProvisionResult, provision, report_section
@@ -133,6 +133,11 @@ class Engine:
     """Runs one request; `stop()` may be called from any thread."""
 
     def __init__(self, request: RunRequest, on_event: Callable[[Event], None]):
+        s = request.settings
+        if s.use_journal and s.state_dir is None:
+            # Resolved here, in the process the user started: a worker's environment is
+            # the fork server's, which may have started under other settings.
+            request = replace(request, settings=replace(s, state_dir=str(default_state_dir())))
         self.request = request
         self.on_event = on_event
         self._ctx = worker_context()
