@@ -25,6 +25,7 @@ import pytest
 from dovecot import make_message
 from helpers import ADMIN_PASSWORD, ROOT, assert_same_mail, report_of, write_csv
 from PIL import Image, ImageGrab
+from xserver import x_display  # noqa: F401  (a fixture)
 
 from kimt import __version__
 
@@ -188,28 +189,10 @@ def test_programs_kimt_starts_do_not_get_its_bundled_libraries(unpacked, bare_en
     assert not [key for key in env if key.startswith("_PYI_")]
 
 
-@pytest.fixture(scope="session")
-def display():
-    """$DISPLAY (scripts/test runs under xvfb-run), else an Xvfb of this session."""
-    if os.environ.get("DISPLAY"):
-        yield os.environ["DISPLAY"]
-        return
-    if not shutil.which("Xvfb"):
-        pytest.fail("the wizard test needs Xvfb (apt-get install xvfb)")
-    number = next(n for n in range(120, 220) if not Path(f"/tmp/.X{n}-lock").exists()
-                  and not Path(f"/tmp/.X11-unix/X{n}").exists())
-    xvfb = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x900x24",
-                             "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not Path(f"/tmp/.X11-unix/X{number}").exists():
-        assert xvfb.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
-        time.sleep(0.05)
-    try:
-        yield f":{number}"
-    finally:
-        xvfb.terminate()
-        xvfb.wait(10)
+@pytest.fixture
+def display(x_display) -> str:  # noqa: F811
+    """The X server of the GUI tests (tests/xserver.py)."""
+    return x_display
 
 
 def xdotool(display: str, *args: str, timeout: float = 60) -> str:

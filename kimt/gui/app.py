@@ -237,7 +237,7 @@ class Wizard:
         root = self.root
         root.deiconify()
         root.lift()
-        root.focus_force()
+        (root.focus_lastfor() or root).focus_force()  # back where the keyboard was
         # Window managers that prevent focus stealing still put a window that is
         # on top (for a moment) in front of the one the user works in.
         root.attributes("-topmost", True)

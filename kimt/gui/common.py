@@ -102,7 +102,7 @@ class Tasks:
 
 
 class Latest:
-    """"Latest answer wins": an answer to a question asked again since is dropped.
+    """Latest answer wins: an answer to a question that was asked again since is dropped.
 
     `wanted = latest.ask()` starts a question (Test connection pressed, a
     survey of the selected users) and says whether it is still the newest;

@@ -3,7 +3,8 @@
 `ServerPage` turns its fields into a `ServerConfig` through
 `core.options.server_config`, the function the CLI uses, so both build the
 same record; how users log in is the `logins.LoginFields` widget. "Test
-connection" runs `survey.try_connection` in the background. An unknown
+connection" runs `survey.try_connection` in the background (a newer
+test's answer wins over an older one still on its way). An unknown
 certificate shows its fingerprint in the page with one button to trust
 exactly that certificate; changing the host or security forgets it. The
 destination adds Kerio Connect (`kerio.KerioSection`): its test also logs in

@@ -128,7 +128,7 @@ class StatusPage(Page):
         for email in self.rows:
             self.tree.insert("", "end", iid=email, values=self.values(self.rows[email]))
         self.stop_button.configure(state="normal", text="Stop")
-        self.notice.configure(text="Connecting to both servers…")
+        tone(self.notice, "default", "Connecting to both servers…")  # not a last run's colour
         self.tick()
 
     def handle(self, event) -> None:

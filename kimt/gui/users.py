@@ -130,13 +130,13 @@ class UsersPage(Page):
         """The file dialog, in the folder of the last file, that file preselected."""
         settings = self.wizard.settings
         last = Path(settings.csv_file) if settings.csv_file else None
-        folder = settings.csv_folder
-        if last is not None and last.is_file():
-            folder = str(last.parent)
+        if last is not None and not last.is_file():
+            last = None  # moved or deleted since: its folder, if that is still there
+        folder = str(last.parent) if last is not None else settings.csv_folder
         path = filedialog.askopenfilename(
             parent=self, title="Users file (CSV)",
             initialdir=folder if folder and os.path.isdir(folder) else None,
-            initialfile=last.name if last is not None and last.is_file() else None,
+            initialfile=last.name if last is not None else None,
             filetypes=[("Users file", "*.csv *.txt"), ("All files", "*")])
         if path:
             self.load(path)
@@ -346,20 +346,17 @@ class UsersPage(Page):
             answered(i, survey.LoginCheck(account.email, False, f"unexpected error: {error}"),
                      None)
 
+        ask, both = ((survey.check_and_estimate, lambda r: r) if estimate
+                     else (survey.check_login, lambda r: (r, None)))
         for i, account in todo:
             self.logins[i] = None
             if estimate:
                 self.estimating.add(i)
                 self.estimates.pop(i, None)
-                self.wizard.tasks.run(survey.check_and_estimate, config, account,
-                                      done=lambda r, i=i: answered(i, r[0], r[1]),
-                                      failed=lambda e, i=i, a=account: crashed(i, a, e),
-                                      wanted=wanted)
-            else:
-                self.wizard.tasks.run(survey.check_login, config, account,
-                                      done=lambda r, i=i: answered(i, r, None),
-                                      failed=lambda e, i=i, a=account: crashed(i, a, e),
-                                      wanted=wanted)
+            self.wizard.tasks.run(ask, config, account,
+                                  done=lambda r, i=i: answered(i, *both(r)),
+                                  failed=lambda e, i=i, a=account: crashed(i, a, e),
+                                  wanted=wanted)
             self.refresh_row(i)
 
     def _forget_unanswered(self) -> None:

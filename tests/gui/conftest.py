@@ -1,62 +1,41 @@
 """Fixtures for the GUI tests: an X server, a private home, a wizard window, screenshots.
 
-The tests use the DISPLAY they are given (scripts/test runs them under
-xvfb-run); without one they start their own Xvfb on a free display number
-for the session. Each test gets a fresh HOME and XDG folders, so settings,
-the lock file and the KimtLogs folder live in its tmp_path.
+The X server is `xserver.x_display`, shared with the frozen wizard test. Each
+test gets a fresh HOME and XDG folders, so settings, the lock file and the
+KimtLogs folder live in its tmp_path. An exception in any Tk callback (a
+button, an `after()`, a task's answer) fails the test: Tk would only print
+it and carry on.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import time
+import tkinter as tk
+import traceback
 from pathlib import Path
 
 import pytest
-
-SCREEN = "1280x900x24"
-
-
-def _free_display() -> int:
-    for n in range(90, 200):
-        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
-            return n
-    raise RuntimeError("no free X display number")
+from drive import close_window
+from xserver import x_display  # noqa: F401  (a fixture)
 
 
-@pytest.fixture(scope="session")
-def x_display():
-    if os.environ.get("DISPLAY"):
-        yield os.environ["DISPLAY"]
-        return
-    if not shutil.which("Xvfb"):
-        pytest.fail("the GUI tests need Xvfb (apt-get install xvfb)")
-    n = _free_display()
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", SCREEN, "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    socket = Path(f"/tmp/.X11-unix/X{n}")
-    deadline = time.monotonic() + 10
-    while not socket.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"Xvfb :{n} did not start")
-        time.sleep(0.05)
-    os.environ["DISPLAY"] = f":{n}"
-    try:
-        yield f":{n}"
-    finally:
-        del os.environ["DISPLAY"]
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+@pytest.fixture(autouse=True)
+def tk_callback_errors(monkeypatch) -> list[BaseException]:
+    """The exceptions Tk callbacks raised in this test; any still here at its end fail it.
+
+    A test that provokes one on purpose takes it out of the list.
+    """
+    errors: list[BaseException] = []
+    monkeypatch.setattr(tk.Tk, "report_callback_exception",
+                        lambda self, kind, error, tb: errors.append(error))
+    yield errors
+    if errors:
+        details = "".join("".join(traceback.format_exception(e)) for e in errors)
+        pytest.fail(f"{len(errors)} exception(s) in Tk callbacks:\n{details}", pytrace=False)
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch, x_display) -> Path:
+def home(tmp_path, monkeypatch, x_display) -> Path:  # noqa: F811
     """A private home: settings, lock and logs of this test only."""
     home = tmp_path / "home"
     for sub in ("config", "runtime", "data", "cache"):
@@ -81,18 +60,11 @@ def screenshots(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def wizard(home):
+def wizard(home, tk_callback_errors):
     from kimt.gui.app import make_window
 
     w = make_window()
     w.root.update()
     yield w
-    if w.run is not None:
-        w.run.stop_now()
-        w.run.join(20)
-    try:
-        if w.root.winfo_exists():
-            w.tasks.close()
-            w.root.destroy()
-    except Exception:
-        pass
+    close_window(w)
+

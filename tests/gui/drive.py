@@ -57,6 +57,19 @@ def shot(w, folder: Path, name: str, window: tk.Misc | None = None) -> Path:
     return path
 
 
+def close_window(w) -> None:
+    """Stop a run still going and destroy the window, whatever state the test left it in."""
+    if w.run is not None:
+        w.run.stop_now()
+        w.run.join(20)
+    try:
+        if w.root.winfo_exists():
+            w.tasks.close()
+            w.root.destroy()
+    except tk.TclError:  # the test destroyed it already
+        pass
+
+
 def row(tree, iid: str) -> dict:
     return dict(zip(tree["columns"], tree.item(iid, "values"), strict=True))
 

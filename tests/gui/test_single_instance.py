@@ -1,19 +1,30 @@
-"""Only one KIMT window: a second start is refused with a message; a killed one doesn't block."""
+"""One KIMT window: a second start brings it to the front and exits; a killed one never blocks.
+
+Real processes (`python -m kimt`) on the test's X server, with no window
+manager: what the second start asked for is read from the X server itself
+(the first window is mapped again, on top of the others, and has the input
+focus). When the first KIMT can't answer, the second shows its message.
+The endpoint itself (a Unix socket, or the loopback port and token that
+Windows uses) is tested in this process.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import tkinter as tk
 from pathlib import Path
 
 import pytest
 from helpers import ROOT
 
-from kimt.platform import LOCK_NAME
+from kimt.platform import LOCK_NAME, RaiseEndpoint, SingleInstance, ask_to_raise
+
+TITLE_PATTERN = "^KIMT .* mail migration$"  # xdotool's regex is not UTF-8 aware: not the dash
 
 
 def start(env: dict, log: Path) -> subprocess.Popen:
@@ -24,7 +35,7 @@ def start(env: dict, log: Path) -> subprocess.Popen:
     return proc
 
 
-def wait_line(proc: subprocess.Popen, text: str, timeout: float = 20) -> str:
+def wait_line(proc: subprocess.Popen, text: str, timeout: float = 30) -> str:
     """Wait until the process has written `text` to stderr (it keeps running)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -48,38 +59,179 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def test_second_start_is_refused_and_a_killed_one_does_not_block(home, x_display, tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+def xdotool(env: dict, *args: str) -> list[str]:
+    done = subprocess.run(["xdotool", *args], capture_output=True, text=True, env=env,
+                          timeout=30)
+    return done.stdout.split()
+
+
+def wait_for(what: str, condition, timeout: float = 30, pump: tk.Misc | None = None) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        if pump is not None:
+            pump.update()
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def kimt_env(home, x_display) -> dict:
+    return dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+
+
+def test_second_start_brings_the_first_window_to_the_front(kimt_env, tmp_path):
+    env = kimt_env
     first = start(env, tmp_path / "first.err")
-    second = third = None
+    other = None
     try:
         wait_line(first, "KIMT started")
-        assert (home / "runtime" / "KIMT" / f"{LOCK_NAME}.lock").exists()
-        second = start(env, tmp_path / "second.err")
-        wait_line(second, "KIMT is already running")
-        if shutil.which("xdotool"):  # the user presses OK on the message
-            window = ""
-            end = time.monotonic() + 10
-            while not window and time.monotonic() < end:
-                window = subprocess.run(
-                    ["xdotool", "search", "--name", "KIMT is already running"],
-                    capture_output=True, text=True, env=env).stdout.split()
-                window = window[0] if window else ""
-                time.sleep(0.1)
-            assert window, "the 'already running' message window did not appear"
-            subprocess.run(["xdotool", "windowfocus", "--sync", window, "key", "Return"],
-                           env=env, check=True, timeout=10)
-            assert second.wait(10) == 1
-        else:
-            pytest.fail("xdotool is needed to answer the message (apt-get install xdotool)")
-        assert first.poll() is None  # the first one is untouched
+        found: list[str] = []
+        wait_for("KIMT's window", lambda: found.extend(
+            xdotool(env, "search", "--onlyvisible", "--name", TITLE_PATTERN)) or found)
+        window = found[0]
 
-        first.send_signal(signal.SIGKILL)  # a crash: the lock file stays behind
-        first.wait(10)
-        third = start(env, tmp_path / "third.err")
-        wait_line(third, "KIMT started")  # the OS released the lock with the process
-        assert third.poll() is None
+        # The user works in another window over KIMT's, which they had minimised.
+        other = tk.Tk()
+        other.title("Another program")
+        other.geometry("1200x880+0+0")
+        wait_for("the other window", other.winfo_ismapped, pump=other)
+        other_id = str(int(other.wm_frame(), 16))
+        xdotool(env, "windowfocus", "--sync", other_id)
+        xdotool(env, "windowunmap", "--sync", window)
+        assert window not in xdotool(env, "search", "--onlyvisible", "--name", TITLE_PATTERN)
+        assert xdotool(env, "getwindowfocus", "-f") == [other_id]
+
+        started = time.monotonic()
+        second = subprocess.run([sys.executable, "-m", "kimt"], env=env, capture_output=True,
+                                text=True, timeout=60, stdin=subprocess.DEVNULL)
+        took = time.monotonic() - started
+        assert second.returncode == 0, second.stderr
+        assert "KIMT is already running: its window is in front now." in second.stderr
+        assert "Traceback" not in second.stderr
+        print(f"\nsecond start answered and exited in {took:.2f} s")
+        assert took < 15  # it waited for nobody: no message to dismiss
+        assert not xdotool(env, "search", "--name", "KIMT is already running")
+
+        def in_front() -> bool:
+            # top-level windows bottom to top: the last one is on top of the others
+            stack = xdotool(env, "search", "--onlyvisible", "--maxdepth", "1", "--name", ".")
+            return (bool(stack) and stack[-1] == window
+                    and xdotool(env, "getwindowfocus", "-f") == [window])
+
+        wait_for("KIMT's window mapped, on top and focused", in_front, pump=other)
+        assert first.poll() is None
     finally:
-        for proc in (first, second, third):
+        if other is not None:
+            other.destroy()
+        stop(first)
+    seen = first.log.read_text(errors="replace")
+    assert "Traceback" not in seen, seen
+
+
+def test_a_killed_first_does_not_block_and_its_endpoint_is_replaced(kimt_env, home, tmp_path):
+    env = kimt_env
+    first = start(env, tmp_path / "first.err")
+    second = None
+    try:
+        wait_line(first, "KIMT started")
+        folder = home / "runtime" / "KIMT"
+        assert (folder / f"{LOCK_NAME}.lock").exists()
+        assert (folder / "KIMT-window.sock").exists()
+        first.send_signal(signal.SIGKILL)  # a crash: the lock file and the socket stay
+        first.wait(10)
+        second = start(env, tmp_path / "second.err")
+        wait_line(second, "KIMT started")  # the OS released the lock with the process
+        third = subprocess.run([sys.executable, "-m", "kimt"], env=env, capture_output=True,
+                               text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert third.returncode == 0, third.stderr  # the new first answers on a new socket
+        assert second.poll() is None
+    finally:
+        for proc in (first, second):
             if proc is not None:
                 stop(proc)
+
+
+def test_when_nobody_answers_the_message_is_shown(kimt_env, home, tmp_path):
+    """A KIMT that holds the lock without listening (an old version, say): the message."""
+    env = kimt_env
+    folder = home / "runtime" / "KIMT"
+    folder.mkdir(mode=0o700)
+    holder = SingleInstance(folder)
+    assert holder.acquire()
+    second = None
+    try:
+        second = start(env, tmp_path / "second.err")
+        wait_line(second, "KIMT is already running: switch to its window")
+        window: list[str] = []
+        wait_for("the 'already running' message", lambda: window.extend(
+            xdotool(env, "search", "--name", "KIMT is already running")) or window)
+        subprocess.run(["xdotool", "windowfocus", "--sync", window[0], "key", "Return"],
+                       env=env, check=True, timeout=10)  # the user presses OK
+        assert second.wait(10) == 1
+    finally:
+        holder.release()
+        if second is not None:
+            stop(second)
+
+
+# -- the endpoint, in this process --------------------------------------------------------
+
+@pytest.fixture
+def private_folder(tmp_path) -> Path:
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    return folder
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["unix-socket", "loopback-and-token"])
+def test_the_endpoint_answers_only_a_request_with_its_token(private_folder, tcp):
+    asked: list[str] = []
+    endpoint = RaiseEndpoint(private_folder, lambda: asked.append("raise"), tcp=tcp)
+    assert not ask_to_raise(private_folder, tcp=tcp, seconds=0.3)  # nobody listens yet
+    endpoint.open()
+    try:
+        assert ask_to_raise(private_folder, tcp=tcp)
+        assert ask_to_raise(private_folder, tcp=tcp)
+        assert asked == ["raise", "raise"]
+        if tcp:
+            port_file = private_folder / "KIMT-window.port"
+            assert port_file.stat().st_mode & 0o777 == 0o600
+            port, token = port_file.read_text().split()
+            for wrong in (b"raise\n", b"raise " + b"0" * len(token) + b"\n", b"hello\n"):
+                with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as conn:
+                    conn.sendall(wrong)
+                    assert conn.recv(16) == b""  # closed without an answer
+            assert asked == ["raise", "raise"]
+        else:
+            sock = private_folder / "KIMT-window.sock"
+            assert sock.stat().st_mode & 0o777 == 0o600
+    finally:
+        endpoint.close()
+    assert not list(private_folder.iterdir())  # nothing left behind
+    assert not ask_to_raise(private_folder, tcp=tcp, seconds=0.3)
+
+
+def test_the_endpoint_is_not_opened_nor_called_in_a_folder_others_can_enter(private_folder):
+    private_folder.chmod(0o755)
+    endpoint = RaiseEndpoint(private_folder, lambda: None, tcp=False)
+    with pytest.raises(OSError, match="not this user's alone"):
+        endpoint.open()
+    assert not ask_to_raise(private_folder, tcp=False)
+    instance = SingleInstance(private_folder)
+    assert instance.acquire()
+    try:
+        assert not instance.listen(lambda: None)  # the wizard runs on; a second start asks
+    finally:
+        instance.release()
+
+
+def test_a_stale_socket_is_replaced(private_folder):
+    (private_folder / "KIMT-window.sock").write_text("left by a crash")
+    asked: list[bool] = []
+    endpoint = RaiseEndpoint(private_folder, lambda: asked.append(True), tcp=False)
+    endpoint.open()
+    try:
+        assert ask_to_raise(private_folder, tcp=False) and asked == [True]
+    finally:
+        endpoint.close()
