@@ -3,7 +3,7 @@ import sys
 
 if __name__ == "__main__":
     multiprocessing.freeze_support()
-    from kimt.platform.workers import start_early
+    from kimt.system.workers import start_early
 
     start_early(sys.argv[1:])  # the fork server imports while we do
     from kimt.cli import main

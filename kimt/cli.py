@@ -36,7 +36,7 @@ from .core.options import MASTER_LOGINS, kerio_provisioning, run_request, server
 from .core.provision import KerioProvisioning
 from .core.provision import summary as provision_summary
 from .core.servers import AUTHENTICATORS, SECURITY_CHOICES, ServerConfig
-from .platform.workers import start_early
+from .system.workers import start_early
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_STOPPED = 0, 1, 2, 3, 130
 

@@ -20,7 +20,7 @@ import pytest
 from helpers import ROOT
 
 from kimt import __version__
-from kimt.platform import LOCK_NAME
+from kimt.system import LOCK_NAME
 
 ISS = ROOT / "installers" / "windows" / "kimt.iss"
 SPEC = ROOT / "build.spec"

@@ -6,7 +6,7 @@ import stat
 import sys
 from pathlib import Path
 
-from kimt.platform import paths
+from kimt.system import paths
 
 
 def test_log_base_per_system(monkeypatch, tmp_path):
@@ -30,7 +30,7 @@ def test_run_dirs_are_new_private_and_named_by_time(tmp_path):
 
 
 def test_programs_started_by_a_frozen_kimt_get_the_users_library_path(monkeypatch):
-    from kimt.platform import environ_for_programs
+    from kimt.system import environ_for_programs
 
     monkeypatch.setenv("LD_LIBRARY_PATH", "/opt/kimt/_internal")
     monkeypatch.setenv("LD_LIBRARY_PATH_ORIG", "/usr/local/lib")

@@ -6,7 +6,7 @@
 ; The release workflow (.github/workflows/release.yml) runs both, passing the
 ; version from kimt/__init__.py. Installs into %LOCALAPPDATA%\Programs\KIMT with
 ; a Start-menu entry, an optional desktop icon and an uninstaller (Settings, Apps).
-; AppMutex is the name of the mutex KIMT holds while it runs (kimt/platform/locks.py
+; AppMutex is the name of the mutex KIMT holds while it runs (kimt/system/locks.py
 ; LOCK_NAME; tests/test_installers.py checks that they match): setup and uninstall
 ; wait, asking the user to close KIMT first.
 

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ..platform.workers import worker_context
+from ..system.workers import worker_context
 from .accounts import Account
 from .errors import ConnectError, KimtError, LoginError
 from .events import (

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from .. import __version__
-from ..platform.paths import new_run_dir
+from ..system.paths import new_run_dir
 from . import report
 from .events import (
     Event,

@@ -26,7 +26,7 @@ import filelock
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
 
-from ..platform.locks import mailbox_lock
+from ..system.locks import mailbox_lock
 from .accounts import Account
 from .copier import CONNECTION_ERRORS, CopyOptions, FolderCopier, server_words
 from .errors import ConnectError, KimtError, LoginError, StoppedError

@@ -22,7 +22,7 @@ import os
 import shlex
 import subprocess
 
-from ..platform.children import environ_for_programs
+from ..system.children import environ_for_programs
 from .errors import LoginError, SettingsError
 
 TIMEOUT = 60.0

@@ -27,7 +27,7 @@ from ..core.engine import RunRequest
 from ..core.errors import KimtError
 from ..core.options import run_request
 from ..core.servers import ServerConfig
-from ..platform import SingleInstance
+from ..system import SingleInstance
 from . import settings as settings_store
 from .common import PAD, ConfirmDialog, Tasks, autowrap
 from .result import ResultPage
@@ -60,7 +60,6 @@ class Wizard:
         self.settings = settings or settings_store.load(settings_path)
         self.tasks = Tasks(root)
         self.run: MigrationRun | None = None
-        self.last_run: MigrationRun | None = None
         self.last_accounts: list[Account] = []
         self.closing = False
         root.title(TITLE)
@@ -214,7 +213,6 @@ class Wizard:
             self.root.after(RUN_POLL_MS, self.follow_run)
             return
         self.run = None
-        self.last_run = run
         if self.closing:
             self.destroy()
             return

@@ -27,7 +27,7 @@ from ..core.provision import (
     summary,
 )
 from ..core.report import duration, finish_line, number, size, verdict
-from ..platform import open_path
+from ..system import open_path
 from .common import PAD, Page, PageHost, autowrap, tone
 
 SHOWN_ACCOUNTS = 8  # addresses named per line; the Report log lists every one

@@ -49,10 +49,6 @@ class MigrationRun:
         return out
 
     @property
-    def running(self) -> bool:
-        return self._thread.is_alive() or not self.events.empty()
-
-    @property
     def stopping(self) -> bool:
         return self.engine.stopping
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 
-from kimt.platform import LOCK_NAME, RaiseEndpoint, SingleInstance, ask_to_raise
+from kimt.system import LOCK_NAME, RaiseEndpoint, SingleInstance, ask_to_raise
 
 TITLE_PATTERN = "^KIMT .* mail migration$"  # xdotool's regex is not UTF-8 aware: not the dash
 

@@ -32,7 +32,7 @@ from filelock import FileLock, Timeout
 
 from .endpoint import RaiseEndpoint, ask_to_raise
 
-log = logging.getLogger("kimt.platform.locks")
+log = logging.getLogger("kimt.system.locks")
 
 LOCK_NAME = "KIMT-Mail-Migration-SingleInstance"  # also the installer's AppMutex
 APP_NAME = "KIMT"

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-log = logging.getLogger("kimt.platform.endpoint")
+log = logging.getLogger("kimt.system.endpoint")
 
 ENDPOINT_NAME = "KIMT-window"
 REQUEST = b"raise"

@@ -1,4 +1,8 @@
-"""What differs between Windows, macOS and Linux: folders, opening files, the locks."""
+"""What differs between Windows, macOS and Linux: folders, opening files, the locks.
+
+(Named `system`: as `kimt/platform` it shadowed the standard library's `platform`
+wherever kimt/ itself was on the import path.)
+"""
 
 from .children import environ_for_programs
 from .endpoint import RaiseEndpoint, ask_to_raise
