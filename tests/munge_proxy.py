@@ -24,6 +24,8 @@ import re
 import socket
 import threading
 
+from tcp_proxy import TcpProxy
+
 _LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n$")
 _APPEND = re.compile(rb"^\S+ APPEND ", re.IGNORECASE)
 _APPENDUID = re.compile(rb"\[APPENDUID \d+ [\d:,]+\] ?")
@@ -103,35 +105,22 @@ class _Downstream:
         return out
 
 
-class MungeProxy:
+class MungeProxy(TcpProxy):
     def __init__(self, target_port: int, target_host: str = "127.0.0.1", munge: bool = True,
                  hide_uidplus: bool = False):
-        self.target = (target_host, target_port)
         self.munge = munge
         self.hide_uidplus = hide_uidplus
         self.munged = 0  # messages whose headers were changed
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._listener.getsockname()[1]
-        self._socks: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True, name="munge-proxy").start()
+        super().__init__(target_port, target_host, name="munge-proxy")
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(self.target)
-            self._socks += [client, server]
-            up = _Upstream(self)
-            threading.Thread(target=self._pump, args=(client, server, up.feed),
-                             daemon=True).start()
-            down = _Downstream(self)
-            threading.Thread(target=self._pump, args=(server, client, down.feed),
-                             daemon=True).start()
+    def serve(self, client: socket.socket, upstream: socket.socket) -> None:
+        up, down = _Upstream(self), _Downstream(self)
+        threading.Thread(target=self._pump, args=(client, upstream, up.feed),
+                         daemon=True).start()
+        threading.Thread(target=self._pump, args=(upstream, client, down.feed),
+                         daemon=True).start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket, change) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, change) -> None:
         try:
             while True:
                 data = src.recv(65536)
@@ -143,19 +132,4 @@ class MungeProxy:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self._listener.close()
-        for s in self._socks:
-            s.close()
-
-    def __enter__(self) -> MungeProxy:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+            self.shut(src, dst)

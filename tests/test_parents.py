@@ -29,6 +29,7 @@ from helpers import (
     run_dir_of,
     write_csv,
 )
+from tcp_proxy import TcpProxy
 
 NOSELECT_PARENTS = ("Archive", "L1", "L1/L2", "L1/L2/L3", "L1/L2/L3/L4", "Účty")
 CHILDREN = ("Archive/2022", "Archive/2023", "L1/L2/L3/L4/L5", "Účty/Faktury 2023")
@@ -148,7 +149,7 @@ def test_cyrus_makes_the_parents_real_and_the_report_says_so(dovecot_factory, cy
     assert MADE_REAL not in report_of(second)  # said once, when it happened
 
 
-class ParentsFirstProxy:
+class ParentsFirstProxy(TcpProxy):
     """Before a Dovecot: refuses a CREATE whose parent is no real folder there yet, as a
     server that makes no hierarchy itself does; everything else passes through.
 
@@ -160,24 +161,14 @@ class ParentsFirstProxy:
     def __init__(self, server: Dovecot, user: str):
         self.server, self.user = server, user
         self.refused: list[str] = []  # logical names
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._listener.getsockname()[1]
-        self._socks: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True, name="parents-proxy").start()
+        super().__init__(server.port, server.host, name="parents-proxy")
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection((self.server.host, self.server.port))
-            self._socks += [client, upstream]
-            to_client = threading.Lock()  # the server's answers and our refusals
-            threading.Thread(target=self._down, args=(upstream, client, to_client),
-                             daemon=True).start()
-            threading.Thread(target=self._up, args=(client, upstream, to_client),
-                             daemon=True).start()
+    def serve(self, client: socket.socket, upstream: socket.socket) -> None:
+        to_client = threading.Lock()  # the server's answers and our refusals
+        threading.Thread(target=self._down, args=(upstream, client, to_client),
+                         daemon=True).start()
+        threading.Thread(target=self._up, args=(client, upstream, to_client),
+                         daemon=True).start()
 
     def _refusal(self, line: bytes) -> bytes | None:
         m = self._CREATE.match(line)
@@ -221,7 +212,7 @@ class ParentsFirstProxy:
         except OSError:
             pass
         finally:
-            self._shut(client, upstream)
+            self.shut(client, upstream)
 
     def _down(self, upstream: socket.socket, client: socket.socket,
               to_client: threading.Lock) -> None:
@@ -232,20 +223,8 @@ class ParentsFirstProxy:
         except OSError:
             pass
         finally:
-            self._shut(client, upstream)
+            self.shut(client, upstream)
 
-    @staticmethod
-    def _shut(*socks: socket.socket) -> None:
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        self._listener.close()
-        for s in self._socks:
-            s.close()
 
 
 def test_parents_are_created_when_the_server_wants_them_and_the_report_says_so(
