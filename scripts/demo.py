@@ -113,7 +113,7 @@ def wizard_settings(old: Dovecot, new: Dovecot, users: Path) -> Settings:
     return Settings(
         source=ServerSettings(host=f"127.0.0.1:{old.ssl_port}", security="ssl",
                               fingerprint=old.fingerprint, kind="user"),
-        target=ServerSettings(host=f"127.0.0.1:{new.port}", security="starttls",
+        destination=ServerSettings(host=f"127.0.0.1:{new.port}", security="starttls",
                               fingerprint=new.fingerprint, kind="master",
                               admin_user=new.master_user),
         csv_folder=str(users.parent), csv_file=str(users))

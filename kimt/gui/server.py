@@ -201,7 +201,7 @@ class DestinationPage(ServerPage):
     subtitle = ("The new server the mail goes to. Folders are created there as needed; "
                 "messages already there are not copied again.")
     role = "destination"
-    settings_key = "target"
+    settings_key = "destination"
     question = "Kind of server:"
     token_place = "the users file's 4th column (the new password)"
     METHODS = (

@@ -40,7 +40,7 @@ class ServerSettings:
 @dataclass
 class Settings:
     source: ServerSettings = field(default_factory=ServerSettings)
-    target: ServerSettings = field(default_factory=lambda: ServerSettings(kind="master"))
+    destination: ServerSettings = field(default_factory=lambda: ServerSettings(kind="master"))
     csv_folder: str = ""
     csv_file: str = ""  # the users file loaded last: Load CSV offers it first (a path only)
     workers: int = 4
@@ -61,7 +61,8 @@ class Settings:
 
         s = cls()
         s.source = server(data.get("source"), s.source)
-        s.target = server(data.get("target"), s.target)
+        # "target" is what settings files written before 0.2 call it
+        s.destination = server(data.get("destination", data.get("target")), s.destination)
         s.csv_folder = str(data.get("csv_folder", ""))
         s.csv_file = str(data.get("csv_file", ""))
         workers = data.get("workers", 4)

@@ -175,4 +175,4 @@ def test_the_whole_wizard(wizard, src, dst, tmp_path, screenshots):
     data = json.loads(saved)
     assert data["source"]["host"] == f"{src.host}:{src.ssl_port}"
     assert data["source"]["fingerprint"] == src.fingerprint
-    assert data["target"]["admin_user"] == "admin"
+    assert data["destination"]["admin_user"] == "admin"

@@ -130,7 +130,7 @@ def test_kerio_migration_through_the_wizard(wizard, kerio, tmp_path, screenshots
     saved = settings_store.settings_path().read_text(encoding="utf-8")
     for secret in [*generated.values(), ADMIN_PW, MASTER_PW, *PASSWORDS.values()]:
         assert secret not in saved
-    target = json.loads(saved)["target"]
+    target = json.loads(saved)["destination"]
     assert (target["kind"], target["kerio_api"], target["kerio_user"], target["kerio_write"],
             target["generate_passwords"], target["kerio_fingerprint"]) == (
         "kerio", f"{api.host}:{api.port}", ADMIN, "master", True, api.fingerprint)

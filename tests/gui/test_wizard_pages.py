@@ -178,3 +178,14 @@ def _alive(w) -> bool:
         return bool(w.root.winfo_exists())
     except tk.TclError:
         return False
+
+
+def test_settings_written_before_the_rename_still_load(tmp_path):
+    """Settings files of older versions call the destination "target"."""
+    old = tmp_path / "settings.json"
+    old.write_text('{"target": {"host": "new.example.com", "admin_user": "admin"}}',
+                   encoding="utf-8")
+    s = settings_store.load(old)
+    assert (s.destination.host, s.destination.admin_user) == ("new.example.com", "admin")
+    settings_store.save(s, old)
+    assert '"destination"' in old.read_text(encoding="utf-8")
