@@ -4,15 +4,13 @@ Real processes (`python -m kimt`) on the test's X server, with no window
 manager: what the second start asked for is read from the X server itself
 (the first window is mapped again, on top of the others, and has the input
 focus). When the first KIMT can't answer, the second shows its message.
-The endpoint itself (a Unix socket, or the loopback port and token that
-Windows uses) is tested in this process.
+The endpoint itself is tested without a window in tests/test_endpoint.py.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +20,7 @@ from pathlib import Path
 import pytest
 from helpers import ROOT
 
-from kimt.system import LOCK_NAME, RaiseEndpoint, SingleInstance, ask_to_raise
+from kimt.system import LOCK_NAME, SingleInstance
 
 TITLE_PATTERN = "^KIMT .* mail migration$"  # xdotool's regex is not UTF-8 aware: not the dash
 
@@ -173,65 +171,3 @@ def test_when_nobody_answers_the_message_is_shown(kimt_env, home, tmp_path):
         holder.release()
         if second is not None:
             stop(second)
-
-
-# -- the endpoint, in this process --------------------------------------------------------
-
-@pytest.fixture
-def private_folder(tmp_path) -> Path:
-    folder = tmp_path / "run"
-    folder.mkdir(mode=0o700)
-    return folder
-
-
-@pytest.mark.parametrize("tcp", [False, True], ids=["unix-socket", "loopback-and-token"])
-def test_the_endpoint_answers_only_a_request_with_its_token(private_folder, tcp):
-    asked: list[str] = []
-    endpoint = RaiseEndpoint(private_folder, lambda: asked.append("raise"), tcp=tcp)
-    assert not ask_to_raise(private_folder, tcp=tcp, seconds=0.3)  # nobody listens yet
-    endpoint.open()
-    try:
-        assert ask_to_raise(private_folder, tcp=tcp)
-        assert ask_to_raise(private_folder, tcp=tcp)
-        assert asked == ["raise", "raise"]
-        if tcp:
-            port_file = private_folder / "KIMT-window.port"
-            assert port_file.stat().st_mode & 0o777 == 0o600
-            port, token = port_file.read_text().split()
-            for wrong in (b"raise\n", b"raise " + b"0" * len(token) + b"\n", b"hello\n"):
-                with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as conn:
-                    conn.sendall(wrong)
-                    assert conn.recv(16) == b""  # closed without an answer
-            assert asked == ["raise", "raise"]
-        else:
-            sock = private_folder / "KIMT-window.sock"
-            assert sock.stat().st_mode & 0o777 == 0o600
-    finally:
-        endpoint.close()
-    assert not list(private_folder.iterdir())  # nothing left behind
-    assert not ask_to_raise(private_folder, tcp=tcp, seconds=0.3)
-
-
-def test_the_endpoint_is_not_opened_nor_called_in_a_folder_others_can_enter(private_folder):
-    private_folder.chmod(0o755)
-    endpoint = RaiseEndpoint(private_folder, lambda: None, tcp=False)
-    with pytest.raises(OSError, match="not this user's alone"):
-        endpoint.open()
-    assert not ask_to_raise(private_folder, tcp=False)
-    instance = SingleInstance(private_folder)
-    assert instance.acquire()
-    try:
-        assert not instance.listen(lambda: None)  # the wizard runs on; a second start asks
-    finally:
-        instance.release()
-
-
-def test_a_stale_socket_is_replaced(private_folder):
-    (private_folder / "KIMT-window.sock").write_text("left by a crash")
-    asked: list[bool] = []
-    endpoint = RaiseEndpoint(private_folder, lambda: asked.append(True), tcp=False)
-    endpoint.open()
-    try:
-        assert ask_to_raise(private_folder, tcp=False) and asked == [True]
-    finally:
-        endpoint.close()
