@@ -29,6 +29,7 @@ servers stop even on Ctrl+C.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import queue
 import random
@@ -243,6 +244,10 @@ def main() -> int:
     a = ap.parse_args()
     if a.repeat < 1 or a.users < 1 or a.messages < 0:
         ap.error("--repeat and --users must be at least 1")
+
+    # Time KIMT as installed: pip compiles its modules, a checkout under
+    # PYTHONDONTWRITEBYTECODE=1 would compile them again in every process.
+    compileall.compile_dir(a.kimt_root.resolve() / "kimt", quiet=1)
 
     use_mbsync = not a.no_mbsync
     if use_mbsync and shutil.which("mbsync") is None:

@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from ..system.workers import worker_context
@@ -229,32 +230,54 @@ class Engine:
             self.logs.close()
 
     def _preflight(self) -> str:
-        """Reach both servers and prove the destination admin login; '' when fine."""
-        s = self.request.settings
-        for config in (s.source, s.destination):
-            try:
-                open_connection(config).logout()
-            except KimtError as e:
-                return f"cannot reach the {config.role} server: {e}"
-        if self.request.provision and not self.request.verify:
-            fatal = self._provision()
-            if fatal or not self.request.accounts:
-                return fatal
-        if s.destination.auth in ("master", "kerio-master") and self.request.accounts:
-            errors = []
-            for account in self.request.accounts[:MAX_ADMIN_PROBES]:
-                try:
-                    connect(s.destination, account.email).logout()
-                    return ""
-                except LoginError as e:
-                    errors.append(str(e))
-                except ConnectError as e:
-                    return f"cannot reach the destination server: {e}"
-            admin = s.destination.master_user or "(Kerio master authentication)"
-            return (f"the destination refused the admin login {admin} for "
-                    f"{len(errors)} mailbox(es) ({errors[0]}); check the admin name and "
-                    "password (and that the accounts exist there). Nothing was copied.")
+        """Reach both servers and prove the destination admin login; '' when fine.
+
+        The source is reached while the destination is checked. Where the admin
+        login is tried anyway, it is the destination's reachability test too (one
+        connection less); with Kerio's account creation the destination is reached
+        first, so that no account is created for a server KIMT can't copy to.
+        """
+        s, r = self.request.settings, self.request
+        admin_login = s.destination.auth in ("master", "kerio-master") and bool(r.accounts)
+        provisioning = bool(r.provision) and not r.verify
+        with ThreadPoolExecutor(1, thread_name_prefix="preflight") as side:
+            source = side.submit(self._reach, s.source)
+            if admin_login and not provisioning:
+                destination = self._admin_login()
+            else:
+                destination = self._reach(s.destination)
+            fatal = source.result() or destination
+        if fatal or not provisioning:
+            return fatal
+        fatal = self._provision()
+        if fatal or not self.request.accounts or not admin_login:
+            return fatal
+        return self._admin_login()
+
+    @staticmethod
+    def _reach(config) -> str:
+        try:
+            open_connection(config).logout()
+        except KimtError as e:
+            return f"cannot reach the {config.role} server: {e}"
         return ""
+
+    def _admin_login(self) -> str:
+        """Log in as the destination admin for the first accounts; '' when it works."""
+        s = self.request.settings
+        errors = []
+        for account in self.request.accounts[:MAX_ADMIN_PROBES]:
+            try:
+                connect(s.destination, account.email).logout()
+                return ""
+            except LoginError as e:
+                errors.append(str(e))
+            except ConnectError as e:
+                return f"cannot reach the destination server: {e}"
+        admin = s.destination.master_user or "(Kerio master authentication)"
+        return (f"the destination refused the admin login {admin} for "
+                f"{len(errors)} mailbox(es) ({errors[0]}); check the admin name and "
+                "password (and that the accounts exist there). Nothing was copied.")
 
     # -- destination accounts (Kerio Connect) ---------------------------------------------
 
