@@ -51,6 +51,7 @@ from .listing import (
     text,
     uid_flags,
 )
+from .report import size
 from .servers import server_words
 
 log = logging.getLogger("kimt.copier")
@@ -187,7 +188,7 @@ class FolderCopier:
         self.progress(res.already + res.copied, res.total, res.bytes_copied)
         if self.verify:
             res.missing_messages = [Skipped(res.folder, m.uid, m.subject, m.date, m.size,
-                                   "not on the destination") for m in to_copy]
+                                            "not on the destination") for m in to_copy]
             return
         self._copy(to_copy)
         if self.journal is not None:
@@ -248,25 +249,27 @@ class FolderCopier:
         source = list_messages(self.src, [u for u in src_flags if u not in known],
                                self.options.key_batch)
         on_destination = list_messages(self.dst, [u for u in dst_flags if u not in claimed],
-                               self.options.key_batch)
+                                       self.options.key_batch)
         log.debug("folder %r: %d known from the journal; keys fetched for %d source and "
                   "%d destination messages", res.folder, len(known), len(source),
                   len(on_destination))
         self._src_sizes = {m.uid: m.size for m in source}
         plan = self._match(source, on_destination)
-        loose = loose_match(plan.to_copy, [d for d in on_destination
-                                           if d.uid not in set(plan.pairs.values())])
+        paired = set(plan.pairs.values())
+        loose = loose_match(plan.to_copy, [d for d in on_destination if d.uid not in paired])
+        found = {**plan.pairs, **loose}
         by_uid = {d.uid: d for d in on_destination}
         src_by_uid = {m.uid: m for m in source}
+        differs = {s_uid: differences(src_by_uid[s_uid], by_uid[d_uid])
+                   for s_uid, d_uid in found.items()}
         listed = {x.uid for x in res.loose}
         for s_uid, d_uid in loose.items():
             if s_uid in listed:
                 continue
-            m, d = src_by_uid[s_uid], by_uid[d_uid]
+            m = src_by_uid[s_uid]
             res.loose.append(Skipped(res.folder, s_uid, m.subject, m.date, m.size,
                                      f"matched loosely to destination UID {d_uid} "
-                                     f"({differences(m, d) or 'same size'})"))
-        found = {**plan.pairs, **loose}
+                                     f"({differs[s_uid] or 'same size'})"))
         res.already = sum(1 for u in [*known, *found] if u not in res.copied_uids)
         if not self.verify:
             self._sync_flags(known, src_flags, dst_flags)
@@ -275,8 +278,7 @@ class FolderCopier:
                     Entry(s_uid, d_uid, src_by_uid[s_uid].key, src_by_uid[s_uid].size,
                           src_by_uid[s_uid].subject, src_by_uid[s_uid].date,
                           flag_text(src_flags[s_uid]), flag_text(by_uid[d_uid].flags),
-                          LOOSE if s_uid in loose else MATCHED,
-                          differences(src_by_uid[s_uid], by_uid[d_uid]))
+                          LOOSE if s_uid in loose else MATCHED, differs[s_uid])
                     for s_uid, d_uid in found.items()])
         to_copy = [m for m in plan.to_copy if m.uid not in loose]
         log.debug("folder %r: %d already there (%d loosely), %d to copy", res.folder,
@@ -352,7 +354,7 @@ class FolderCopier:
             for m in batch:
                 if m.size > self._append_limit:
                     self._skip(m, f"larger than the destination's limit of "
-                                  f"{_mb(self._append_limit)} (APPENDLIMIT)")
+                                  f"{size(self._append_limit)} (APPENDLIMIT)")
                 else:
                     fits.append(m)
             batch = fits
@@ -456,13 +458,10 @@ class FolderCopier:
         if self.journal is not None and entries:
             self.journal.record(self._uidvalidity, self.dst_name, entries)
 
+
 def _modseq(state: dict) -> int | None:
     value = state.get(b"HIGHESTMODSEQ")
     return int(value) if value is not None else None
-
-
-def _mb(n: int) -> str:
-    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.0f} KB"
 
 
 def _pause_for_tests() -> None:
