@@ -1,4 +1,5 @@
-"""`kimt` on the command line: migrate, verify, check, check-csv (the wizard without arguments).
+"""`kimt` on the command line: migrate, verify, check, check-csv, 4d2kms (the wizard without
+arguments).
 
 A thin layer: it turns options into a `RunRequest`, renders the engine's
 events as text, and maps the outcome to an exit code. It never handles a
@@ -32,8 +33,9 @@ from .core.events import (
     Notice,
     RunFinished,
 )
+from .core.logs import copy_report, log_file_problem
 from .core.options import MASTER_LOGINS, kerio_provisioning, run_request, server_config
-from .core.provision import KerioProvisioning
+from .core.provision import KerioProvisioning, domain_words
 from .core.provision import summary as provision_summary
 from .core.servers import AUTHENTICATORS, SECURITY_CHOICES, ServerConfig
 from .system.workers import start_early
@@ -156,10 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="message bytes fetched and appended in one batch (default 16)")
         c.add_argument("--log-dir", metavar="DIR",
                        help="where the KimtLogs run folders go (default: the system's place)")
+        c.add_argument("--log-file", metavar="PATH",
+                       help="also put a copy of the Report log here (readable by you alone)")
         c.add_argument("--state-dir", metavar="DIR",
                        help="where the migration journal lives (default: your state folder, "
                             "see the README); deleting it is safe")
         c.add_argument("--quiet", action="store_true", help="print only the final summary")
+        if name == "migrate":
+            c.add_argument("--passwords-only", action="store_true",
+                           help="copy no mail: check each user's password on the source (a "
+                                "login, nothing else) and set it on the destination where it "
+                                "differs (Kerio Connect, --target-kind kerio), for accounts "
+                                "whose mail was moved by other means")
         _kerio_options(c)
 
     text = ("try every selected user's login on the source and estimate their mailboxes "
@@ -185,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "number. Exit 0 when every line is good, 2 otherwise.")
     c.add_argument("file")
     c.add_argument("--encoding", metavar="ENC", help="read with this encoding")
+
+    from .cli_4d import HELP, add_4d2kms_options  # (it imports this module)
+
+    add_4d2kms_options(sub.add_parser("4d2kms", help=HELP))
     return p
 
 
@@ -364,14 +378,33 @@ def build_request(args: argparse.Namespace, accounts: AccountList, chosen: list,
                        provision=_kerio_provisioning(args, destination))
 
 
+def check_log_file(args: argparse.Namespace) -> None:
+    """A --log-file that can't be written is said before the run, not after it."""
+    problem = log_file_problem(args.log_file) if args.log_file else None
+    if problem:
+        raise InputError(f"--log-file: {problem}")
+
+
 def cmd_run(args: argparse.Namespace, verify: bool) -> int:
+    check_log_file(args)
+    if getattr(args, "passwords_only", False):
+        from .cli_passwords import cmd_passwords  # (it imports this module)
+
+        return cmd_passwords(args)
     accounts, chosen = _load_accounts(args)
     if accounts.problems:
         print(format_problems(accounts).rstrip(), file=sys.stderr)
         print(f"kimt: the {len(accounts.problems)} line(s) above are left out; the other "
               f"{len(accounts.accounts)} users go on.", file=sys.stderr)
     request = build_request(args, accounts, chosen, verify)
-    view = ConsoleView(len(chosen), args.quiet, verify)
+    finished = run_engine(request, ConsoleView(len(chosen), args.quiet, verify))
+    left_out = (f"{len(accounts.problems)} line(s) of the users file were left out (listed at "
+                "the start and in the Report log)." if accounts.problems else "")
+    return closing(finished, verify, left_out, args.log_file)
+
+
+def run_engine(request: RunRequest, view: ConsoleView) -> RunFinished:
+    """Run with Ctrl+C as Stop (a second one stops at once) and SIGTERM as stop now."""
     engine = Engine(request, view)
 
     def on_signal(signum, frame):
@@ -385,10 +418,28 @@ def cmd_run(args: argparse.Namespace, verify: bool) -> int:
     old_int = signal.signal(signal.SIGINT, on_signal)
     old_term = signal.signal(signal.SIGTERM, lambda s, f: engine.stop_now())
     try:
-        finished = engine.run()
+        return engine.run()
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
+
+
+def closing(finished: RunFinished, verify: bool, left_out: str = "",
+            log_file: str | None = None) -> int:
+    """Print how the run ended; the exit code. `left_out`: users the input left out;
+    `log_file`: where a copy of the Report goes (a copy that fails makes 0 a 1)."""
+    code = _closing(finished, verify, left_out)
+    if log_file and finished.report_path:
+        try:
+            print(f"Report copy: {copy_report(finished.report_path, log_file)}",
+                  file=sys.stderr if finished.fatal else sys.stdout)
+        except InputError as e:
+            print(f"kimt: {e}", file=sys.stderr)
+            code = code or EXIT_PROBLEMS
+    return code
+
+
+def _closing(finished: RunFinished, verify: bool, left_out: str) -> int:
     if finished.fatal:
         print(f"kimt: {finished.fatal}", file=sys.stderr)
         print(f"Report log: {finished.report_path}", file=sys.stderr)
@@ -396,6 +447,9 @@ def cmd_run(args: argparse.Namespace, verify: bool) -> int:
     print()
     if finished.accounts is not None:
         print(provision_summary(finished.accounts))
+        for d in finished.accounts.domains:
+            print(f"  {d.name}" + (f" ({d.origin})" if d.origin else "")
+                  + f": {domain_words(d)}")
     print(report.totals(finished.results, finished.seconds, verify).rstrip())
     print(f"Report log: {finished.report_path}")
     print(f"Debug log:  {finished.debug_path}")
@@ -410,10 +464,9 @@ def cmd_run(args: argparse.Namespace, verify: bool) -> int:
               "the Report log." + ("" if verify else " " + report.next_step(incomplete)))
     elif not verify:
         print("Every message is on the destination.")
-    if accounts.problems:
-        print(f"{len(accounts.problems)} line(s) of the users file were left out "
-              f"(listed at the start and in the Report log).")
-    return EXIT_OK if not incomplete and not accounts.problems else EXIT_PROBLEMS
+    if left_out:
+        print(left_out)
+    return EXIT_OK if not incomplete and not left_out else EXIT_PROBLEMS
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -463,13 +516,17 @@ def cmd_check_csv(args: argparse.Namespace) -> int:
     return EXIT_OK if not accounts.problems and accounts.accounts else EXIT_USAGE
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None,
+         parser: argparse.ArgumentParser | None = None) -> int:
+    """`kimt`; with `parser`, a command of its own (`4d2kms`) whose parser names it."""
     multiprocessing.freeze_support()  # first: a frozen worker process must stop here
-    start_early(sys.argv[1:] if argv is None else argv)  # `python -m kimt` did already
+    argv = sys.argv[1:] if argv is None else list(argv)
+    start_early(argv if parser is None else [parser.prog, *argv])  # `python -m kimt` did
     for stream in (sys.stdout, sys.stderr):  # a DOS code page must not crash on '•••'
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
-    args = build_parser().parse_args(argv)
+    args = (parser or build_parser()).parse_args(argv)
+    name = parser.prog if parser is not None else "kimt"
     try:
         if args.command in ("migrate", "verify"):
             return cmd_run(args, verify=args.command == "verify")
@@ -477,15 +534,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(args)
         if args.command == "check-csv":
             return cmd_check_csv(args)
+        if args.command == "4d2kms":
+            from .cli_4d import cmd_4d2kms
+
+            return cmd_4d2kms(args)
         return start_gui()
     except InputError as e:
-        print(f"kimt: {e}", file=sys.stderr)
+        print(f"{name}: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KimtError as e:
-        print(f"kimt: {e}", file=sys.stderr)
+        print(f"{name}: {e}", file=sys.stderr)
         return EXIT_UNREACHABLE
     except KeyboardInterrupt:
-        print("\nkimt: stopped.", file=sys.stderr)
+        print(f"\n{name}: stopped.", file=sys.stderr)
         return EXIT_STOPPED
 
 

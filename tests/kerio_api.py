@@ -11,9 +11,17 @@ wrong:
   both (X-Token header and cookie), else error -32001; `expire_sessions()`
   makes the next call fail with -32001 as a real expiry would, and
   `expire_at_call = n` does it just before the n-th call of a run;
-- `Domains.get/create`, `Users.get/create/set`, `Session.logout`, with
-  -32602 for bad params, per-item `errors[{inputIndex, code, message,
+- `Domains.get/create/set/remove`, `Users.get/create/set`, `Session.logout`,
+  with -32602 for bad params, per-item `errors[{inputIndex, code, message,
   messageParameters}]` / `result[{inputIndex, id}]`, 1001 for duplicates;
+  `Domains.set {domainIds, pattern}` changes the fields of `pattern`
+  (`aliasList` here) and refuses, per domain, an alias that is already a
+  domain or another domain's alias, as `Domains.create` refuses a name that
+  is already an alias;
+- a call's own failure is a JSON-RPC error whose %1, %2… are filled from
+  `error.data.messageParameters` (not from the error itself, as an item's
+  are); `refuse_calls[method] = (code, message, [parameters])` makes a
+  method fail that way;
 - `refuse_users[login@domain] = message` and `min_password_length` make
   Users.create refuse items the way Kerio's policies do.
 
@@ -42,9 +50,22 @@ MASTER_PW = "Kerio-Master-Pw-8"
 
 
 class RpcError(Exception):
-    def __init__(self, code: int, message: str):
+    def __init__(self, code: int, message: str, parameters: list[str] | None = None):
         super().__init__(message)
-        self.code, self.message = code, message
+        self.code, self.message, self.parameters = code, message, parameters or []
+
+    def error(self) -> dict:
+        """The JSON-RPC error object: its message's parameters go under `data`."""
+        body: dict = {"code": self.code, "message": self.message}
+        if self.parameters:
+            body["data"] = {"messageParameters": {"positionalParameters": self.parameters,
+                                                  "plurality": 1}}
+        return body
+
+
+def _item_error(index: int, code: int, message: str, *parameters: str) -> dict:
+    return {"inputIndex": index, "code": code, "message": message,
+            "messageParameters": {"positionalParameters": list(parameters), "plurality": 1}}
 
 
 def _make_cert(directory: Path) -> tuple[Path, Path]:
@@ -70,6 +91,7 @@ class KerioApiServer:
         self.sessions: dict[str, str] = {}  # token -> cookie
         self.calls: list[str] = []
         self.refuse_users: dict[str, str] = {}
+        self.refuse_calls: dict[str, tuple[int, str, list[str]]] = {}
         self.min_password_length = 0
         self.expire_at_call: int | None = None  # sessions expire just before this call (1-based)
         self.lock = threading.Lock()
@@ -188,6 +210,8 @@ class KerioApiServer:
                     if method == "Session.logout":
                         self.sessions.pop(token, None)
                         result = {}
+                    elif method in self.refuse_calls:
+                        raise RpcError(*self.refuse_calls[method])
                     else:
                         handler = getattr(self, "_" + method.replace(".", "_"), None)
                         if handler is None:
@@ -195,7 +219,7 @@ class KerioApiServer:
                         result = handler(params)
             body = {"jsonrpc": "2.0", "id": rid, "result": result}
         except RpcError as e:
-            body = {"jsonrpc": "2.0", "id": rid, "error": {"code": e.code, "message": e.message}}
+            body = {"jsonrpc": "2.0", "id": rid, "error": e.error()}
         self._send(req, 200, json.dumps(body).encode(), set_cookies)
 
     @staticmethod
@@ -259,6 +283,11 @@ class KerioApiServer:
     def _Domains_get(self, p: dict) -> dict:  # noqa: N802
         return self._select(self.domains, self._query(p))
 
+    def _alias_owner(self, name: str, but: str = "") -> dict | None:
+        """The domain (other than the one with id `but`) that has `name` as an alias."""
+        return next((d for d in self.domains if d["id"] != but and name.casefold()
+                     in {a.casefold() for a in d["aliasList"]}), None)
+
     def _Domains_create(self, p: dict) -> dict:  # noqa: N802
         items = p.get("domains")
         if not isinstance(items, list):
@@ -267,16 +296,59 @@ class KerioApiServer:
         for i, d in enumerate(items):
             name = d.get("name") if isinstance(d, dict) else None
             if not isinstance(name, str) or "." not in name:
-                errors.append({"inputIndex": i, "code": 1000, "message": "Invalid domain name.",
-                               "messageParameters": {}})
+                errors.append(_item_error(i, 1000, "Invalid domain name."))
             elif self._domain_by_name(name):
-                errors.append({"inputIndex": i, "code": 1001,
-                               "message": "Domain %1 already exists.",
-                               "messageParameters": {"positionalParameters": [name]}})
+                errors.append(_item_error(i, 1001, "Domain %1 already exists.", name))
+            elif owner := self._alias_owner(name):
+                errors.append(_item_error(i, 1000, "The name %1 is already used as an alias "
+                                          "of the domain %2.", name, owner["name"]))
             else:
                 result.append({"inputIndex": i,
                                "id": self._new_domain(name, list(d.get("aliasList") or []))})
         return {"errors": errors, "result": result}
+
+    def _Domains_set(self, p: dict) -> dict:  # noqa: N802
+        ids, pattern = p.get("domainIds"), p.get("pattern")
+        if not isinstance(ids, list) or not isinstance(pattern, dict):
+            raise RpcError(-32602, "Invalid params")
+        aliases = pattern.get("aliasList")
+        if "aliasList" in pattern and not (isinstance(aliases, list)
+                                           and all(isinstance(a, str) for a in aliases)):
+            raise RpcError(-32602, "Invalid params: pattern.aliasList")
+        errors = []
+        for i, did in enumerate(ids):
+            domain = next((d for d in self.domains if d["id"] == did), None)
+            if domain is None:
+                errors.append(_item_error(i, 1000, "Domain not found."))
+                continue
+            if aliases is not None:
+                taken = next(((a, d["name"]) for a in aliases
+                              for d in [self._domain_by_name(a)] if d), None)
+                taken = taken or next(((a, d["name"]) for a in aliases
+                                       for d in [self._alias_owner(a, did)] if d), None)
+                if taken:
+                    errors.append(_item_error(i, 1000, "The alias %1 is already used by the "
+                                              "domain %2.", *taken))
+                    continue
+                domain["aliasList"] = list(aliases)
+            for key in ("description",):
+                if key in pattern:
+                    domain[key] = pattern[key]
+        return {"errors": errors}
+
+    def _Domains_remove(self, p: dict) -> dict:  # noqa: N802
+        ids = p.get("domainIds")
+        if not isinstance(ids, list):
+            raise RpcError(-32602, "Invalid params: domainIds")
+        errors = []
+        for i, did in enumerate(ids):
+            if any(u["domainId"] == did for u in self.users):
+                errors.append(_item_error(i, 1000, "The domain is not empty."))
+            elif any(d["id"] == did for d in self.domains):
+                self.domains = [d for d in self.domains if d["id"] != did]
+            else:
+                errors.append(_item_error(i, 1000, "Domain not found."))
+        return {"errors": errors}
 
     def _Users_get(self, p: dict) -> dict:  # noqa: N802
         q = self._query(p)

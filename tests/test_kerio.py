@@ -28,6 +28,7 @@ from kimt.core.provision import (
     CREATED,
     EXISTING,
     REFUSED,
+    DomainPlan,
     KerioProvisioning,
     check_admin,
     generate_password,
@@ -252,6 +253,61 @@ def test_client_follows_the_session_rules(kerio):
         created, errors = client.create("Domains.create", "domains", [{"name": "a.cz"}] * 2)
         assert list(created) == [0] and errors[1]["code"] == 1001
     assert api.calls[-1] == "Session.logout"
+
+
+def test_a_calls_own_error_is_filled_from_its_data(kerio):
+    """Kerio puts a call's message parameters in error.data.messageParameters."""
+    _, _, api, _ = kerio
+    api.refuse_calls["Domains.get"] = (1004, "Access to %1 denied for %2.", ["domains", ADMIN])
+    with KerioClient(admin_of(api)) as client, pytest.raises(KerioApiError) as e:
+        client.domains()
+    assert e.value.code == 1004
+    assert str(e.value) == f"Kerio refused Domains.get: Access to domains denied for {ADMIN}. " \
+                           "(code 1004)"
+
+
+def test_planned_domains_follow_the_4d_rules(kerio):
+    """Kerio's 4D migration: an existing domain is left as it is; a new one gets its aliases
+    with Domains.set; a collision fails that domain alone, with Kerio's words."""
+    _, dst, api, _ = kerio
+    api.add_domain("old.cz", ["old.eu"])
+    api.add_domain("partner.com", ["taken.com"])
+    plans = (DomainPlan("old.cz", ("old.eu", "old.sk"), "post office Old"),
+             DomainPlan("fresh.org", ("fresh.net", "fresh.info"), "post office Fresh"),
+             DomainPlan("new.com", ("new.net", "taken.com"), "post office New"),
+             DomainPlan("taken.com", (), "post office Taken"))
+    accounts = [Account(f"u@{p.name}", f"Pw-{p.name}-1", "U") for p in plans]
+    out = provision(KerioProvisioning(admin_of(api), domains=plans, password_source="4D"),
+                    accounts)
+    assert [(d.name, d.state, d.aliases, d.reason, d.origin) for d in out.domains] == [
+        ("old.cz", EXISTING, [], "its aliases old.sk were not added", "post office Old"),
+        ("fresh.org", CREATED, ["fresh.net", "fresh.info"], "", "post office Fresh"),
+        ("new.com", REFUSED, [], "Kerio refused the aliases new.net, taken.com of the domain "
+         "new.com: The alias taken.com is already used by the domain partner.com; the domain "
+         "was removed again", "post office New"),
+        ("taken.com", REFUSED, [], "Kerio refused to create the domain taken.com: The name "
+         "taken.com is already used as an alias of the domain partner.com.", "post office Taken"),
+    ]
+    assert out.domains_created == ["fresh.org"]
+    assert {d["name"]: d["aliasList"] for d in api.domains} == {
+        "old.cz": ["old.eu"], "partner.com": ["taken.com"],
+        "fresh.org": ["fresh.net", "fresh.info"]}
+    assert [(o.email, o.state) for o in out.accounts] == [
+        ("u@old.cz", CREATED), ("u@fresh.org", CREATED), ("u@new.com", REFUSED),
+        ("u@taken.com", REFUSED)]
+    assert out.accounts[2].reason == out.domains[2].reason
+    assert dst.users["u@old.cz"] == "Pw-old.cz-1"
+    assert api.calls.count("Domains.create") == 1  # every new domain in one call
+
+    # A domain that can't be removed again says what to do.
+    api.refuse_calls["Domains.remove"] = (1004, "Removing %1 is not allowed.", ["domains"])
+    out = provision(KerioProvisioning(admin_of(api), domains=(
+        DomainPlan("third.com", ("taken.com",)),)), [Account("v@third.com", "Pw-v-1")])
+    assert out.domains[0].reason == (
+        "Kerio refused the aliases taken.com of the domain third.com: The alias taken.com is "
+        "already used by the domain partner.com; the domain was created without them and "
+        "could not be removed again (Removing domains is not allowed): remove it in Kerio's "
+        "administration before running again")
 
 
 def test_check_admin_and_certificate_flow(kerio):

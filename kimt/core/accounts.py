@@ -408,6 +408,11 @@ def _address_problem(email: str) -> str | None:
     return None
 
 
+def address_problem(email: str) -> str | None:
+    """Why `email` can't be a mail address, in plain words; None when it can."""
+    return _address_problem(email)
+
+
 def _excerpt(fields: list[str], delim: str) -> str:
     """The line with passwords (and unknown extra columns) masked, at most 80 chars."""
     parts = [_shown(fields[0].strip())]

@@ -191,9 +191,23 @@ class AccountOutcome:
 
 
 @dataclass
+class DomainOutcome:
+    """What the Kerio step did to a domain it was asked to create with its aliases
+    (a 4D post office): created, left as it was, or refused."""
+
+    name: str
+    state: str  # CREATED, EXISTING or REFUSED
+    aliases: list[str] = field(default_factory=list)  # given to it (CREATED)
+    reason: str = ""  # Kerio's words (REFUSED); what was left as it was (EXISTING)
+    origin: str = ""  # what it stands for: "post office Sales"
+
+
+@dataclass
 class ProvisionResult:
     domains_created: list[str] = field(default_factory=list)
     accounts: list[AccountOutcome] = field(default_factory=list)
+    domains: list[DomainOutcome] = field(default_factory=list)  # of the domains asked for
+    password_source: str = "the users file"  # where a new user's password came from
 
     def of(self, email: str) -> AccountOutcome | None:
         return next((a for a in self.accounts if a.email.casefold() == email.casefold()), None)
@@ -207,7 +221,7 @@ class ProvisionResult:
         """The same outcome for a front end: a generated password stays in the Report."""
         return ProvisionResult(list(self.domains_created), [
             AccountOutcome(a.email, a.state, a.reason, None, a.generated)
-            for a in self.accounts])
+            for a in self.accounts], list(self.domains), self.password_source)
 
 
 @dataclass

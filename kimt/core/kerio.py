@@ -1,10 +1,13 @@
 """Kerio Connect's Administration API: a small JSON-RPC 2.0 client over HTTPS.
 
 `https://HOST:4040/admin/api/jsonrpc/`: `Session.login` gives a token that
-goes back as `X-Token` together with the session cookie; create methods
-answer per item (`errors[{inputIndex, code, message}]`, `result[{inputIndex,
-id}]`), 1001 meaning "already exists"; -32001 means the session expired, and
-the call is repeated once after a new login.
+goes back as `X-Token` together with the session cookie; create and set
+methods answer per item (`errors[{inputIndex, code, message,
+messageParameters}]`, and `result[{inputIndex, id}]` for a create), 1001
+meaning "already exists"; -32001 means the session expired, and the call is
+repeated once after a new login. Kerio's messages hold %1, %2… filled from
+`messageParameters.positionalParameters`: an item's error has them itself, a
+whole call's JSON-RPC error under `error.data`.
 
 Stdlib `http.client`: one short HTTPS connection per call, whose certificate
 is checked (CA, or the pinned SHA-256 fingerprint as for IMAP) *before* the
@@ -75,9 +78,16 @@ class KerioApiError(ServerError):
 
 
 def kerio_message(error: dict) -> str:
-    """Kerio's message with its %1, %2… filled from messageParameters."""
+    """Kerio's message with its %1, %2… filled from messageParameters.
+
+    An item's error (`errors[…]` of a create or set) carries them itself; a
+    call's JSON-RPC error carries them in its `data`.
+    """
     text = str(error.get("message") or "no reason given")
-    params = (error.get("messageParameters") or {}).get("positionalParameters") or []
+    data = error.get("data") if isinstance(error.get("data"), dict) else {}
+    parameters = error.get("messageParameters") or data.get("messageParameters") or {}
+    params = parameters.get("positionalParameters") if isinstance(parameters, dict) else None
+    params = params if isinstance(params, list) else []
     for i, value in reversed(list(enumerate(params, 1))):
         text = text.replace(f"%{i}", str(value))
     return text
@@ -258,6 +268,20 @@ class KerioClient:
                   if isinstance(e, dict) and "inputIndex" in e}
         log.debug("Kerio API %s: %d created, %d refused", method, len(created), len(errors))
         return created, errors
+
+    def set_domain(self, domain_id: str, pattern: dict) -> dict | None:
+        """`Domains.set` of one domain (its aliasList, say); Kerio's error, or None."""
+        result = self.call("Domains.set", {"domainIds": [domain_id], "pattern": pattern})
+        errors = [e for e in result.get("errors") or [] if isinstance(e, dict)]
+        log.debug("Kerio API Domains.set %s: %s", sorted(pattern),
+                  "refused" if errors else "ok")
+        return errors[0] if errors else None
+
+    def remove_domain(self, domain_id: str) -> dict | None:
+        """`Domains.remove` of one domain; Kerio's error, or None."""
+        result = self.call("Domains.remove", {"domainIds": [domain_id]})
+        errors = [e for e in result.get("errors") or [] if isinstance(e, dict)]
+        return errors[0] if errors else None
 
     def set_password(self, user_id: str, password: str) -> None:
         result = self.call("Users.set", {"userIds": [user_id], "pattern": {"password": password}})

@@ -21,6 +21,7 @@ from typing import IO
 from .. import __version__
 from ..system.paths import new_run_dir
 from . import report
+from .errors import InputError
 from .events import (
     Event,
     LogLine,
@@ -60,6 +61,44 @@ def open_private(path: Path) -> IO[str]:
     """Create a new text file readable by its owner only."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     return os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+
+
+def log_file_problem(path: str | os.PathLike) -> str | None:
+    """Why a copy of the Report can't go to `path` (`--log-file`), checked before a run."""
+    target = Path(path)
+    if target.is_dir():
+        return f"{target} is a folder: name the file the copy of the Report should be"
+    if not target.parent.is_dir():
+        return f"the folder {target.parent} does not exist"
+    if not os.access(target.parent, os.W_OK):
+        return f"the folder {target.parent} can't be written to"
+    return None
+
+
+def copy_report(report_path: str | os.PathLike, destination: str | os.PathLike) -> Path:
+    """A copy of the Report where the admin wants one (`--log-file`, the wizard's Save a copy).
+
+    Readable by its owner alone, like the Report itself: it may hold the destination
+    passwords KIMT generated. A file already there is replaced; written beside it first,
+    so a copy that fails half-way leaves the old one. Raises InputError naming the place.
+    """
+    target = Path(destination)
+    problem = log_file_problem(target)
+    if problem:
+        raise InputError(f"cannot copy the Report log: {problem}")
+    partial = target.with_name(f".{target.name}.kimt-partial")
+    try:
+        data = Path(report_path).read_bytes()
+        partial.unlink(missing_ok=True)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(partial, target)
+    except OSError as e:
+        partial.unlink(missing_ok=True)
+        raise InputError(f"cannot copy the Report log to {target}: "
+                         f"{e.strerror or e}") from None
+    return target
 
 
 class _DebugHandler(logging.Handler):

@@ -8,10 +8,15 @@ unless a port is given, only the login fields the chosen method uses (a
 stale admin name or token command never rides along), a token command
 checked for quoting mistakes, a master separator that can be sent, and
 Kerio's admin API on the destination's host at port 4040 unless told
-otherwise. Wording that names an option or a field stays with the caller.
+otherwise. A 4D WebSTAR migration (`webstar_source`, `webstar_request`) is
+the same run: its users come from the 4D configuration instead of a users
+file, and its post offices become the Kerio domains to create first.
+Wording that names an option or a field stays with the caller.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from .accounts import Account, AccountList
 from .copier import CopyOptions
@@ -21,8 +26,9 @@ from .kerio import DEFAULT_PORT as KERIO_PORT
 from .kerio import KerioAdmin
 from .mailbox import JobSettings
 from .oauth import split_command
-from .provision import KerioProvisioning
+from .provision import DomainPlan, KerioProvisioning
 from .servers import ServerConfig, parse_host
+from .webstar import DEFAULT_IMAP_PORT, WebstarConfig
 
 MASTER_LOGINS = ("master", "kerio-master")  # the logins that need an admin (master) password
 MAX_WORKERS = 64  # mailboxes at once: past this a server's connection limit is the bound
@@ -92,8 +98,12 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
                 retries: int = DEFAULT_RETRIES, batch_mb: float = DEFAULT_BATCH_MB,
                 verify: bool = False, log_dir: str | None = None,
                 state_dir: str | None = None,
-                provision: KerioProvisioning | None = None) -> RunRequest:
-    """The one way a front end builds a run; raises SettingsError on a value out of range."""
+                provision: KerioProvisioning | None = None,
+                users_text: str | None = None) -> RunRequest:
+    """The one way a front end builds a run; raises SettingsError on a value out of range.
+
+    `users_text` names where the users came from when it was no users file.
+    """
     if not 1 <= workers <= MAX_WORKERS:
         raise SettingsError(f"mailboxes at the same time (workers) must be 1 to {MAX_WORKERS}, "
                             f"not {workers}")
@@ -105,6 +115,33 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
     settings = JobSettings(source=source, destination=destination, max_retries=retries,
                            copy=CopyOptions(batch_bytes=int(batch_mb * 2**20)),
                            state_dir=state_dir)
-    return RunRequest(list(chosen), settings, workers, verify, log_dir,
-                      describe_users(users) if users is not None else "",
+    if users_text is None:
+        users_text = describe_users(users) if users is not None else ""
+    return RunRequest(list(chosen), settings, workers, verify, log_dir, users_text,
                       provision=provision)
+
+
+def webstar_source(host: str, port: int | None = DEFAULT_IMAP_PORT, security: str = "none",
+                   fingerprint: str | None = None, read_timeout: float = 120.0
+                   ) -> ServerConfig:
+    """4D's IMAP service: each user logs in with their 4D login name and password."""
+    return server_config("source", host, port=port, security=security,
+                         fingerprint=fingerprint, auth="user", login_name="local",
+                         read_timeout=read_timeout)
+
+
+def webstar_request(config: WebstarConfig, chosen: list[Account], source: ServerConfig,
+                    destination: ServerConfig, provision: KerioProvisioning,
+                    **choices) -> RunRequest:
+    """A 4D WebSTAR migration to Kerio Connect, for the CLI (`4d2kms`) and the wizard.
+
+    The post offices of the chosen users become the domains Kerio gets first,
+    named after their first domain, the others their aliases; the Report
+    names the configuration and every user left out, with the reason.
+    """
+    wanted = {config.post_office_of.get(a.email.casefold()) for a in chosen}
+    plans = tuple(DomainPlan(po.domain, po.aliases, f"post office {po.name}")
+                  for po in config.post_offices if po.domain and po.name in wanted)
+    return run_request(None, chosen, source, destination,
+                       provision=replace(provision, domains=plans, password_source="4D"),
+                       users_text=config.describe(), **choices)

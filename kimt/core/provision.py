@@ -7,10 +7,19 @@ likewise, with the destination password from the users file (4th column,
 else the source password) or, when the admin chooses, a generated one.
 Existing users are left exactly as they are. Whatever Kerio refuses is kept
 per user with Kerio's words; that user is then skipped by the engine and the
-others go on. `check_admin` is the "Test connection" of the wizard's
-destination page. Only "none" (accounts exist) and Kerio Connect are kinds
-of destination today; another server's admin API would be a sibling of
-`kerio` with the same `provision` shape.
+others go on.
+
+Domains can also be asked for by name with their aliases (`DomainPlan`, one
+per 4D WebSTAR post office), by the rules of Kerio's 4D migration: a domain
+Kerio has is left as it is, and said so; a new one is created, then given
+its aliases with `Domains.set`; when Kerio refuses it or its aliases (a name
+that is already a domain or an alias there), that domain fails with Kerio's
+words, is removed again if it was just created, and its users are skipped.
+
+`check_admin` is the "Test connection" of the wizard's destination page.
+Only "none" (accounts exist) and Kerio Connect are kinds of destination
+today; another server's admin API would be a sibling of `kerio` with the
+same `provision` shape.
 """
 
 from __future__ import annotations
@@ -22,11 +31,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .accounts import Account
-from .events import CREATED, EXISTING, REFUSED, AccountOutcome, ProvisionResult
-from .kerio import ALREADY_EXISTS, KerioAdmin, KerioClient, kerio_message
+from .events import CREATED, EXISTING, REFUSED, AccountOutcome, DomainOutcome, ProvisionResult
+from .kerio import ALREADY_EXISTS, KerioAdmin, KerioApiError, KerioClient, kerio_message
 
 log = logging.getLogger("kimt.provision")
 
+
+@dataclass(frozen=True)
+class DomainPlan:
+    """A domain to have in Kerio, with its aliases (a 4D post office)."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    origin: str = ""  # what it stands for, for the Report: "post office Sales"
 
 
 @dataclass(frozen=True)
@@ -35,6 +52,8 @@ class KerioProvisioning:
 
     admin: KerioAdmin
     generate_passwords: bool = False  # new users without a 4th-column password get one
+    domains: tuple[DomainPlan, ...] = ()  # created first by the 4D rules, with their aliases
+    password_source: str = "the users file"  # for the Report: "created (password from …)"
 
 
 # ----------------------------------------------------------------------------- provisioning
@@ -63,9 +82,12 @@ def _destination_password(account: Account, generate: bool) -> tuple[str, bool]:
 def provision(settings: KerioProvisioning, accounts: Iterable[Account]) -> ProvisionResult:
     """Create the missing domains and users; raises only when Kerio can't be used at all."""
     accounts = list(accounts)
-    out = ProvisionResult()
+    out = ProvisionResult(password_source=settings.password_source)
     with KerioClient(settings.admin) as api:
-        domain_ids = _ensure_domains(api, [a.domain for a in accounts], out)
+        domain_ids = _ensure_planned(api, settings.domains, out) if settings.domains else {}
+        others = [a.domain for a in accounts if a.domain.casefold() not in domain_ids]
+        if others:
+            domain_ids.update(_ensure_domains(api, others, out))
         by_domain: dict[str, list[Account]] = {}
         for a in accounts:
             by_domain.setdefault(a.domain.casefold(), []).append(a)
@@ -121,6 +143,66 @@ def _ensure_domains(api: KerioClient, names: list[str], out: ProvisionResult
     return ids
 
 
+def _ensure_planned(api: KerioClient, plans: tuple[DomainPlan, ...], out: ProvisionResult
+                    ) -> dict[str, str | AccountOutcome]:
+    """The 4D rules: {domain casefolded: Kerio id, or a REFUSED outcome with the reason}."""
+    existing = {str(d.get("name", "")).casefold(): d for d in api.domains()}
+    ids: dict[str, str | AccountOutcome] = {}
+    new: list[DomainPlan] = []
+    for plan in plans:
+        there = existing.get(plan.name.casefold())
+        if there is None:
+            new.append(plan)
+            continue
+        ids[plan.name.casefold()] = str(there.get("id"))
+        has = {str(a).casefold() for a in there.get("aliasList") or []}
+        lacking = [a for a in plan.aliases if a.casefold() not in has]
+        out.domains.append(DomainOutcome(plan.name, EXISTING, origin=plan.origin, reason=(
+            f"its aliases {', '.join(lacking)} were not added" if lacking else "")))
+        log.info("Kerio: domain %s exists, left as it is", plan.name)
+    if not new:
+        return ids
+
+    def refuse(plan: DomainPlan, reason: str) -> None:
+        ids[plan.name.casefold()] = AccountOutcome("", REFUSED, reason)
+        out.domains.append(DomainOutcome(plan.name, REFUSED, reason=reason, origin=plan.origin))
+        log.warning("%s", reason)
+
+    created, errors = api.create("Domains.create", "domains", [{"name": p.name} for p in new])
+    for i, plan in enumerate(new):
+        if i not in created:
+            reason = kerio_message(errors[i]) if i in errors else "no answer for this domain"
+            refuse(plan, f"Kerio refused to create the domain {plan.name}: {reason}")
+            continue
+        if plan.aliases:
+            error = _answer(api.set_domain, created[i], {"aliasList": list(plan.aliases)})
+            if error is not None:
+                reason = (f"Kerio refused the aliases {', '.join(plan.aliases)} of the domain "
+                          f"{plan.name}: {error}")
+                undone = _answer(api.remove_domain, created[i])
+                reason += ("; the domain was removed again" if undone is None else
+                           f"; the domain was created without them and could not be removed "
+                           f"again ({undone}): remove it in Kerio's administration before "
+                           "running again")
+                refuse(plan, reason)
+                continue
+        ids[plan.name.casefold()] = created[i]
+        out.domains_created.append(plan.name)
+        out.domains.append(DomainOutcome(plan.name, CREATED, list(plan.aliases),
+                                         origin=plan.origin))
+        log.info("Kerio: domain %s created with %d alias(es)", plan.name, len(plan.aliases))
+    return ids
+
+
+def _answer(call, *args) -> str | None:
+    """Kerio's words when it refused this call (for its item or as a whole); None if not."""
+    try:
+        error = call(*args)
+    except KerioApiError as e:
+        return e.message.rstrip(".")
+    return None if error is None else kerio_message(error).rstrip(".")
+
+
 def _ensure_users(api: KerioClient, domain_id: str, group: list[Account], generate: bool,
                   out: ProvisionResult) -> None:
     existing = {str(u.get("loginName", "")).casefold() for u in api.users(domain_id)}
@@ -163,7 +245,8 @@ def check_admin(admin: KerioAdmin) -> str:
             f"{len(domains)} domain(s)" + (f": {names}" if names else "") + ".")
 
 
-def outcome_words(o: AccountOutcome, with_password: bool = False) -> str:
+def outcome_words(o: AccountOutcome, with_password: bool = False,
+                  password_source: str = "the users file") -> str:
     """'created (…)', 'already there, left as it was', 'NOT created — …': the Report's words.
 
     A generated password is written out only `with_password` (the Report);
@@ -171,7 +254,7 @@ def outcome_words(o: AccountOutcome, with_password: bool = False) -> str:
     """
     if o.state == CREATED:
         if not o.generated:
-            return "created (password from the users file)"
+            return f"created (password from {password_source})"
         shown = (o.password or "") if with_password else "in the Report log"
         return f"created (generated password: {shown})"
     if o.state == EXISTING:
@@ -179,11 +262,24 @@ def outcome_words(o: AccountOutcome, with_password: bool = False) -> str:
     return f"NOT created — {o.reason}; this user is skipped"
 
 
+def domain_words(d: DomainOutcome) -> str:
+    """'created with the aliases …', 'already in Kerio, left as it was', 'NOT created — …'."""
+    if d.state == CREATED:
+        return "created" + (f" with the aliases {', '.join(d.aliases)}" if d.aliases else "")
+    if d.state == EXISTING:
+        return "already in Kerio, left as it was" + (f" ({d.reason})" if d.reason else "")
+    return f"NOT created — {d.reason}; its users are skipped"
+
+
 def summary(result: ProvisionResult) -> str:
     """One sentence on what the provisioning did (the CLI's closing line, the wizard's result)."""
     count = {state: sum(o.state == state for o in result.accounts)
              for state in (CREATED, EXISTING, REFUSED)}
-    text = (f"Kerio: {len(result.domains_created)} domain(s) created; users: {count[CREATED]} "
+    domains = f"{len(result.domains_created)} domain(s) created"
+    if result.domains:
+        domains += (f", {sum(d.state == EXISTING for d in result.domains)} already there, "
+                    f"{sum(d.state == REFUSED for d in result.domains)} refused")
+    text = (f"Kerio: {domains}; users: {count[CREATED]} "
             f"created, {count[EXISTING]} already there, {count[REFUSED]} refused.")
     if any(o.generated for o in result.accounts):  # (a front end's copy has no passwords)
         text += " Their generated passwords are in the Report log (and nowhere else)."
@@ -195,7 +291,10 @@ def report_section(result: ProvisionResult) -> str:
     lines = ["=== Destination accounts (Kerio Connect)"]
     if result.domains_created:
         lines.append("  Domains created: " + ", ".join(result.domains_created))
-    lines += [f"  {o.email}: {outcome_words(o, with_password=True)}" for o in result.accounts]
+    lines += [f"  Domain {d.name}" + (f" ({d.origin})" if d.origin else "")
+              + f": {domain_words(d)}" for d in result.domains]
+    lines += [f"  {o.email}: {outcome_words(o, True, result.password_source)}"
+              for o in result.accounts]
     if result.generated:
         lines.append("  Give each user their generated password; it is written nowhere else.")
     return "\n".join(lines) + "\n"

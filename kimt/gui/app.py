@@ -9,7 +9,9 @@ checks, the pages' values into the run). It disables Next while the page
 reports a `problem()`. A migration is built from the pages' `ServerConfig`s,
 the destination's Kerio account creation and the selected accounts into the
 same `RunRequest` the CLI builds, run by `MigrationRun`, and followed here:
-the status page is shown its events, the result page the outcome.
+the status page is shown its events, the result page the outcome. With 4D
+WebSTAR as the source, the configuration the source page read goes to the
+users page and into the run as `4d2kms` builds it (`options.webstar_request`).
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ import ttkbootstrap as ttk
 
 from ..core.accounts import Account
 from ..core.engine import RunRequest
-from ..core.errors import KimtError
-from ..core.options import run_request
+from ..core.errors import KimtError, SettingsError
+from ..core.options import run_request, webstar_request
 from ..core.servers import ServerConfig
+from ..core.webstar import WebstarConfig
 from ..system import SingleInstance
 from . import settings as settings_store
 from .common import PAD, ConfirmDialog, Tasks, autowrap
@@ -176,6 +179,9 @@ class Wizard:
     def source_config(self) -> ServerConfig | None:
         return None if self.source_page.problem() else self.source_page.config()
 
+    def webstar(self) -> WebstarConfig | None:
+        return self.source_page.webstar()
+
     # -- the run ------------------------------------------------------------------------
 
     def start_run(self, accounts: list[Account], workers: int) -> str | None:
@@ -196,10 +202,19 @@ class Wizard:
         return None
 
     def build_request(self, accounts: list[Account], workers: int) -> RunRequest:
-        """The run the pages ask for, built as the CLI builds it (`options.run_request`)."""
-        return run_request(self.users_page.accounts, accounts, self.source_page.config(),
-                           self.destination_page.config(), workers=workers,
-                           provision=self.destination_page.provisioning())
+        """The run the pages ask for, built as the CLI builds it (`options.run_request`;
+        from 4D WebSTAR `options.webstar_request`, as `4d2kms`)."""
+        source, destination = self.source_page.config(), self.destination_page.config()
+        provision = self.destination_page.provisioning()
+        config = self.webstar()
+        if config is None:
+            return run_request(self.users_page.accounts, accounts, source, destination,
+                               workers=workers, provision=provision)
+        if provision is None:
+            raise SettingsError("4D WebSTAR's users move to Kerio Connect: choose it on the "
+                                "destination page")
+        return webstar_request(config, accounts, source, destination, provision,
+                               workers=workers)
 
     def follow_run(self) -> None:
         """Show the status page what the engine did since; the result page when it is over."""

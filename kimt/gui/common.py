@@ -2,7 +2,8 @@
 
 A page talks to the window around it only through `PageHost` (the `Wizard`
 is the one host): background tasks, the remembered settings, Next, the
-source server's settings, starting and stopping a run. Pages never reach
+source server's settings (and the 4D WebSTAR configuration when that is the
+source), starting and stopping a run. Pages never reach
 each other; what a page offers it returns from its own methods, and the
 wizard passes it on. A page says whether it is complete with `problem()`
 (None or a sentence); the host disables Next while there is one. The
@@ -29,6 +30,7 @@ import ttkbootstrap as ttk
 if TYPE_CHECKING:
     from ..core.accounts import Account
     from ..core.servers import ServerConfig
+    from ..core.webstar import WebstarConfig
     from .settings import Settings
 
 PAD = 12
@@ -140,6 +142,10 @@ class PageHost(Protocol):
 
     def source_config(self) -> ServerConfig | None:
         """The source server as the engine takes it; None while its page is incomplete."""
+        ...
+
+    def webstar(self) -> WebstarConfig | None:
+        """The 4D WebSTAR configuration the source page read; None for an IMAP source."""
         ...
 
     def start_run(self, accounts: list[Account], workers: int) -> str | None:

@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import tkinter as tk
 from pathlib import Path
+from tkinter import filedialog
 
 import ttkbootstrap as ttk
 
+from ..core.errors import KimtError
 from ..core.events import DONE, FAILED, PROBLEMS, STOPPED, RunFinished
+from ..core.logs import copy_report
 from ..core.provision import (
     CREATED,
     EXISTING,
     REFUSED,
     ProvisionResult,
+    domain_words,
     outcome_words,
     summary,
 )
@@ -85,6 +89,9 @@ class ResultPage(Page):
         self.folder_button = ttk.Button(logs, text="Open log folder", bootstyle="secondary",
                                         command=lambda: self.open(self.log_dir))
         self.folder_button.pack(side="left", padx=(6, 0))
+        self.save_button = ttk.Button(logs, text="Save a copy…", bootstyle="secondary-outline",
+                                      command=self.save_copy)
+        self.save_button.pack(side="left", padx=(6, 0))
         self.again_button = ttk.Button(logs, text="Run again", bootstyle="success",
                                        command=self.run_again)
         self.again_button.pack(side="right")
@@ -99,10 +106,27 @@ class ResultPage(Page):
             open_path(path)
             self.error_label.configure(text="")
         except OSError as e:
-            self.error_label.configure(text=f"Could not open it: {e}")
+            tone(self.error_label, "danger", f"Could not open it: {e}")
+
+    def save_copy(self) -> None:
+        """A copy of the Report where the admin wants it (as `--log-file` does)."""
+        if self.report_path is None:
+            return
+        chosen = filedialog.asksaveasfilename(
+            parent=self, title="Save a copy of the Report log", initialfile="report.log",
+            defaultextension=".log", filetypes=[("Report log", "*.log *.txt"), ("All", "*")])
+        if not chosen:
+            return
+        try:
+            where = copy_report(self.report_path, chosen)
+        except KimtError as e:
+            tone(self.error_label, "danger", str(e))
+            return
+        tone(self.error_label, "ok", f"A copy of the Report log is at {where} (readable by "
+                                     "you alone).")
 
     def run_again(self) -> None:
-        self.error_label.configure(text=self.wizard.run_again() or "")
+        tone(self.error_label, "danger", self.wizard.run_again() or "")
 
     def show_run(self, finished: RunFinished) -> None:
         self.finished = finished
@@ -148,6 +172,9 @@ class ResultPage(Page):
             for s in r.skipped:
                 lines.append(f"    skipped in '{s.folder}': \"{s.subject or '(no subject)'}\""
                              f" ({s.date or 'no date'}, {size(s.size)}): {s.reason}")
+        webstar = self.wizard.webstar()
+        if webstar is not None and not finished.fatal:  # never selectable: said here too
+            lines += [f"not migrated from 4D WebSTAR: {line}" for line in webstar.left_out_lines()]
         news = [f"{r.email}: {finish_line(r)}" for r in results
                 if r.rerun and r.state in (DONE, PROBLEMS)]
         altered = sum(r.altered_total for r in results)
@@ -183,6 +210,9 @@ class ResultPage(Page):
         text = summary(provisioned)
         if provisioned.domains_created:
             text += "\nDomains created: " + ", ".join(provisioned.domains_created)
+        for d in provisioned.domains:  # a 4D post office's domain that was not created
+            if d.state != CREATED:
+                text += f"\n{d.name}: {domain_words(d)}"
         for state in (CREATED, EXISTING):
             who = [o for o in provisioned.accounts if o.state == state]
             if who:

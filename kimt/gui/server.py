@@ -9,6 +9,10 @@ certificate shows its fingerprint in the page with one button to trust
 exactly that certificate; changing the host or security forgets it. The
 destination adds Kerio Connect (`kerio.KerioSection`): its test also logs in
 to the admin API, whose certificate is trusted the same way, separately.
+The source may instead be 4D WebSTAR on this computer (`webstar.WebstarSection`):
+its configuration gives the users, who log in to 4D's IMAP service with their
+login name and 4D password (`core.options.webstar_source`, as `4d2kms`), and
+the destination is then Kerio Connect.
 """
 
 from __future__ import annotations
@@ -19,13 +23,15 @@ import ttkbootstrap as ttk
 
 from ..core import survey
 from ..core.errors import KimtError
-from ..core.options import server_config
+from ..core.options import server_config, webstar_source
 from ..core.provision import KerioProvisioning
 from ..core.servers import ServerConfig, parse_host
-from .common import LABEL_WIDTH, PAD, Latest, Page, PageHost, TestLine, labeled_entry
+from ..core.webstar import DEFAULT_IMAP_PORT, WebstarConfig
+from .common import LABEL_WIDTH, PAD, FieldError, Latest, Page, PageHost, TestLine, labeled_entry
 from .kerio import KerioSection
 from .logins import LoginFields
 from .settings import ServerSettings
+from .webstar import WebstarSection
 
 SECURITY_LABELS = {"ssl": "SSL/TLS (port 993)", "starttls": "STARTTLS (port 143)",
                    "none": "None (plain text)"}
@@ -49,9 +55,12 @@ class ServerPage(Page):
         self._trusted_for = (self.host.get(), self.security.get())
         self.test_answers = Latest()
         self.columnconfigure(0, weight=1)
+        self.header = ttk.Frame(self)  # a page's own first question (empty: no room taken)
+        self.header.grid(row=0, column=0, sticky="we")
+        self.header.columnconfigure(0, minsize=LABEL_WIDTH)
 
         form = ttk.Frame(self)
-        form.grid(row=0, column=0, sticky="we")
+        form.grid(row=1, column=0, sticky="we")
         form.columnconfigure(0, minsize=LABEL_WIDTH)
         form.columnconfigure(1, weight=1)
         self.host_entry, self.host_error = labeled_entry(
@@ -65,12 +74,12 @@ class ServerPage(Page):
 
         self.logins = LoginFields(self, saved, self.METHODS, self.question, self.token_place,
                                   self.changed)
-        self.logins.grid(row=1, column=0, sticky="we")
+        self.logins.grid(row=2, column=0, sticky="we")
         self.kind = self.logins.kind
         self.build_specific(saved)
 
         test = ttk.Frame(self)
-        test.grid(row=2, column=0, sticky="we", pady=(PAD, 0))
+        test.grid(row=3, column=0, sticky="we", pady=(PAD, 0))
         test.columnconfigure(1, weight=1)
         self.test_button = ttk.Button(test, text="Test connection", command=self.test,
                                       bootstyle="primary-outline")
@@ -194,6 +203,68 @@ class SourcePage(ServerPage):
                    "then not needed)"),
         ("xoauth2", "With OAuth access tokens (XOAUTH2, for hosted servers)"),
     )
+    KINDS = (("imap", "An IMAP server"), ("webstar", "4D WebSTAR on this computer"))
+
+    def build_specific(self, saved: ServerSettings) -> None:
+        settings = self.wizard.settings
+        self.source_kind = tk.StringVar(value=settings.source_kind)
+        ttk.Label(self.header, text="Migrate from:").grid(row=0, column=0, sticky="nw",
+                                                           pady=(6, 0))
+        kinds = ttk.Frame(self.header)
+        kinds.grid(row=0, column=1, sticky="w", pady=(6, 0))
+        for value, text in self.KINDS:
+            ttk.Radiobutton(kinds, text=text, value=value, variable=self.source_kind).pack(
+                side="left", padx=(0, PAD))
+        self.webstar_section = WebstarSection(self, settings, self.changed)
+        self.webstar_section.grid(row=2, column=0, sticky="we", pady=(PAD / 2, 0))
+        self.source_kind.trace_add("write", lambda *_: self.kind_changed())
+        self.show_kind()
+
+    def is_webstar(self) -> bool:
+        return self.source_kind.get() == "webstar"
+
+    def show_kind(self) -> None:
+        """4D WebSTAR: its section instead of the login choices."""
+        if self.is_webstar():
+            self.logins.grid_remove()
+            self.webstar_section.grid()
+        else:
+            self.webstar_section.grid_remove()
+            self.logins.grid()
+
+    def kind_changed(self) -> None:
+        if self.is_webstar() and not self.host.get().strip():
+            self.host.set(f"localhost:{DEFAULT_IMAP_PORT}")  # its IMAP service, on this computer
+            self.security.set("none")
+        self.show_kind()
+        self.on_show()
+        self.changed()
+
+    def on_show(self) -> None:
+        if self.is_webstar():  # (not while the window is built: it tells the wizard)
+            self.webstar_section.find()
+
+    def problem(self) -> str | None:
+        if not self.is_webstar():
+            return super().problem()
+        host = self.host_problem()
+        self.host_error.show(host)
+        return host or self.webstar_section.problem()
+
+    def config(self) -> ServerConfig:
+        if not self.is_webstar():
+            return super().config()
+        return webstar_source(self.host.get(), None, self.security.get(),
+                              self.fingerprint or None)
+
+    def webstar(self) -> WebstarConfig | None:
+        """The 4D configuration read, when 4D WebSTAR is the source."""
+        return self.webstar_section.config if self.is_webstar() else None
+
+    def remember(self) -> None:
+        super().remember()
+        self.wizard.settings.source_kind = self.source_kind.get()
+        self.webstar_section.remember(self.wizard.settings)
 
 
 class DestinationPage(ServerPage):
@@ -215,6 +286,12 @@ class DestinationPage(ServerPage):
         self.kerio = KerioSection(self.logins, saved, self.host_name, self.wizard.tasks,
                                   self.changed)
         self.logins.add_section("kerio", self.kerio)
+        self.kind_error = FieldError(self)
+        self.kind_error.grid(row=4, column=0, sticky="w", pady=(PAD / 2, 0))
+
+    def on_show(self) -> None:
+        if self.wizard.webstar() is not None and not self.is_kerio():
+            self.kind.set("kerio")  # where Kerio's 4D migration goes
 
     def changed(self, *_: object) -> None:
         super().changed()
@@ -229,7 +306,12 @@ class DestinationPage(ServerPage):
     def problem(self) -> str | None:
         first = super().problem()
         kerio = self.kerio.problem() if self.is_kerio() else None
-        return first or kerio
+        kind = None
+        if not self.is_kerio() and self.wizard.webstar() is not None:
+            kind = ("4D WebSTAR's post offices and users move to Kerio Connect: choose Kerio "
+                    "Connect above")
+        self.kind_error.show(kind)
+        return first or kerio or kind
 
     def login_values(self) -> dict:
         values = self.logins.values()

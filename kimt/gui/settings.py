@@ -45,6 +45,8 @@ class Settings:
     csv_file: str = ""  # the users file loaded last: Load CSV offers it first (a path only)
     workers: int = 4
     geometry: str = ""
+    source_kind: str = "imap"  # or "webstar": 4D WebSTAR on this computer
+    webstar_folder: str = ""  # where its configuration was read last
 
     @classmethod
     def from_dict(cls, data: dict) -> Settings:
@@ -68,6 +70,9 @@ class Settings:
         workers = data.get("workers", 4)
         s.workers = workers if isinstance(workers, int) and 1 <= workers <= 32 else 4
         s.geometry = str(data.get("geometry", ""))
+        kind = data.get("source_kind")
+        s.source_kind = kind if kind in ("imap", "webstar") else "imap"
+        s.webstar_folder = str(data.get("webstar_folder", ""))
         return s
 
 

@@ -1,13 +1,16 @@
 """Step 4: the users file — preview, encoding, bad lines, selection, Check logins, Estimate.
 
 The file is read by `core.accounts` exactly as `kimt migrate` reads it;
-changing the encoding reads it again. Rows are keyed by their position in
-the file. Check logins and Estimate run `core.survey` in background threads
-(on the source server the wizard hands over) and fill each row as its answer
-comes back, an unexpected error included; a new survey or file drops the
-answers still on their way. Passwords are shown as dots. The page gives the
-wizard its values (`accounts`, `selected()`, `expected_messages()`) and asks
-it to start the run.
+changing the encoding reads it again. When the source is 4D WebSTAR, the
+users of its configuration (`core.webstar`, as the wizard hands it over)
+take the file's place, and those left out are listed with the reason. Rows
+are keyed by their position in the file. Check logins and Estimate run
+`core.survey` in background threads (on the source server the wizard hands
+over) and fill each row as its answer comes back, an unexpected error
+included; a new survey or file drops the answers still on their way.
+Passwords are shown as dots. The page gives the wizard its values
+(`accounts`, `selected()`, `expected_messages()`) and asks it to start the
+run.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ..core import survey
 from ..core.accounts import ENCODING_CHOICES, ENCODING_LABELS, Account, AccountList, read_accounts
 from ..core.errors import KimtError
 from ..core.report import number, size
+from ..core.webstar import WebstarConfig
 from .common import PAD, FieldError, Latest, Page, PageHost, autowrap, scrolled_table, tone
 
 CHECKED, UNCHECKED = "☑", "☐"
@@ -41,12 +45,19 @@ def short_reason(reason: str) -> str:
 
 class UsersPage(Page):
     title = "Users"
-    subtitle = ("Load the users file, then choose who to migrate. Check logins and Estimate "
-                "are optional and only read the old server.")
     next_label = "Start migration"
+
+    @property
+    def subtitle(self) -> str:  # type: ignore[override]
+        if self.wizard.webstar() is not None:
+            return ("The users of 4D WebSTAR's post offices: choose who to migrate. Check "
+                    "logins and Estimate are optional and only read 4D's IMAP service.")
+        return ("Load the users file, then choose who to migrate. Check logins and Estimate "
+                "are optional and only read the old server.")
 
     def __init__(self, master: tk.Misc, wizard: PageHost):
         super().__init__(master, wizard)
+        self.webstar_config: WebstarConfig | None = None  # the users' source, instead of a file
         self.accounts: AccountList | None = None
         self.checked: set[int] = set()
         self.logins: dict[int, survey.LoginCheck | None] = {}  # None: being checked
@@ -64,7 +75,8 @@ class UsersPage(Page):
         self.load_button.grid(row=0, column=0, sticky="w")
         self.file_label = ttk.Label(top, text="No file loaded yet.", bootstyle="secondary")
         self.file_label.grid(row=0, column=1, sticky="w", padx=PAD)
-        ttk.Label(top, text="Encoding:").grid(row=0, column=2, sticky="e")
+        self.encoding_label = ttk.Label(top, text="Encoding:")
+        self.encoding_label.grid(row=0, column=2, sticky="e")
         self.encoding = tk.StringVar()
         self.encoding_box = ttk.Combobox(
             top, textvariable=self.encoding, state="disabled", width=26,
@@ -151,19 +163,52 @@ class UsersPage(Page):
         self.wizard.settings.csv_file = os.path.abspath(path)
         self.wizard.settings.csv_folder = os.path.dirname(os.path.abspath(path))
         keep = {a.email.casefold() for a in self.selected()} if encoding else None
-        self.accounts = accounts
-        self.survey_answers.forget()
-        self.logins.clear()
-        self.estimates.clear()
-        self.estimating.clear()
-        tone(self.survey_label, "default", "")  # it was about the last file
-        self.checked = {i for i, a in enumerate(accounts.accounts)
-                        if keep is None or a.email.casefold() in keep}
+        self.use(accounts, keep)
         self.file_error.show(None)
         tone(self.file_label, "default",
              f"{os.path.basename(path)}  —  {len(accounts.accounts)} users")
         self.encoding.set(ENCODING_LABELS.get(accounts.encoding, accounts.encoding))
         self.encoding_box.configure(state="readonly")
+        self.show_problems()
+        self.fill()
+
+    def use(self, accounts: AccountList, keep: set[str] | None = None) -> None:
+        """These users, all selected (or those in `keep`); answers about others dropped."""
+        self.accounts = accounts
+        self.survey_answers.forget()
+        self.logins.clear()
+        self.estimates.clear()
+        self.estimating.clear()
+        tone(self.survey_label, "default", "")  # it was about the last users
+        self.checked = {i for i, a in enumerate(accounts.accounts)
+                        if keep is None or a.email.casefold() in keep}
+
+    # -- 4D WebSTAR -----------------------------------------------------------------------
+
+    def on_show(self) -> None:
+        config = self.wizard.webstar()
+        if config is not None and config is not self.webstar_config:
+            self.load_webstar(config)
+        elif config is None and self.webstar_config is not None:  # back to an IMAP source
+            self.webstar_config = None
+            self.use(AccountList("", "", "", [], []))
+            self.accounts = None
+            for widget in (self.load_button, self.encoding_label, self.encoding_box):
+                widget.grid()
+            self.file_label.grid_configure(padx=PAD)
+            tone(self.file_label, "muted", "No file loaded yet.")
+            self.show_problems()
+            self.fill()
+
+    def load_webstar(self, config: WebstarConfig) -> None:
+        """The users of the 4D configuration instead of a users file."""
+        self.webstar_config = config
+        self.use(AccountList(config.path, "", "", list(config.accounts), []))
+        for widget in (self.load_button, self.encoding_label, self.encoding_box):
+            widget.grid_remove()
+        self.file_label.grid_configure(padx=0)  # where the button was
+        self.file_error.show(None)
+        tone(self.file_label, "default", f"4D WebSTAR: {config.counts()}")
         self.show_problems()
         self.fill()
 
@@ -174,6 +219,15 @@ class UsersPage(Page):
         self.load(self.accounts.path, by_label.get(self.encoding.get(), self.encoding.get()))
 
     def show_problems(self) -> None:
+        if self.webstar_config is not None:
+            left_out = self.webstar_config.left_out_lines()
+            lines = [f"{len(left_out)} user(s) of the 4D configuration are not migrated:"]
+            lines += [f"   {line}" for line in left_out[:SHOWN_PROBLEMS]]
+            if len(left_out) > SHOWN_PROBLEMS:
+                lines.append(f"   … and {len(left_out) - SHOWN_PROBLEMS} more (4d2kms --list "
+                             "lists them all; the Report log too)")
+            self.problems_label.configure(text="\n".join(lines) if left_out else "")
+            return
         problems = self.accounts.problems if self.accounts else []
         if not problems:
             self.problems_label.configure(text="")
@@ -374,6 +428,8 @@ class UsersPage(Page):
         text = None
         if self.accounts is None:
             text = "Load the users file (CSV) first: press Load CSV…"
+        elif not self.accounts.accounts and self.webstar_config is not None:
+            text = "No user of the 4D configuration can be migrated: see why above"
         elif not self.accounts.accounts:
             text = "The file has no usable users: fix the lines listed above"
         elif not self.checked:

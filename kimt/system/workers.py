@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from multiprocessing.context import BaseContext
 
 WORKER_MODULE = "kimt.core.engine"  # where the workers' entry point lives
-WORKER_COMMANDS = ("migrate", "verify")
+WORKER_COMMANDS = ("migrate", "verify", "4d2kms")
 
 
 def worker_context() -> BaseContext:
