@@ -268,7 +268,7 @@ class Engine:
         errors = []
         for account in self.request.accounts[:MAX_ADMIN_PROBES]:
             try:
-                connect(s.destination, account.email).logout()
+                connect(s.destination, account.email).close()
                 return ""
             except LoginError as e:
                 errors.append(str(e))

@@ -25,7 +25,6 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from email.header import decode_header, make_header
 from email.utils import getaddresses, mktime_tz, parsedate_tz
 
@@ -43,12 +42,13 @@ class MessageInfo:
     key: str
     size: int
     flags: tuple[str, ...]
-    internaldate: datetime | None
+    internaldate: str | None  # as the source wrote it: APPEND sends it back unchanged
     subject: str = ""
     date: str = ""
     message_id: str = ""  # normalised, for the loose match
     sender: str = ""  # the From addresses, lower case
     instant: str = ""  # the Date header as a UNIX time, else as written
+    digest: bytes = b""  # of the key headers' raw bytes: the same bytes need no parse
 
 
 def _fold(text: str) -> str:
