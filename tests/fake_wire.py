@@ -25,7 +25,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from imapclient.imapclient import Namespace
 
@@ -502,7 +502,7 @@ class FakeWire:
     # -- a folder --------------------------------------------------------------------------
 
     def open_folder(self, name: str, *, readonly: bool, label: str, status: bool = False,
-                    keys: bool = False) -> FolderView:
+                    listing: str = "flags") -> FolderView:
         self._where = f" in folder '{label}'"
         with self._call("open_folder", name) as box:
             folder = box.folders.get(name)
@@ -515,8 +515,11 @@ class FakeWire:
                               permanent, None)
             if status:
                 view.status = folder.status(self.server.condstore)
-            if keys:
+            if listing == "keys":
                 view.records = [m.record() for m in folder.messages.values()]
+            elif listing == "sizes":  # as the real one: records without their headers
+                view.records = [replace(m.record(), headers=None)
+                                for m in folder.messages.values()]
             view.flags = {m.uid: m.flags for m in folder.messages.values()}
             return view
 

@@ -24,6 +24,7 @@ from fake_wire import USER, FakeServer, FakeWire, connector, eight_bit_to_x, key
 from kimt.core.accounts import Account
 from kimt.core.copier import CopyOptions, FolderCopier
 from kimt.core.events import DONE, FAILED, PROBLEMS, Event, FolderResult, MailboxResult, Notice
+from kimt.core.identity import key_block
 from kimt.core.mailbox import JobSettings, MailboxRun
 from kimt.core.wire import Wire
 
@@ -148,8 +149,23 @@ def test_key_headers_are_what_dovecot_returns() -> None:
     server = FakeServer()
     server.add("INBOX", b"Message-ID: <lf@b>\nFrom: lf <x@y>\n\nbody\n")
     [record] = server.connect().open_folder("INBOX", readonly=True, label="INBOX",
-                                            keys=True).records or []
+                                            listing="keys").records or []
     assert (record.size, record.headers) == (44, b"Message-ID: <lf@b>\r\nFrom: lf <x@y>\r\n\r\n")
+
+
+@pytest.mark.parametrize("raw", [
+    b"Subject: first\r\nX-Other: a\r\nFrom: A <a@x>\r\n folded\r\nsubject: dup\r\n"
+    b"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\nbody\r\nFrom: not a header\r\n",
+    b"X-Only: nothing\r\n\r\nbody\r\n",
+    b"Message-ID: <a@b>\r\nFrom: \xc3\xa9 <x@y>\r\n\r\nbody",
+    b"Message-ID: <lf@b>\nFrom: lf <x@y>\n\nbody\n",
+    b"From: no body at all\r\n",
+], ids=["folded-repeated", "none", "8bit", "bare-lf", "no-body"])
+def test_a_key_read_from_the_body_is_the_key_the_server_lists(raw: bytes) -> None:
+    """A message listed without headers (a first run into an empty folder) takes its key
+    from its body: `key_block` must build what the server would have listed."""
+    stored = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # servers store CRLF
+    assert key_block(raw) == key_headers(stored)
 
 
 # -- a copy and its re-run ------------------------------------------------------------------

@@ -59,7 +59,7 @@ def find_back(appended: Sequence[Appended], records: Sequence[HeaderRecord],
     # The same header bytes first (no parsing), then the same key, then loosely.
     free: dict[bytes, list[HeaderRecord]] = {}
     for r in records:
-        free.setdefault(hashlib.sha1(r.headers).digest(), []).append(r)
+        free.setdefault(hashlib.sha1(r.headers or b"").digest(), []).append(r)
     rest: list[Appended] = []
     for a in appended:
         same = free.get(a.msg.digest)

@@ -20,6 +20,7 @@ which is safe because the plan is always recomputed from the destination.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import time
@@ -32,7 +33,7 @@ from .arrival import Appended, differences, find_back
 from .errors import StoppedError
 from .events import FolderResult, Skipped
 from .flags import carry_flags, filter_flags
-from .identity import CopyPlan, MessageInfo, body_hash, loose_match, plan_copy
+from .identity import CopyPlan, MessageInfo, body_hash, key_block, loose_match, plan_copy
 from .journal import ALTERED, COPIED, LOOSE, MATCHED, Entry, FolderJournal, flag_text
 from .listing import FolderStatus, message_info, size_batches
 from .report import size
@@ -115,18 +116,21 @@ class FolderCopier:
 
     def _run(self) -> None:
         label = self.result.folder
-        # Nothing known of this folder: every message's keys come with the folder's
-        # opening (one round trip); otherwise flags only, keys for the unknown ones.
+        # Nothing known of this folder: the destination's keys come with the folder's
+        # opening (one round trip), the source's sizes and dates only: into an empty
+        # folder a message's key is read from its body when it is copied, so the source
+        # server never reads a header twice. Otherwise flags only, keys for the others.
         fresh = self.journal is None or self.journal.id is None
         # A first run: STATUS has HIGHESTMODSEQ, which EXAMINE only shows once CONDSTORE
         # is enabled; the next run compares against it.
         want_status = self.src_status is None and self.journal is not None and not self.verify
         src_view, dst_view = self.both(
             lambda: self.src.open_folder(self.src_name, readonly=True, label=label,
-                                         status=want_status, keys=fresh),
+                                         status=want_status,
+                                         listing="sizes" if fresh else "flags"),
             # SELECT for PERMANENTFLAGS and STORE when writing; a comparison only looks.
             lambda: self.dst.open_folder(self.dst_name, readonly=self.verify, label=label,
-                                         keys=fresh))
+                                         listing="keys" if fresh else "flags"))
         permanent = dst_view.permanent_flags
         self._permanent = None if permanent is None else set(permanent)
         self._uidvalidity = (src_view.uidvalidity, dst_view.uidvalidity)
@@ -158,10 +162,13 @@ class FolderCopier:
             else:
                 self.journal.incomplete()
 
-    def _keys(self, side: Wire, view: FolderView, uids: list[int]) -> list[MessageInfo]:
-        """The keys of these UIDs: from the opening's listing, or fetched now."""
+    def _keys(self, side: Wire, view: FolderView, uids: list[int],
+              needed: Callable[[], bool] = lambda: True) -> list[MessageInfo]:
+        """The keys of these UIDs: from the opening's listing, or fetched now; a listing
+        without headers stays so (keys read from the bodies) unless `needed()`."""
         records: list[HeaderRecord]
-        if view.records is not None:
+        if view.records is not None and (
+                not view.records or view.records[0].headers is not None or not needed()):
             wanted = set(uids)
             records = [r for r in view.records if r.uid in wanted]
         else:
@@ -211,9 +218,11 @@ class FolderCopier:
             log.info("folder %r: %d messages KIMT copied earlier are gone from the "
                      "destination; copying them again", res.folder, len(gone_on_destination))
 
+        unclaimed = [u for u in dst_flags if u not in claimed]
         source, on_destination = self.both(
-            lambda: self._keys(self.src, src_view, [u for u in src_flags if u not in known]),
-            lambda: self._keys(self.dst, dst_view, [u for u in dst_flags if u not in claimed]))
+            lambda: self._keys(self.src, src_view, [u for u in src_flags if u not in known],
+                               lambda: bool(unclaimed) or self.verify),
+            lambda: self._keys(self.dst, dst_view, unclaimed))
         log.debug("folder %r: %d known from the journal; keys of %d source and %d "
                   "destination messages", res.folder, len(known), len(source),
                   len(on_destination))
@@ -290,7 +299,8 @@ class FolderCopier:
         # destination: each connection is used by one thread at a time, and at most two
         # batches are in memory.
         with ThreadPoolExecutor(1, thread_name_prefix="fetch") as prefetch:
-            pending = prefetch.submit(self._fetch_batch, batches[0]) if batches else None
+            pending = prefetch.submit(contextvars.copy_context().run, self._fetch_batch,
+                                      batches[0]) if batches else None
             for number in range(len(batches)):
                 assert pending is not None
                 items = pending.result()
@@ -299,7 +309,8 @@ class FolderCopier:
                     self._settle_owed(None)  # what is on the destination goes in the journal
                     raise StoppedError("stopped by the user")
                 if number + 1 < len(batches):
-                    pending = prefetch.submit(self._fetch_batch, batches[number + 1])
+                    pending = prefetch.submit(contextvars.copy_context().run,
+                                              self._fetch_batch, batches[number + 1])
                 self._append_batch(items)
                 del items
                 if number + 1 == len(batches):
@@ -325,6 +336,8 @@ class FolderCopier:
     def _fetch_batch(self, batch: list[MessageInfo]) -> list[tuple[MessageInfo, bytes]]:
         if self._append_limit is not None:
             fits = []
+            too_big = [m for m in batch if m.size > self._append_limit]
+            self._read_keys([m for m in too_big if not m.key])  # the Report names them
             for m in batch:
                 if m.size > self._append_limit:
                     self._skip(m, f"larger than the destination's limit of "
@@ -346,8 +359,17 @@ class FolderCopier:
                 log.info("folder %r: uid %d was deleted on the source meanwhile",
                          self.result.folder, m.uid)
             else:
+                if not m.key:
+                    _take_key(m, raw)
                 items.append((m, raw))
         return items
+
+    def _read_keys(self, messages: list[MessageInfo]) -> None:
+        if messages:
+            records = {r.uid: r for r in self.src.fetch_keys([m.uid for m in messages])}
+            for m in messages:
+                if m.uid in records:
+                    _copy_key(m, message_info(records[m.uid]))
 
     def _outgoing(self, items: list[tuple[MessageInfo, bytes]]) -> list[Outgoing]:
         return [Outgoing(self._flags_for(m.flags), m.internaldate, raw) for m, raw in items]
@@ -451,6 +473,18 @@ class FolderCopier:
                                  ALTERED if differs else COPIED, differs))
         if self.journal is not None and entries:
             self.journal.record(self._uidvalidity, self.dst_name, entries)
+
+
+def _take_key(m: MessageInfo, raw: bytes) -> None:
+    """A message listed without headers gets its key from its body."""
+    _copy_key(m, message_info(HeaderRecord(m.uid, m.size, m.flags, m.internaldate,
+                                           key_block(raw))))
+
+
+def _copy_key(m: MessageInfo, info: MessageInfo) -> None:
+    m.key, m.subject, m.date = info.key, info.subject, info.date
+    m.message_id, m.sender, m.instant, m.digest = (info.message_id, info.sender,
+                                                   info.instant, info.digest)
 
 
 def _pause_for_tests() -> None:

@@ -31,6 +31,8 @@ def text(value: object) -> str:
 def message_info(record: HeaderRecord, like: MessageInfo | None = None) -> MessageInfo:
     """A `MessageInfo` from a key record; `like` lends its parsed key when the header
     bytes are the same."""
+    if record.headers is None:  # listed without its headers: the body will tell
+        return MessageInfo(record.uid, "", record.size, record.flags, record.internaldate)
     digest = hashlib.sha1(record.headers).digest()
     if like is not None and like.digest == digest:
         return MessageInfo(record.uid, like.key, record.size, record.flags,

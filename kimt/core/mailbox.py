@@ -14,6 +14,7 @@ last complete pass. Used in the worker processes by `engine`.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -90,7 +91,7 @@ class _Lane:
              ) -> tuple[S, D]:
         if self._side is None:
             self._side = ThreadPoolExecutor(1, thread_name_prefix="source")
-        future = self._side.submit(on_source)
+        future = self._side.submit(contextvars.copy_context().run, on_source)
         try:
             theirs = on_destination()
         except BaseException:
@@ -429,7 +430,8 @@ class MailboxRun:
                     lane.shutdown(journal=False)
 
         with ThreadPoolExecutor(len(extra), thread_name_prefix="lane") as pool:
-            futures = [pool.submit(work, lane) for lane in extra]
+            futures = [pool.submit(contextvars.copy_context().run, work, lane)
+                       for lane in extra]
             try:
                 work(self.lane)
             finally:

@@ -42,6 +42,8 @@ log = logging.getLogger("kimt.wire")
 
 _SEND_SLICE = 2**20
 _FETCH_KEYS = b"(" + " ".join(KEY_ITEMS).encode() + b")"
+_LISTINGS = {"flags": b"(UID FLAGS)", "sizes": b"(UID FLAGS RFC822.SIZE INTERNALDATE)",
+             "keys": _FETCH_KEYS}
 _STATUS_ITEMS = (b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY")
 
 
@@ -53,7 +55,7 @@ class HeaderRecord:
     size: int
     flags: tuple[str, ...]
     internaldate: str | None  # as the server wrote it: sent back unchanged on APPEND
-    headers: bytes  # the key headers' block
+    headers: bytes | None  # the key headers' block; None when not asked for
 
 
 @dataclass
@@ -220,8 +222,11 @@ class Wire:
     # -- a folder ------------------------------------------------------------------------
 
     def open_folder(self, name: str, *, readonly: bool, label: str, status: bool = False,
-                    keys: bool = False) -> FolderView:
-        """[STATUS], SELECT or EXAMINE, and every message's flags (or keys) at once."""
+                    listing: str = "flags") -> FolderView:
+        """[STATUS], SELECT or EXAMINE, and every message's listing at once: its flags
+        ("flags"), also its size and date ("sizes": records without headers) or also its
+        key headers ("keys")."""
+        keys = listing != "flags"
         self._where = f" in folder '{label}'"
         encoded = folder_name(name)
         commands = []
@@ -229,7 +234,7 @@ class Wire:
             commands.append(b"STATUS " + encoded + b" (" + b" ".join(self._status_items())
                             + b")")
         commands.append((b"EXAMINE " if readonly else b"SELECT ") + encoded)
-        commands.append(b"UID FETCH 1:* " + (_FETCH_KEYS if keys else b"(UID FLAGS)"))
+        commands.append(b"UID FETCH 1:* " + _LISTINGS[listing])
         view = FolderView(0, 0, 0, None, None, records=[] if keys else None)
         statuses: dict[bytes, dict[bytes, int]] = {}
         codes: dict[bytes, bytes] = {}
@@ -561,10 +566,10 @@ def _record(parts: list[Piece]) -> HeaderRecord | None:
     _, items = fetch_items(parts)
     if b"RFC822.SIZE" not in items or b"UID" not in items:
         return None  # a flag change the server reports on its own, not our answer
-    headers = b""
+    headers = None
     for key, value in items.items():
-        if key.startswith(b"BODY[HEADER") and isinstance(value, bytes):
-            headers = value
+        if key.startswith(b"BODY[HEADER"):
+            headers = value if isinstance(value, bytes) else b""
             break
     date = items.get(b"INTERNALDATE")
     return HeaderRecord(
