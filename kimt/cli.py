@@ -34,7 +34,15 @@ from .core.events import (
     RunFinished,
 )
 from .core.logs import copy_report, log_file_problem
-from .core.options import MASTER_LOGINS, kerio_provisioning, run_request, server_config
+from .core.options import (
+    DEFAULT_BATCH_MB,
+    DEFAULT_CONNECTIONS,
+    MASTER_LOGINS,
+    MAX_CONNECTIONS,
+    kerio_provisioning,
+    run_request,
+    server_config,
+)
 from .core.provision import KerioProvisioning, domain_words
 from .core.provision import summary as provision_summary
 from .core.servers import AUTHENTICATORS, SECURITY_CHOICES, ServerConfig
@@ -154,8 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--retries", type=int, default=5, metavar="N",
                        help="reconnects per mailbox after a broken connection before that "
                             "mailbox is given up (default 5)")
-        c.add_argument("--batch-mb", type=float, default=16, metavar="MB",
-                       help="message bytes fetched and appended in one batch (default 16)")
+        c.add_argument("--connections-per-mailbox", type=int, default=DEFAULT_CONNECTIONS,
+                       metavar="N", dest="connections",
+                       help="connections to each server per mailbox: its folders are copied "
+                            f"side by side (default {DEFAULT_CONNECTIONS}, at most "
+                            f"{MAX_CONNECTIONS})")
+        c.add_argument("--batch-mb", type=float, default=DEFAULT_BATCH_MB, metavar="MB",
+                       help="message bytes fetched and appended in one batch (default "
+                            f"{DEFAULT_BATCH_MB:g})")
         c.add_argument("--log-dir", metavar="DIR",
                        help="where the KimtLogs run folders go (default: the system's place)")
         c.add_argument("--log-file", metavar="PATH",
@@ -373,7 +387,8 @@ def build_request(args: argparse.Namespace, accounts: AccountList, chosen: list,
     source = _server_config(args, "source", "source")
     destination = _server_config(args, "target", "destination")
     return run_request(accounts, chosen, source, destination, workers=args.workers,
-                       retries=args.retries, batch_mb=args.batch_mb, verify=verify,
+                       retries=args.retries, batch_mb=args.batch_mb,
+                       connections=args.connections, verify=verify,
                        log_dir=args.log_dir, state_dir=args.state_dir,
                        provision=_kerio_provisioning(args, destination))
 

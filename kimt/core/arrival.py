@@ -2,27 +2,25 @@
 
 A server may store a message otherwise than it was sent (Cyrus turns 8-bit
 header bytes into 'X', servers replace dates they don't like, add headers),
-so after each batch KIMT fetches the new messages back: by the UIDs the
-APPEND answer named (UIDPLUS), or, without them, by what appeared above the
-highest UID it knew, matched by key, then loosely, then not at all (mail
-delivered meanwhile stays unmatched). `differences` says in words what the
-server changed; the copier reports it and the journal remembers it.
+so after each batch KIMT reads the new messages back — in the same round
+trip as the APPEND (`Wire.append(then_above=...)`) — and pairs them: by the
+UIDs the APPEND answer named (UIDPLUS), or, without them, by the same header
+bytes, then the same key, then loosely; mail delivered meanwhile stays
+unmatched. `differences` says in words what the server changed; the copier
+reports it and the journal remembers it. Pure: no server here.
 """
 
 from __future__ import annotations
 
-import logging
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-from imapclient import IMAPClient
-from imapclient import exceptions as imap_exc
-from imapclient.response_parser import parse_fetch_response
+from imapclient.datetime_util import parse_to_datetime
 
 from .identity import MessageInfo, loose_match
-from .listing import KEY_ITEMS, list_messages, message_info, text
-
-log = logging.getLogger("kimt.copier")
+from .listing import message_info
+from .wire import HeaderRecord
 
 
 @dataclass
@@ -31,59 +29,59 @@ class Appended:
 
     msg: MessageInfo
     size: int  # bytes sent
-    dst_uid: int | None  # from APPENDUID, when the server has UIDPLUS
 
 
-def same_instant(a: object, b: object) -> bool:
+def same_instant(a: str | None, b: str | None) -> bool:
     """Two INTERNALDATEs are the same moment (True when one side has none)."""
-    if not isinstance(a, datetime) or not isinstance(b, datetime):
-        return True  # nothing sent, or nothing to compare with
+    if not a or not b or a == b:
+        return True
     try:
-        return a == b
+        x, y = parse_to_datetime(a.encode()), parse_to_datetime(b.encode())
+    except ValueError:
+        return False
+    try:
+        return x == y
     except TypeError:  # one naive, one aware
-        return a.replace(tzinfo=None) == b.replace(tzinfo=None)
+        return x.replace(tzinfo=None) == y.replace(tzinfo=None)
 
 
-def find_back(client: IMAPClient, appended: list[Appended], high: int, key_batch: int,
-              folder: str) -> tuple[dict[int, MessageInfo], int]:
-    """(source UID -> the destination message it became, the new highest UID seen)."""
-    known = [a.dst_uid for a in appended if a.dst_uid is not None]
-    if len(known) == len(appended):
-        infos = {d.uid: d for d in list_messages(client, known, key_batch)}
-        return {a.msg.uid: infos[a.dst_uid] for a in appended
-                if a.dst_uid is not None and a.dst_uid in infos}, max([high, *infos])
-    # No APPENDUID: what appeared above the highest UID seen, matched by key, then
-    # loosely; other mail may arrive meanwhile: it stays unmatched.
-    log.debug("folder %r: no APPENDUID; looking for %d messages above UID %d",
-              folder, len(appended), high)
-    new = list_above(client, high)
+def find_back(appended: Sequence[Appended], records: Sequence[HeaderRecord],
+              uids: Sequence[int] | None) -> dict[int, MessageInfo]:
+    """Source UID -> the destination message it became, among `records`."""
     out: dict[int, MessageInfo] = {}
-    free = list(new)
+    if uids is not None:  # APPENDUID named them
+        by_uid = {r.uid: r for r in records}
+        for a, uid in zip(appended, uids, strict=True):
+            r = by_uid.get(uid)
+            if r is not None:
+                out[a.msg.uid] = message_info(r, like=a.msg)
+        return out
+    # The same header bytes first (no parsing), then the same key, then loosely.
+    free: dict[bytes, list[HeaderRecord]] = {}
+    for r in records:
+        free.setdefault(hashlib.sha1(r.headers or b"").digest(), []).append(r)
+    rest: list[Appended] = []
     for a in appended:
-        d = next((d for d in free if d.key == a.msg.key), None)
-        if d is not None:
+        same = free.get(a.msg.digest)
+        if same:
+            out[a.msg.uid] = message_info(same.pop(0), like=a.msg)
+        else:
+            rest.append(a)
+    if not rest:
+        return out
+    others = [message_info(r) for group in free.values() for r in group]
+    unmatched: list[MessageInfo] = []
+    for a in rest:
+        d = next((d for d in others if d.key == a.msg.key), None)
+        if d is None:
+            unmatched.append(a.msg)
+        else:
             out[a.msg.uid] = d
-            free.remove(d)
-    rest = [a.msg for a in appended if a.msg.uid not in out]
-    for s_uid, d_uid in loose_match(rest, free).items():
-        d = next(d for d in free if d.uid == d_uid)
-        out[s_uid] = d
-        free.remove(d)
-    return out, max([high, *(d.uid for d in new)])
-
-
-def list_above(client: IMAPClient, uid: int) -> list[MessageInfo]:
-    """Key, size, flags and date of every message above `uid` in the selected folder."""
-    typ, data = client._imap.uid("FETCH", f"{uid + 1}:*", "(" + " ".join(KEY_ITEMS) + ")")
-    if text(typ).upper() != "OK":
-        raise imap_exc.IMAPClientError(" ".join(text(d) for d in data if d))
-    lines = [d for d in data if d is not None]
-    if not lines:
-        return []
-    parsed = parse_fetch_response(lines, False, True)
-    return sorted((message_info(u, d) for u, d in parsed.items()
-                   if isinstance(u, int) and u > uid and b"RFC822.SIZE" in d),
-                  key=lambda m: m.uid)
+            others.remove(d)
+    by_uid = {d.uid: d for d in others}
+    for s_uid, d_uid in loose_match(unmatched, others).items():
+        out[s_uid] = by_uid[d_uid]
+    return out
 
 
 def differences(sent: MessageInfo, stored: MessageInfo) -> str:

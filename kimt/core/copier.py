@@ -20,66 +20,50 @@ which is safe because the plan is always recomputed from the destination.
 
 from __future__ import annotations
 
-import imaplib
+import contextvars
 import logging
 import os
-import socket
-import ssl
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from imapclient import IMAPClient
-from imapclient import exceptions as imap_exc
-
-from .append import Outgoing, append_raw, appended_uids
 from .arrival import Appended, differences, find_back
-from .errors import ConnectError, ProtocolError, ServerError, StoppedError
+from .errors import StoppedError
 from .events import FolderResult, Skipped
 from .flags import carry_flags, filter_flags
-from .identity import CopyPlan, MessageInfo, loose_match, plan_copy
+from .identity import CopyPlan, MessageInfo, body_hash, key_block, loose_match, plan_copy
 from .journal import ALTERED, COPIED, LOOSE, MATCHED, Entry, FolderJournal, flag_text
-from .listing import (
-    FolderStatus,
-    fetch_bodies,
-    fetch_hashes,
-    list_messages,
-    size_batches,
-    status_many,
-    text,
-    uid_flags,
-)
+from .listing import FolderStatus, message_info, size_batches
 from .report import size
-from .servers import server_words
+from .wire import FolderView, HeaderRecord, Outgoing, Refused, Wire
 
 log = logging.getLogger("kimt.copier")
-
-CONNECTION_ERRORS = (imap_exc.IMAPClientAbortError, OSError, socket.timeout, ssl.SSLError)
-
-# imaplib refuses answer lines over 1 MB, but the UID SEARCH answer of a folder of
-# 150 000 messages is longer. Longer than this, a line is a protocol error.
-MAX_LINE = 32 * 2**20
-imaplib._MAXLINE = MAX_LINE  # no public setting
 
 
 @dataclass(frozen=True)
 class CopyOptions:
     batch_messages: int = 200
-    batch_bytes: int = 16 * 1024 * 1024
+    batch_bytes: int = 8 * 1024 * 1024
     key_batch: int = 1000
     multiappend: bool = True
 
 
 T = TypeVar("T")
+S = TypeVar("S")
+D = TypeVar("D")
 Progress = Callable[[int, int, int], None]  # (messages done, total, bytes copied)
+Both = Callable[[Callable[[], S], Callable[[], D]], tuple[S, D]]
 
 # Tests only: a file named here is created after a batch's APPEND and before its journal
 # entries are written, and the worker then waits, so a test can kill it right there.
 PAUSE_BEFORE_JOURNAL = "KIMT_TEST_PAUSE_BEFORE_JOURNAL"
 
 
+def _one_then_other(on_source: Callable[[], S], on_destination: Callable[[], D],
+                    ) -> tuple[S, D]:
+    return on_source(), on_destination()
 
 
 class FolderCopier:
@@ -87,8 +71,8 @@ class FolderCopier:
 
     def __init__(
         self,
-        source: IMAPClient,
-        destination: IMAPClient,
+        source: Wire,
+        destination: Wire,
         source_name: str,
         destination_name: str,
         display: tuple[str, str],
@@ -99,6 +83,7 @@ class FolderCopier:
         journal: FolderJournal | None = None,
         result: FolderResult | None = None,
         src_status: FolderStatus | None = None,
+        both: Both = _one_then_other,
     ):
         self.src, self.dst = source, destination
         self.src_name, self.dst_name = source_name, destination_name
@@ -108,82 +93,59 @@ class FolderCopier:
         self.verify = verify  # only compare: what `kimt verify` does
         self.journal = journal
         self.src_status = src_status  # STATUS before this pass (with HIGHESTMODSEQ)
+        self.both = both  # one step on each server at once
         # A retried folder goes on with the result of the attempt before.
         self.result = result if result is not None else FolderResult(*display)
+        self.passed: tuple[FolderStatus, str] | None = None  # for the journal, when complete
         self._permanent: set[str] | None = None  # None: the server did not say
         self._src_sizes: dict[int, int] = {}
         self._uidvalidity = (0, 0)
         self._dst_high = 0  # the highest destination UID KIMT has seen in this folder
-        self._append_limit = self._read_append_limit()
-
-    def _read_append_limit(self) -> int | None:
-        for cap in self.dst.capabilities():
-            if cap.startswith(b"APPENDLIMIT="):
-                try:
-                    return int(cap.split(b"=", 1)[1])
-                except ValueError:
-                    return None
-        return None
+        self._append_limit = destination.append_limit()
+        self._owed: tuple[list[Appended], list[int]] | None = None  # appended, not settled
 
     def run(self) -> FolderResult:
-        self._guarded(self._run)
-        return self.result
-
-    def _guarded(self, action: Callable[[], T]) -> T:
         started = time.monotonic()
         try:
-            return action()
-        except TimeoutError:  # the read timeout fired: a stall, not a refusal
-            raise ConnectError(f"the server stopped answering in folder "
-                               f"'{self.result.folder}' (read timeout)") from None
-        except imap_exc.IMAPClientAbortError as e:  # imaplib ends the session
-            words = server_words(e)
-            what = ("connection lost" if "socket error" in words else
-                    "protocol error (an answer that is not valid IMAP)"
-                    if "unexpected response" in words else "the server ended the session")
-            raise ConnectError(f"{what} in folder '{self.result.folder}': {words}") from None
-        except CONNECTION_ERRORS as e:
-            raise ConnectError(f"connection lost in folder '{self.result.folder}': "
-                               f"{server_words(e)}") from None
-        except imap_exc.IMAPClientError as e:
-            words = server_words(e)
-            if "got more than" in words:
-                raise ProtocolError(f"protocol error in folder '{self.result.folder}': the "
-                                    f"server sent an answer line longer than "
-                                    f"{MAX_LINE // 2**20} MB") from None
-            raise ServerError(f"folder '{self.result.folder}': {words}") from None
+            self._run()
         finally:
             self.result.seconds += time.monotonic() - started
+        return self.result
 
     # -- what to copy ------------------------------------------------------------------
 
     def _run(self) -> None:
-        src_state = self.src.select_folder(self.src_name, readonly=True)  # EXAMINE
-        # SELECT for PERMANENTFLAGS and STORE when writing; a comparison only looks.
-        dst_state = self.dst.select_folder(self.dst_name, readonly=self.verify)
-        permanent = dst_state.get(b"PERMANENTFLAGS")
-        self._permanent = None if permanent is None else {text(f) for f in permanent}
-        self._uidvalidity = (int(src_state.get(b"UIDVALIDITY") or 0),
-                             int(dst_state.get(b"UIDVALIDITY") or 0))
-        src_status = self.src_status
-        if src_status is None and self.journal is not None and not self.verify:
-            # A first run: STATUS has HIGHESTMODSEQ, which EXAMINE only shows once
-            # CONDSTORE is enabled; the next run compares against it.
-            src_status = status_many(self.src, [self.src_name]).get(self.src_name)
+        label = self.result.folder
+        # Nothing known of this folder: the destination's keys come with the folder's
+        # opening (one round trip), the source's sizes and dates only: into an empty
+        # folder a message's key is read from its body when it is copied, so the source
+        # server never reads a header twice. Otherwise flags only, keys for the others.
+        fresh = self.journal is None or self.journal.id is None
+        # A first run: STATUS has HIGHESTMODSEQ, which EXAMINE only shows once CONDSTORE
+        # is enabled; the next run compares against it.
+        want_status = self.src_status is None and self.journal is not None and not self.verify
+        src_view, dst_view = self.both(
+            lambda: self.src.open_folder(self.src_name, readonly=True, label=label,
+                                         status=want_status,
+                                         listing="sizes" if fresh else "flags"),
+            # SELECT for PERMANENTFLAGS and STORE when writing; a comparison only looks.
+            lambda: self.dst.open_folder(self.dst_name, readonly=self.verify, label=label,
+                                         listing="keys" if fresh else "flags"))
+        permanent = dst_view.permanent_flags
+        self._permanent = None if permanent is None else set(permanent)
+        self._uidvalidity = (src_view.uidvalidity, dst_view.uidvalidity)
+        src_status = self.src_status or src_view.status
         if src_status is None or src_status.uidvalidity != self._uidvalidity[0]:
-            src_status = FolderStatus(self._uidvalidity[0],
-                                      int(src_state.get(b"UIDNEXT") or 0),
-                                      int(src_state.get(b"EXISTS") or 0), _modseq(src_state))
-        src_flags = uid_flags(self.src) if src_state.get(b"EXISTS") else {}
-        dst_flags = uid_flags(self.dst) if dst_state.get(b"EXISTS") else {}
-        self._dst_high = max(dst_flags, default=0)
+            src_status = FolderStatus(src_view.uidvalidity, src_view.uidnext, src_view.exists,
+                                      src_view.modseq)
+        self._dst_high = max(dst_view.flags, default=0)
         log.debug("folder %r: EXAMINE %r on the source: %d messages, UIDVALIDITY %s; "
                   "%s %r on the destination: %d messages, PERMANENTFLAGS %s",
-                  self.result.folder, self.src_name, len(src_flags), self._uidvalidity[0],
-                  "EXAMINE" if self.verify else "SELECT", self.dst_name, len(dst_flags),
+                  label, self.src_name, len(src_view.flags), self._uidvalidity[0],
+                  "EXAMINE" if self.verify else "SELECT", self.dst_name, len(dst_view.flags),
                   " ".join(sorted(self._permanent or ())) or "-")
 
-        to_copy = self._plan(src_flags, dst_flags)
+        to_copy = self._plan(src_view, dst_view)
         res = self.result
         self.progress(res.already + res.copied, res.total, res.bytes_copied)
         if self.verify:
@@ -193,19 +155,29 @@ class FolderCopier:
         self._copy(to_copy)
         if self.journal is not None:
             if res.complete and not self.should_stop():
-                # The destination as this pass leaves it; the source as it was at the
-                # start, so whatever arrived meanwhile is seen next time.
-                dst_status = self.dst.folder_status(self.dst_name,
-                                                    ["UIDVALIDITY", "UIDNEXT", "MESSAGES"])
-                self.journal.passed(src_status, FolderStatus(
-                    int(dst_status[b"UIDVALIDITY"]), int(dst_status[b"UIDNEXT"]),
-                    int(dst_status[b"MESSAGES"])), self.dst_name)
+                # The source as it was at the start, so whatever arrived meanwhile is seen
+                # next time; the destination's STATUS is asked by the mailbox, for every
+                # folder at once, when its folders are done.
+                self.passed = (src_status, self.dst_name)
             else:
                 self.journal.incomplete()
 
-    def _plan(self, src_flags: dict[int, tuple[str, ...]],
-              dst_flags: dict[int, tuple[str, ...]]) -> list[MessageInfo]:
+    def _keys(self, side: Wire, view: FolderView, uids: list[int],
+              needed: Callable[[], bool] = lambda: True) -> list[MessageInfo]:
+        """The keys of these UIDs: from the opening's listing, or fetched now; a listing
+        without headers stays so (keys read from the bodies) unless `needed()`."""
+        records: list[HeaderRecord]
+        if view.records is not None and (
+                not view.records or view.records[0].headers is not None or not needed()):
+            wanted = set(uids)
+            records = [r for r in view.records if r.uid in wanted]
+        else:
+            records = side.fetch_keys(uids, self.options.key_batch)
+        return [message_info(r) for r in records]
+
+    def _plan(self, src_view: FolderView, dst_view: FolderView) -> list[MessageInfo]:
         """Count what is there already (journal, keys, loosely); return what to copy."""
+        src_flags, dst_flags = src_view.flags, dst_view.flags
         res = self.result
         res.total = len(src_flags)
         # A retried folder counts afresh, but keeps what it copied, changed and found.
@@ -246,12 +218,13 @@ class FolderCopier:
             log.info("folder %r: %d messages KIMT copied earlier are gone from the "
                      "destination; copying them again", res.folder, len(gone_on_destination))
 
-        source = list_messages(self.src, [u for u in src_flags if u not in known],
-                               self.options.key_batch)
-        on_destination = list_messages(self.dst, [u for u in dst_flags if u not in claimed],
-                                       self.options.key_batch)
-        log.debug("folder %r: %d known from the journal; keys fetched for %d source and "
-                  "%d destination messages", res.folder, len(known), len(source),
+        unclaimed = [u for u in dst_flags if u not in claimed]
+        source, on_destination = self.both(
+            lambda: self._keys(self.src, src_view, [u for u in src_flags if u not in known],
+                               lambda: bool(unclaimed) or self.verify),
+            lambda: self._keys(self.dst, dst_view, unclaimed))
+        log.debug("folder %r: %d known from the journal; keys of %d source and %d "
+                  "destination messages", res.folder, len(known), len(source),
                   len(on_destination))
         self._src_sizes = {m.uid: m.size for m in source}
         plan = self._match(source, on_destination)
@@ -289,9 +262,17 @@ class FolderCopier:
         dst_sizes = {m.uid: m.size for m in on_destination}
         return plan_copy(
             source, on_destination,
-            lambda uids: fetch_hashes(self.src, uids, self.options.batch_bytes, self._src_sizes),
-            lambda uids: fetch_hashes(self.dst, uids, self.options.batch_bytes, dst_sizes),
+            lambda uids: self._hashes(self.src, uids, self._src_sizes),
+            lambda uids: self._hashes(self.dst, uids, dst_sizes),
         )
+
+    def _hashes(self, side: Wire, uids: Iterable[int], sizes: dict[int, int],
+                ) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for group in size_batches(list(uids), sizes, 200, self.options.batch_bytes):
+            for uid, raw in side.fetch_bodies(group).items():
+                out[uid] = body_hash(raw)
+        return out
 
     def _sync_flags(self, known: dict[int, Entry], src_flags: dict[int, tuple[str, ...]],
                     dst_flags: dict[int, tuple[str, ...]]) -> None:
@@ -318,18 +299,22 @@ class FolderCopier:
         # destination: each connection is used by one thread at a time, and at most two
         # batches are in memory.
         with ThreadPoolExecutor(1, thread_name_prefix="fetch") as prefetch:
-            pending = prefetch.submit(self._fetch_batch, batches[0]) if batches else None
+            pending = prefetch.submit(contextvars.copy_context().run, self._fetch_batch,
+                                      batches[0]) if batches else None
             for number in range(len(batches)):
                 assert pending is not None
                 items = pending.result()
                 pending = None
                 if self.should_stop():
+                    self._settle_owed(None)  # what is on the destination goes in the journal
                     raise StoppedError("stopped by the user")
                 if number + 1 < len(batches):
-                    pending = prefetch.submit(self._fetch_batch, batches[number + 1])
-                appended = self._append_batch(items)
+                    pending = prefetch.submit(contextvars.copy_context().run,
+                                              self._fetch_batch, batches[number + 1])
+                self._append_batch(items)
                 del items
-                self._settle(appended)
+                if number + 1 == len(batches):
+                    self._settle_owed(None)
                 self.progress(res.already + res.copied + len(res.skipped) + res.vanished,
                               res.total, res.bytes_copied)
 
@@ -351,6 +336,8 @@ class FolderCopier:
     def _fetch_batch(self, batch: list[MessageInfo]) -> list[tuple[MessageInfo, bytes]]:
         if self._append_limit is not None:
             fits = []
+            too_big = [m for m in batch if m.size > self._append_limit]
+            self._read_keys([m for m in too_big if not m.key])  # the Report names them
             for m in batch:
                 if m.size > self._append_limit:
                     self._skip(m, f"larger than the destination's limit of "
@@ -360,7 +347,7 @@ class FolderCopier:
             batch = fits
         if not batch:
             return []
-        bodies = fetch_bodies(self.src, [m.uid for m in batch])
+        bodies = self.src.fetch_bodies([m.uid for m in batch])
         log.debug("folder %r: UID FETCH BODY.PEEK[] of %d messages (uids %d..%d), %d bytes",
                   self.result.folder, len(batch), batch[0].uid, batch[-1].uid,
                   sum(len(b) for b in bodies.values()))
@@ -372,68 +359,98 @@ class FolderCopier:
                 log.info("folder %r: uid %d was deleted on the source meanwhile",
                          self.result.folder, m.uid)
             else:
+                if not m.key:
+                    _take_key(m, raw)
                 items.append((m, raw))
         return items
 
-    def _append_batch(self, items: list[tuple[MessageInfo, bytes]]) -> list[Appended]:
+    def _read_keys(self, messages: list[MessageInfo]) -> None:
+        if messages:
+            records = {r.uid: r for r in self.src.fetch_keys([m.uid for m in messages])}
+            for m in messages:
+                if m.uid in records:
+                    _copy_key(m, message_info(records[m.uid]))
+
+    def _outgoing(self, items: list[tuple[MessageInfo, bytes]]) -> list[Outgoing]:
+        return [Outgoing(self._flags_for(m.flags), m.internaldate, raw) for m, raw in items]
+
+    def _append_batch(self, items: list[tuple[MessageInfo, bytes]]) -> None:
+        """APPEND a batch (MULTIAPPEND where the server has it). The batch before is
+        fetched back with it, in the same round trip, and settled."""
         if not items:
-            return []
-        use_multi = (self.options.multiappend and len(items) > 1
-                     and self.dst.has_capability("MULTIAPPEND"))
-        if use_multi:
+            return
+        if (self.options.multiappend and len(items) > 1
+                and self.dst.has("MULTIAPPEND")):
+            owed = self._owed[1] if self._owed else []
             try:
-                answer = self._append(items)
-            except CONNECTION_ERRORS:
-                raise
-            except imap_exc.IMAPClientError as e:
+                answer = self.dst.append(self.dst_name, self._outgoing(items), fetch=owed)
+            except Refused as e:
                 log.debug("folder %r: MULTIAPPEND of %d refused (%s); one by one",
-                          self.result.folder, len(items), server_words(e))
+                          self.result.folder, len(items), e)
             else:
                 log.debug("folder %r: MULTIAPPEND %d messages, %d bytes", self.result.folder,
                           len(items), sum(len(r) for _, r in items))
-                return self._accepted(items, answer)
+                self._settle_owed(answer.fetched)
+                self._owe(self._accepted(items), answer.uids
+                          if answer.uidvalidity == self._uidvalidity[1] else None)
+                return
         appended: list[Appended] = []
+        uids: list[int] | None = []
         for m, raw in items:
             try:
-                answer = self._append_one(m, raw)
-            except CONNECTION_ERRORS:
-                raise
-            except imap_exc.IMAPClientError as e:
-                self._skip(m, server_words(e, "refused without a reason"))
+                answer = self.dst.append(self.dst_name, self._outgoing([(m, raw)]))
+            except Refused as e:
+                self._skip(m, str(e) or "refused without a reason")
+                continue
+            log.debug("folder %r: APPEND uid %d (%d bytes) OK", self.result.folder, m.uid,
+                      len(raw))
+            appended += self._accepted([(m, raw)])
+            if uids is not None and answer.uids and (
+                    answer.uidvalidity == self._uidvalidity[1]):
+                uids += answer.uids
             else:
-                log.debug("folder %r: APPEND uid %d (%d bytes) OK", self.result.folder, m.uid,
-                          len(raw))
-                appended += self._accepted([(m, raw)], answer)
-        return appended
+                uids = None  # one without: find them all by what they are
+        self._settle_owed(None)
+        self._owe(appended, uids)
 
-    def _append_one(self, m: MessageInfo, raw: bytes) -> str:
-        return self._append([(m, raw)])
+    def _owe(self, appended: list[Appended], uids: list[int] | None) -> None:
+        """A batch to settle: with its UIDs, when the next APPEND fetches them; without
+        (no UIDPLUS), now, by looking above the highest UID known."""
+        if not appended:
+            return
+        _pause_for_tests()
+        if uids:
+            self._owed = (appended, uids)
+            return
+        log.debug("folder %r: no APPENDUID; looking for %d messages above UID %d",
+                  self.result.folder, len(appended), self._dst_high)
+        self._settle(appended, self.dst.fetch_above(self._dst_high), None)
 
-    def _append(self, items: list[tuple[MessageInfo, bytes]]) -> str:
-        return append_raw(self.dst, self.dst_name, [
-            Outgoing(self._flags_for(m.flags), m.internaldate, raw) for m, raw in items])
+    def _settle_owed(self, records: list[HeaderRecord] | None) -> None:
+        if self._owed is None:
+            return
+        appended, uids = self._owed
+        self._owed = None
+        if records is None:
+            records = self.dst.fetch_keys(uids, self.options.key_batch)
+        self._settle(appended, records, uids)
 
-    def _accepted(self, items: list[tuple[MessageInfo, bytes]], answer: str,
-                  ) -> list[Appended]:
+    def _accepted(self, items: list[tuple[MessageInfo, bytes]]) -> list[Appended]:
         res = self.result
         res.copied += len(items)
         res.bytes_copied += sum(len(raw) for _, raw in items)
         res.copied_uids.update(m.uid for m, _ in items)
-        uids = appended_uids(answer, len(items))
-        if uids is not None and uids[0] != self._uidvalidity[1]:
-            uids = None  # the folder was recreated under us: find them by searching
-        return [Appended(m, len(raw), uids[1][i] if uids else None)
-                for i, (m, raw) in enumerate(items)]
+        return [Appended(m, len(raw)) for m, raw in items]
 
     # -- after a batch: find it back, compare, write the journal -------------------------
 
-    def _settle(self, appended: list[Appended]) -> None:
-        """Fetch the appended messages back; report what the destination changed; journal."""
-        if not appended:
-            return
+    def _settle(self, appended: list[Appended], records: list[HeaderRecord],
+                uids: list[int] | None) -> None:
+        """Pair the appended messages with what the destination shows; report what it
+        changed; journal."""
         res = self.result
-        found, self._dst_high = find_back(self.dst, appended, self._dst_high,
-                                          self.options.key_batch, self.result.folder)
+        self._dst_high = max([self._dst_high, *(r.uid for r in records), *(uids or ())])
+        found = find_back(appended, records, uids)
         entries: list[Entry] = []
         for a in appended:
             m = a.msg
@@ -454,14 +471,20 @@ class FolderCopier:
             entries.append(Entry(m.uid, d.uid, m.key, m.size, m.subject, m.date,
                                  flag_text(m.flags), flag_text(d.flags),
                                  ALTERED if differs else COPIED, differs))
-        _pause_for_tests()
         if self.journal is not None and entries:
             self.journal.record(self._uidvalidity, self.dst_name, entries)
 
 
-def _modseq(state: dict) -> int | None:
-    value = state.get(b"HIGHESTMODSEQ")
-    return int(value) if value is not None else None
+def _take_key(m: MessageInfo, raw: bytes) -> None:
+    """A message listed without headers gets its key from its body."""
+    _copy_key(m, message_info(HeaderRecord(m.uid, m.size, m.flags, m.internaldate,
+                                           key_block(raw))))
+
+
+def _copy_key(m: MessageInfo, info: MessageInfo) -> None:
+    m.key, m.subject, m.date = info.key, info.subject, info.date
+    m.message_id, m.sender, m.instant, m.digest = (info.message_id, info.sender,
+                                                   info.instant, info.digest)
 
 
 def _pause_for_tests() -> None:

@@ -1,10 +1,15 @@
-"""The run: a pool of worker processes, one mailbox each at a time.
+"""The run: a pool of worker processes, each copying a few mailboxes at a time.
 
 Workers are started while the servers are first reached, so their start
 costs no time of its own: on Linux from a fork server that imported the
 engine once (a worker is ready in milliseconds, which a re-run with nothing
 to copy notices), elsewhere with the spawn method. They receive accounts
-through a queue, never on a command line. They send back only `events` records. Each worker
+through a queue, never on a command line. A process runs as many mailboxes
+side by side (threads) as the run asks for divided by the number of
+processes, which is at most half the computer's cores: on a 2-core machine
+the two servers of a test need the other core, and every extra Python
+process costs some 25 MB, which four workers made most of KIMT's memory.
+They send back only `events` records. Each worker
 watches its parent and exits at once if the parent dies, so no orphan goes
 on copying; a worker that dies itself fails its mailbox and is replaced.
 Stop is cooperative: the workers finish the batch in flight, mark their
@@ -32,6 +37,7 @@ from .accounts import Account
 from .errors import ConnectError, KimtError, LoginError
 from .events import (
     FAILED,
+    MAILBOX,
     STOPPED,
     Event,
     LogLine,
@@ -53,6 +59,11 @@ log = logging.getLogger("kimt.engine")
 MAX_ADMIN_PROBES = 3  # accounts tried before deciding the destination admin login is wrong
 
 
+def worker_processes() -> int:
+    """How many worker processes a run may start: half the cores, at least one."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 @dataclass
 class RunRequest:
     accounts: list[Account]
@@ -67,17 +78,18 @@ class RunRequest:
 # ----------------------------------------------------------------------------- workers
 
 class _EventLogHandler(logging.Handler):
-    """In a worker: turns log records into LogLine events for the main process."""
+    """In a worker: turns log records into LogLine events for the main process, each
+    with the mailbox its thread works for (`events.MAILBOX`, carried into the threads
+    a mailbox starts)."""
 
     def __init__(self, events: multiprocessing.Queue):
         super().__init__(logging.DEBUG)
         self.events = events
-        self.email = ""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.events.put(LogLine(record.levelname, record.name, record.getMessage(),
-                                    self.email))
+                                    MAILBOX.get()))
         except Exception:
             pass
 
@@ -104,18 +116,33 @@ def _peak_memory_mb() -> int | None:
 
 
 def _worker_main(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
-                 stop: multiprocessing.Event, settings: JobSettings, verify: bool) -> None:
+                 stop: multiprocessing.Event, settings: JobSettings, verify: bool,
+                 mailboxes: int = 1) -> None:
+    """A worker process: `mailboxes` threads, each taking accounts from the queue until
+    it meets a None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the main process's to handle
     _watch_parent()
     handler = _EventLogHandler(events)
     root = logging.getLogger("kimt")
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
+    others = [threading.Thread(target=_mailboxes, name=f"mailbox-{n}",
+                               args=(jobs, events, stop, settings, verify))
+              for n in range(1, mailboxes)]
+    for t in others:
+        t.start()
+    _mailboxes(jobs, events, stop, settings, verify)
+    for t in others:
+        t.join()
+
+
+def _mailboxes(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
+               stop: multiprocessing.Event, settings: JobSettings, verify: bool) -> None:
     while True:
         account = jobs.get()
         if account is None:
             break
-        handler.email = account.email
+        MAILBOX.set(account.email)
         events.put(MailboxStarted(account.email, os.getpid()))
         if stop.is_set():
             result = MailboxResult(account.email, STOPPED, "stopped before it started")
@@ -125,7 +152,7 @@ def _worker_main(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
         if peak is not None:
             log.debug("worker peak memory %d MB", peak)
         events.put(MailboxFinished(result))
-        handler.email = ""
+        MAILBOX.set("")
 
 
 # ----------------------------------------------------------------------------- main side
@@ -145,6 +172,7 @@ class Engine:
         self._jobs: multiprocessing.Queue | None = None
         self._events: multiprocessing.Queue | None = None
         self._workers: list = []
+        self._per_process = 1  # mailboxes each worker process copies side by side
         self._stop = self._ctx.Event()
         self._hard_stop = threading.Event()
         self.logs: RunLogs | None = None
@@ -268,7 +296,7 @@ class Engine:
         errors = []
         for account in self.request.accounts[:MAX_ADMIN_PROBES]:
             try:
-                connect(s.destination, account.email).logout()
+                connect(s.destination, account.email).close()
                 return ""
             except LoginError as e:
                 errors.append(str(e))
@@ -328,7 +356,8 @@ class Engine:
     def _start_worker(self):
         p = self._ctx.Process(target=_worker_main, name="kimt-worker", daemon=True,
                               args=(self._jobs, self._events, self._stop,
-                                    self.request.settings, self.request.verify))
+                                    self.request.settings, self.request.verify,
+                                    self._per_process))
         p.start()
         return p
 
@@ -337,11 +366,13 @@ class Engine:
         r = self.request
         self._jobs, self._events = self._ctx.Queue(), self._ctx.Queue()
         count = max(1, min(r.workers, len(r.accounts)))
-        self._workers = [self._start_worker() for _ in range(count)]
+        processes = min(count, worker_processes())
+        self._per_process = -(-count // processes)  # rounded up
+        self._workers = [self._start_worker() for _ in range(processes)]
 
     def _dismiss_workers(self) -> None:
         assert self._jobs is not None
-        for _ in self._workers:
+        for _ in range(len(self._workers) * self._per_process):
             self._jobs.put(None)
         for p in self._workers:
             p.join(timeout=10)
@@ -356,10 +387,10 @@ class Engine:
             jobs.put(account)
         start_worker = self._start_worker
         workers = self._workers
-        for _ in workers:
+        for _ in range(len(workers) * self._per_process):
             jobs.put(None)
         results: dict[str, MailboxResult] = {}
-        in_flight: dict[int, str] = {}  # worker pid -> email
+        in_flight: dict[int, list[str]] = {}  # worker pid -> its mailboxes
         order = [a.email for a in r.accounts]
         try:
             while len(results) < len(order):
@@ -373,12 +404,12 @@ class Engine:
                         break
                     continue
                 if isinstance(event, MailboxStarted):
-                    in_flight[event.pid] = event.email
+                    in_flight.setdefault(event.pid, []).append(event.email)
                 elif isinstance(event, MailboxFinished):
                     results[event.result.email] = event.result
-                    for pid, email in list(in_flight.items()):
-                        if email == event.result.email:
-                            del in_flight[pid]
+                    for emails in in_flight.values():
+                        if event.result.email in emails:
+                            emails.remove(event.result.email)
                 self._emit(event)
         finally:
             hard = self._hard_stop.is_set()
@@ -392,7 +423,8 @@ class Engine:
             if email not in results:
                 state, why = (STOPPED, "stopped by the user") if self._stop.is_set() else (
                     FAILED, "not processed (the worker stopped unexpectedly)")
-                if email in in_flight.values() and not self._stop.is_set():
+                if any(email in emails for emails in in_flight.values()) and (
+                        not self._stop.is_set()):
                     why = "the worker process stopped unexpectedly"
                 results[email] = MailboxResult(email, state, why)
                 self._emit(MailboxFinished(results[email]))
@@ -405,15 +437,16 @@ class Engine:
             if p.is_alive() or p.exitcode == 0:
                 alive.append(p)
                 continue
-            email = in_flight.pop(p.pid, None)
-            if email and email not in results:
-                result = MailboxResult(email, FAILED,
-                                       f"the worker process stopped unexpectedly "
-                                       f"(exit code {p.exitcode})")
-                results[email] = result
-                self._emit(MailboxFinished(result))
+            for email in in_flight.pop(p.pid, []):
+                if email not in results:
+                    result = MailboxResult(email, FAILED,
+                                           f"the worker process stopped unexpectedly "
+                                           f"(exit code {p.exitcode})")
+                    results[email] = result
+                    self._emit(MailboxFinished(result))
             log.error("worker %s died with exit code %s", p.pid, p.exitcode)
             if len(results) < len(self.request.accounts):
-                jobs.put(None)  # the dead worker's stop mark was maybe unused
+                for _ in range(self._per_process):  # its stop marks were maybe unused
+                    jobs.put(None)
                 alive.append(start_worker())
         return [p for p in alive if p.is_alive() or p.exitcode is None]

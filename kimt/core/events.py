@@ -6,7 +6,12 @@ multiprocessing queue, and a GUI renders them without knowing the engine.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+
+# The mailbox a worker thread works for, which its log lines name. A thread a
+# mailbox starts runs in a copy of its context (`contextvars.copy_context().run`).
+MAILBOX: ContextVar[str] = ContextVar("kimt_mailbox", default="")
 
 # Mailbox states, as a user sees them.
 WAITING, MIGRATING, DONE, PROBLEMS, FAILED, STOPPED = (

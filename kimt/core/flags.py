@@ -13,10 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from imapclient import IMAPClient
-
 from .journal import Entry, flag_text
-from .listing import text
+from .wire import Wire
 
 STORE_BATCH = 500  # UIDs per UID STORE
 
@@ -49,14 +47,15 @@ class FlagOutcome:
     entries: list[Entry] = field(default_factory=list)  # to write back to the journal
 
 
-def carry_flags(client: IMAPClient, known: dict[int, Entry],
+def carry_flags(client: Wire, known: dict[int, Entry],
                 src_flags: dict[int, tuple[str, ...]], dst_flags: dict[int, tuple[str, ...]],
                 storable: Callable[[Iterable[str]], list[str]]) -> FlagOutcome:
     """Source flag changes since the journal's entry, onto the destination where that
     is still as KIMT left it; `storable` filters flags as the destination keeps them.
 
-    One UID STORE per set of flags (and per STORE_BATCH messages), answered with
-    the flags the server really stored, which become the journal's.
+    One UID STORE per set of flags (and per STORE_BATCH messages), all sent at
+    once, answered with the flags the server really stored, which become the
+    journal's.
     """
     out = FlagOutcome()
     groups: dict[tuple[str, ...], list[Entry]] = {}
@@ -74,14 +73,13 @@ def carry_flags(client: IMAPClient, known: dict[int, Entry],
             out.entries.append(e)
             continue
         groups.setdefault(wanted, []).append(e)
-    for flags, group in groups.items():
-        for start in range(0, len(group), STORE_BATCH):
-            part = group[start:start + STORE_BATCH]
-            answer = client.set_flags([e.dst_uid for e in part], list(flags), silent=False)
-            for e in part:
-                stored = answer.get(e.dst_uid)
-                e.dst_flags = (flag_text(text(f) for f in stored) if stored is not None
-                               else flag_text(flags))
-                out.entries.append(e)
-            out.changed += len(part)
+    parts = [(flags, group[start:start + STORE_BATCH]) for flags, group in groups.items()
+             for start in range(0, len(group), STORE_BATCH)]
+    stored = client.store_flags([([e.dst_uid for e in part], flags) for flags, part in parts])
+    for flags, part in parts:
+        for e in part:
+            now = stored.get(e.dst_uid)
+            e.dst_flags = flag_text(now if now is not None else flags)
+            out.entries.append(e)
+        out.changed += len(part)
     return out

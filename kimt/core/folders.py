@@ -17,8 +17,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from imapclient import IMAPClient
+if TYPE_CHECKING:
+    from .wire import Wire
 
 log = logging.getLogger("kimt.folders")
 
@@ -70,9 +72,9 @@ class Layout:
         return False
 
 
-def read_layout(client: IMAPClient) -> Layout:
+def read_layout(client: Wire) -> Layout:
     """Personal prefix and delimiter from NAMESPACE, or from LIST "" ""."""
-    if client.has_capability("NAMESPACE"):
+    if client.has("NAMESPACE"):
         ns = client.namespace()
         personal = ns.personal[0] if ns.personal else ("", None)
         prefix, delim = personal[0] or "", personal[1]
@@ -119,10 +121,10 @@ def _flag(f: object) -> str:
     return f.decode("ascii", "replace") if isinstance(f, bytes) else str(f)
 
 
-def list_folders(client: IMAPClient, layout: Layout | None = None) -> Listing:
+def list_folders(client: Wire, layout: Layout | None = None) -> Listing:
     """Every folder of the personal namespace, with flags and subscription."""
     layout = layout or read_layout(client)
-    subscribed = {name for _, _, name in client.list_sub_folders()}
+    subscribed = {name for _, _, name in client.list_subscribed()}
     folders: list[Folder] = []
     skipped: list[str] = []
     seen: set[str] = set()

@@ -14,12 +14,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from imapclient import IMAPClient
-from imapclient import exceptions as imap_exc
-
-from .copier import CONNECTION_ERRORS
 from .folders import FolderMap, Listing, list_folders
-from .servers import server_words
+from .wire import Wire
 
 log = logging.getLogger("kimt.mailbox")
 
@@ -30,8 +26,12 @@ class TreeOutcome:
     notes: list[str] = field(default_factory=list)  # parents the destination made real
 
 
-def build_tree(dst: IMAPClient, maps: list[FolderMap], destination: Listing) -> TreeOutcome:
-    """Create on the destination what the selectable source folders map to, shortest first."""
+def build_tree(dst: Wire, maps: list[FolderMap], destination: Listing) -> TreeOutcome:
+    """Create on the destination what the selectable source folders map to, shortest first.
+
+    Every CREATE goes in one pipeline (parents before children, as the server takes
+    them in order); only the folders a server refused are tried again one by one.
+    """
     out = TreeOutcome()
     layout = destination.layout
     real = {f.parts for f in destination.folders if f.selectable}
@@ -40,31 +40,26 @@ def build_tree(dst: IMAPClient, maps: list[FolderMap], destination: Listing) -> 
 
     def create(parts: tuple[str, ...], special_use: str | None = None) -> str | None:
         """None when the folder is there now, else the server's words."""
-        name = layout.name(parts)
-        try:
-            if special_use:
-                dst._raw_command(  # CREATE-SPECIAL-USE (RFC 6154): no public API
-                    b"CREATE", [dst._normalise_folder(name),
-                                b"(USE (" + special_use.encode() + b"))"], uid=False)
-            else:
-                dst.create_folder(name)
-            log.debug("created folder %r", name)
-        except CONNECTION_ERRORS:
-            raise
-        except imap_exc.IMAPClientError as e:
-            text = server_words(e)
-            if "ALREADYEXISTS" not in text.upper():
-                return text
-        real.add(parts)
-        return None
+        error, = dst.create_folders([(layout.name(parts), special_use)])
+        if error is None:
+            log.debug("created folder %r", layout.name(parts))
+            real.add(parts)
+        return error
 
-    for parts in sorted(wanted, key=len):
+    order = sorted(wanted, key=len)
+    first_try = dst.create_folders([(layout.name(p), wanted[p].create_special_use)
+                                    for p in order])
+    for parts, error in zip(order, first_try, strict=True):
         missing = [parts[:depth] for depth in range(1, len(parts))
                    if parts[:depth] not in real and parts[:depth] != ("INBOX",)]
         parents.update(p for p in missing if p not in wanted)
-        error = create(parts, wanted[parts].create_special_use)
-        if error is not None and missing:  # a server that wants the parents first
-            for parent in missing:
+        if error is None:
+            log.debug("created folder %r", layout.name(parts))
+            real.add(parts)
+        elif len(parts) > 1:
+            # A server that wants the parents first; or one that checked a parent
+            # created in the same pipeline before it had made it: try once more alone.
+            for parent in [p for p in missing if p not in real]:
                 parent_error = create(parent)
                 if parent_error is not None:
                     error = (f"its parent folder '{'/'.join(parent)}' could not be "
@@ -84,14 +79,12 @@ def build_tree(dst: IMAPClient, maps: list[FolderMap], destination: Listing) -> 
     return out
 
 
-def subscribe(dst: IMAPClient, maps: list[FolderMap], destination: Listing) -> None:
-    """Subscribe on the destination what is subscribed on the source (best effort)."""
+def subscribe(dst: Wire, maps: list[FolderMap], destination: Listing) -> None:
+    """Subscribe on the destination what is subscribed on the source (best effort, in one
+    pipeline)."""
     already = {f.name for f in destination.folders if f.subscribed}
-    for m in maps:
-        if m.source.subscribed and m.destination_name not in already:
-            try:
-                dst.subscribe_folder(m.destination_name)
-            except CONNECTION_ERRORS:
-                raise
-            except imap_exc.IMAPClientError as e:
-                log.info("could not subscribe %r: %s", m.destination_name, e)
+    names = [m.destination_name for m in maps
+             if m.source.subscribed and m.destination_name not in already]
+    for name, error in zip(names, dst.subscribe(names), strict=True):
+        if error is not None:
+            log.info("could not subscribe %r: %s", name, error)

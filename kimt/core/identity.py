@@ -25,7 +25,6 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from email.header import decode_header, make_header
 from email.utils import getaddresses, mktime_tz, parsedate_tz
 
@@ -43,12 +42,13 @@ class MessageInfo:
     key: str
     size: int
     flags: tuple[str, ...]
-    internaldate: datetime | None
+    internaldate: str | None  # as the source wrote it: APPEND sends it back unchanged
     subject: str = ""
     date: str = ""
     message_id: str = ""  # normalised, for the loose match
     sender: str = ""  # the From addresses, lower case
     instant: str = ""  # the Date header as a UNIX time, else as written
+    digest: bytes = b""  # of the key headers' raw bytes: the same bytes need no parse
 
 
 def _fold(text: str) -> str:
@@ -85,6 +85,33 @@ def _parse_headers(raw: bytes) -> dict[str, str]:
             out[key] = value.strip().decode("utf-8", "surrogateescape")
             current = key
     return out
+
+
+_KEY_NAMES = frozenset(h.lower().encode() for h in KEY_HEADERS)
+
+
+def key_block(message: bytes) -> bytes:
+    """The key headers of a whole message as `FETCH_KEY_ITEM` shows them (Dovecot's
+    form: those lines and their continuations in the message's order, CRLF, a blank
+    line), so a message listed without headers gets its key from its body."""
+    end = message.find(b"\r\n\r\n")
+    lf_end = message.find(b"\n\n")
+    if end < 0 or (0 <= lf_end < end):
+        end = lf_end
+    head = message if end < 0 else message[:end]
+    out: list[bytes] = []
+    keep = False
+    for line in head.split(b"\n"):
+        line = line.rstrip(b"\r")
+        if line[:1] in (b" ", b"\t"):
+            if keep:
+                out.append(line)
+            continue
+        name, colon, _ = line.partition(b":")
+        keep = bool(colon) and name.strip().lower() in _KEY_NAMES
+        if keep:
+            out.append(line)
+    return b"".join(x + b"\r\n" for x in out) + b"\r\n"
 
 
 def header_fields(raw_headers: bytes) -> dict[str, str]:

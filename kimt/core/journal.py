@@ -130,7 +130,8 @@ class Journal:
         self.readonly = readonly
         try:
             if readonly:
-                self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+                self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60,
+                                          check_same_thread=False)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 # The workers of a run open it at the same moment, and switching a new
@@ -138,7 +139,8 @@ class Journal:
                 # the first one sets it up while the others wait for this lock.
                 with FileLock(f"{path}.lock", timeout=60):
                     new = not path.exists()
-                    self.db = sqlite3.connect(path, timeout=60)
+                    # A mailbox's lanes each open their own; one thread at a time uses it.
+                    self.db = sqlite3.connect(path, timeout=60, check_same_thread=False)
                     if new and os.name == "posix":
                         os.chmod(path, 0o600)  # subjects and addresses: the owner's only
                     if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":

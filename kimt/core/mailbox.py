@@ -14,7 +14,9 @@ last complete pass. Used in the worker processes by `engine`.
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -23,12 +25,10 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import filelock
-from imapclient import IMAPClient
-from imapclient import exceptions as imap_exc
 
 from ..system.locks import mailbox_lock
 from .accounts import Account
-from .copier import CONNECTION_ERRORS, CopyOptions, FolderCopier, server_words
+from .copier import CopyOptions, FolderCopier
 from .errors import ConnectError, KimtError, LoginError, StoppedError
 from .events import (
     DONE,
@@ -44,8 +44,9 @@ from .events import (
 from .folders import FolderMap, list_folders, map_folders
 from .hierarchy import build_tree, subscribe
 from .journal import FolderJournal, Journal, JournalError
-from .listing import FolderStatus, status_many
-from .servers import ServerConfig, close_quietly, connect
+from .listing import FolderStatus
+from .servers import ServerConfig, connect
+from .wire import Wire
 
 log = logging.getLogger("kimt.mailbox")
 
@@ -70,35 +71,27 @@ class JobSettings:
     retry_delay: float = 1.0  # doubled on each retry, capped at 30 s
     state_dir: str | None = None  # where the journal lives (None: the user's state folder)
     use_journal: bool = True
+    connections: int = 2  # connection pairs per mailbox: folders copied side by side
 
 
-class MailboxRun:
-    """Migrates (or, with verify, compares) one account."""
+class _Lane:
+    """One pair of connections (source, destination) and the folders it copies; used by
+    one thread at a time, plus a helper thread that runs the source's half of a step
+    while the destination's runs (over a slow link a step then costs one side's round
+    trips, not both)."""
 
-    def __init__(self, account: Account, settings: JobSettings,
-                 emit: Callable[[Event], None], should_stop: Callable[[], bool],
-                 verify: bool = False):
-        self.account = account
-        self.settings = settings
-        self.emit = emit
-        self.should_stop = should_stop
-        self.verify = verify
-        self.result = MailboxResult(account.email)
-        self.src: IMAPClient | None = None
-        self.dst: IMAPClient | None = None
-        self.journal: Journal | None = None
+    def __init__(self, number: int):
+        self.number = number
+        self.src: Wire | None = None
+        self.dst: Wire | None = None
+        self.journal: Journal | None = None  # SQLite: one connection per thread
         self._side: ThreadPoolExecutor | None = None
-        self._gave_up = False  # a folder used up the reconnects: no more waiting
 
-    # -- connections -------------------------------------------------------------------
-
-    def _both(self, on_source: Callable[[], S], on_destination: Callable[[], D],
-              ) -> tuple[S, D]:
-        """Run one step on each server at once (each connection in one thread only):
-        over a slow link a mailbox's setup then costs the round trips of one side."""
+    def both(self, on_source: Callable[[], S], on_destination: Callable[[], D],
+             ) -> tuple[S, D]:
         if self._side is None:
             self._side = ThreadPoolExecutor(1, thread_name_prefix="source")
-        future = self._side.submit(on_source)
+        future = self._side.submit(contextvars.copy_context().run, on_source)
         try:
             theirs = on_destination()
         except BaseException:
@@ -106,31 +99,71 @@ class MailboxRun:
             raise
         return future.result(), theirs
 
-    def _connect(self) -> None:
-        self._close()
+    def close(self) -> None:
+        for wire in (self.src, self.dst):
+            if wire is not None:
+                wire.close()
+        self.src = self.dst = None
+
+    def shutdown(self, journal: bool = True) -> None:
+        self.close()
+        if self._side is not None:
+            self._side.shutdown()
+        if self.journal is not None and journal:
+            self.journal.close()
+
+
+Connector = Callable[[ServerConfig, str, "str | None"], Wire]
+
+
+class MailboxRun:
+    """Migrates (or, with verify, compares) one account. `connector` opens a logged-in
+    connection (`servers.connect`; the tests' in-memory fake in its place)."""
+
+    def __init__(self, account: Account, settings: JobSettings,
+                 emit: Callable[[Event], None], should_stop: Callable[[], bool],
+                 verify: bool = False, connector: Connector = connect):
+        self.connector = connector
+        self.account = account
+        self.settings = settings
+        self.emit = emit
+        self.should_stop = should_stop
+        self.verify = verify
+        self.result = MailboxResult(account.email)
+        self.lane = _Lane(0)  # logs in, lists, creates; then copies folders with the others
+        self.journal: Journal | None = None  # the main lane's
+        self._gave_up = False  # a folder used up the reconnects: no more waiting
+        self._retry_lock = threading.Lock()
+
+    @property
+    def src(self) -> Wire | None:
+        return self.lane.src
+
+    @property
+    def dst(self) -> Wire | None:
+        return self.lane.dst
+
+    # -- connections -------------------------------------------------------------------
+
+    def _connect(self, lane: _Lane) -> None:
+        lane.close()
         a = self.account
         password = a.destination_password if a.destination_password is not None else a.password
 
-
         def source() -> None:
-            self.src = connect(self.settings.source, a.email, a.password)
+            lane.src = self.connector(self.settings.source, a.email, a.password)
 
         def destination() -> None:
-            self.dst = connect(self.settings.destination, a.email, password)
+            lane.dst = self.connector(self.settings.destination, a.email, password)
 
         try:  # the side that logged in is closed when the other could not
-            self._both(source, destination)
+            lane.both(source, destination)
         except BaseException:
-            self._close()
+            lane.close()
             raise
 
-    def _close(self) -> None:
-        for client in (self.src, self.dst):
-            if client is not None:
-                close_quietly(client)
-        self.src = self.dst = None
-
-    def _with_retries(self, what: str, action: Callable[[], T], folder: bool = False) -> T:
+    def _with_retries(self, what: str, action: Callable[[], T], folder: bool = False,
+                      lane: _Lane | None = None) -> T:
         """`action`, reconnecting with backoff when a connection breaks.
 
         The reconnects are counted per mailbox. When they are used up inside a
@@ -138,27 +171,34 @@ class MailboxRun:
         one attempt each, and a server that can't be reached any more fails the
         mailbox.
         """
+        lane = lane or self.lane
         delay = self.settings.retry_delay
         while True:
-            connecting = self.src is None
+            connecting = lane.src is None
             try:
                 if connecting:
-                    self._connect()
+                    self._connect(lane)
                 connecting = False
                 return action()
             except LoginError:
                 raise
-            except (ConnectError, *CONNECTION_ERRORS) as e:
-                self._close()
-                if self.result.retries >= self.settings.max_retries or self._gave_up:
+            except ConnectError as e:
+                lane.close()
+                with self._retry_lock:
+                    used_up = (self.result.retries >= self.settings.max_retries
+                               or self._gave_up)
+                    if used_up and folder and not connecting:
+                        self._gave_up = True
+                    if not used_up:
+                        self.result.retries += 1
+                        attempt = self.result.retries
+                if used_up:
                     text = f"gave up after {self.result.retries} reconnects ({what}): {e}"
                     if folder and not connecting:  # this folder only: the next one goes on
-                        self._gave_up = True
                         raise _FolderGaveUp(text) from None
                     raise ConnectError(text) from None
-                self.result.retries += 1
                 text = (f"connection problem ({what}): {e}; reconnecting in {delay:g} s "
-                        f"(attempt {self.result.retries} of {self.settings.max_retries})")
+                        f"(attempt {attempt} of {self.settings.max_retries})")
                 log.warning("%s: %s", self.account.email, text)
                 self.emit(Notice(self.account.email, text))
                 self._sleep(delay)
@@ -205,10 +245,7 @@ class MailboxRun:
             assert isinstance(maps, list)
             selectable = [m for m in maps if m.source.selectable]
             statuses = self._statuses(selectable)
-            for number, fmap in enumerate(selectable, 1):
-                if self.should_stop():
-                    raise StoppedError("stopped by the user")
-                self._folder(fmap, number, len(selectable), *statuses)
+            self._folders(selectable, *statuses)
             clean = (res.missing == 0 and not res.folder_problems and not res.failed_folders)
             res.state = DONE if clean and (self.verify or not res.skipped) else PROBLEMS
             failed = res.failed_folders
@@ -227,20 +264,13 @@ class MailboxRun:
             if isinstance(e, LoginError):
                 res.advice = ("Check this user's password in the users file (or the admin's "
                               "rights), then run again.")
-        except imap_exc.IMAPClientError as e:
-            res.state = FAILED
-            res.error = f"server error: {e}"
         except Exception as e:  # a server's answer the IMAP parser chokes on, say
             log.debug("%s: unexpected error\n%s", self.account.email, traceback.format_exc())
             res.state = FAILED
             res.error = (f"a server sent something KIMT could not understand "
                          f"({type(e).__name__}: {str(e)[:200]}); details in the Debug log")
         finally:
-            self._close()
-            if self._side is not None:
-                self._side.shutdown()
-            if self.journal is not None:
-                self.journal.close()
+            self.lane.shutdown()
             for f in res.folders:
                 f.copied_uids = set()  # only the worker needs them
             if lock is not None:
@@ -253,40 +283,46 @@ class MailboxRun:
     def _plan_folders(self) -> list[FolderMap]:
         assert self.src and self.dst
         src, dst = self.src, self.dst
-        source, destination = self._both(lambda: list_folders(src),
-                                          lambda: list_folders(dst))
+        source, destination = self.lane.both(lambda: list_folders(src),
+                                             lambda: list_folders(dst))
         res = self.result
         res.skipped_namespaces = sorted(source.skipped_other_namespaces)
         for name in res.skipped_namespaces:
             log.info("%s: shared/public folder %r skipped", res.email, name)
         maps = map_folders(source, destination,
-                           special_use_create=self.dst.has_capability("CREATE-SPECIAL-USE"))
+                           special_use_create=dst.has("CREATE-SPECIAL-USE"))
         res.notes = [f"{m.source.display}: {m.note}" for m in maps if m.note]
         if not self.verify:
-            made = build_tree(self.dst, maps, destination)
+            made = build_tree(dst, maps, destination)
             for problem in made.problems:
                 log.warning("%s: %s", self.account.email, problem)
             res.folder_problems += made.problems
             res.notes += made.notes
-            subscribe(self.dst, maps, destination)
+            subscribe(dst, maps, destination)
         return maps
 
     # -- the journal ------------------------------------------------------------------
 
-    def _open_journal(self) -> None:
+    def _open_journal(self, lane: _Lane | None = None) -> None:
         if not self.settings.use_journal:
             return
         try:
-            self.journal = Journal.open(self.settings.state_dir, self.settings.destination.address,
-                                        readonly=self.verify)
+            journal = Journal.open(self.settings.state_dir, self.settings.destination.address,
+                                   readonly=self.verify)
         except JournalError as e:  # an accelerator: the comparison alone is still safe
-            log.warning("%s: %s", self.account.email, e)
-            self.emit(Notice(self.account.email, f"{e}; comparing in full without it"))
+            if lane is None:
+                log.warning("%s: %s", self.account.email, e)
+                self.emit(Notice(self.account.email, f"{e}; comparing in full without it"))
+            return
+        if lane is None:
+            self.journal = self.lane.journal = journal
+        else:
+            lane.journal = journal
 
-    def _folder_journal(self, fmap: FolderMap) -> FolderJournal | None:
-        if self.journal is None:
+    def _folder_journal(self, lane: _Lane, fmap: FolderMap) -> FolderJournal | None:
+        if lane.journal is None:
             return None
-        fj = self.journal.folder(self.settings.source.address, self.account.email,
+        fj = lane.journal.folder(self.settings.source.address, self.account.email,
                                  fmap.source.name)
         if fj.id is not None:
             self.result.rerun = True
@@ -302,66 +338,173 @@ class MailboxRun:
         assert self.src and self.dst
         src, dst = self.src, self.dst
         try:
-            return self._both(lambda: status_many(src, [m.source.name for m in maps]),
-                              lambda: status_many(dst, [m.destination_name for m in maps
-                                                        if m.exists]))
-        except (*CONNECTION_ERRORS, imap_exc.IMAPClientError) as e:
+            return self.lane.both(
+                lambda: src.status_many([m.source.name for m in maps]),
+                lambda: dst.status_many([m.destination_name for m in maps if m.exists]))
+        except KimtError as e:
             log.info("%s: STATUS of the folders failed (%s); listing every folder",
-                     self.account.email, server_words(e))
-            self._close()  # the next folder reconnects
+                     self.account.email, e)
+            self.lane.close()  # the next folder reconnects
             return {}, {}
+
+    # -- the folders ----------------------------------------------------------------------
+
+    def _folders(self, maps: list[FolderMap], src_status: dict[str, FolderStatus],
+                 dst_status: dict[str, FolderStatus]) -> None:
+        """Every folder, in up to `connections` lanes side by side (the biggest first);
+        the Report keeps the folders' order. Complete passes are written to the journal
+        at the end, with every destination folder's STATUS asked at once."""
+        count = len(maps)
+        jobs = []
+        for number, fmap in enumerate(maps, 1):
+            display = (fmap.source.display, "/".join(fmap.destination_parts))
+            result = FolderResult(*display)
+            self.result.folders.append(result)  # counted whatever happens next
+            jobs.append((number, fmap, result))
+        passed: list[tuple[FolderJournal, FolderStatus, str]] = []
+        todo = []
+        for number, fmap, result in jobs:
+            fj = self._folder_journal(self.lane, fmap)
+            src, dst = src_status.get(fmap.source.name), dst_status.get(fmap.destination_name)
+            if fj is not None and src is not None and dst is not None and fj.unchanged(
+                    src, dst, fmap.destination_name):
+                result.total = result.already = src.messages
+                result.altered_before = fj.altered_count()
+                result.unchanged = True
+                self.emit(FolderProgress(self.account.email, result.folder, number, count,
+                                         src.messages, src.messages, 0))
+            else:
+                todo.append((number, fmap, result, src))
+        lanes = min(self.settings.connections, len(todo))
+        if lanes <= 1:
+            for number, fmap, result, src in todo:
+                if self.should_stop():
+                    raise StoppedError("stopped by the user")
+                done = self._folder(self.lane, fmap, number, count, result, src)
+                if done is not None:
+                    passed.append(done)
+            self._write_passes(passed)
+            return
+        extra = [_Lane(n) for n in range(1, lanes)]
+        try:
+            self._write_passes(self._side_by_side(todo, extra, count))
+        finally:
+            for lane in extra:  # their journals wrote the passes above
+                if lane.journal is not None:
+                    lane.journal.close()
+
+    def _side_by_side(self, todo: list, extra: list[_Lane], count: int,
+                      ) -> list[tuple[FolderJournal, FolderStatus, str]]:
+        """The folders shared among `lanes` lanes: the main one and new ones that log
+        in as they start; a lane takes the next folder when it is free."""
+        queue = sorted(todo, key=lambda job: -(job[3].messages if job[3] else 0))
+        lock = threading.Lock()
+        passed: list[tuple[FolderJournal, FolderStatus, str]] = []
+
+        def work(lane: _Lane) -> None:
+            try:
+                if lane is not self.lane:
+                    try:  # before taking a folder: a lane that can't log in leaves them
+                        self._connect(lane)
+                    except (ConnectError, LoginError) as e:
+                        # The main lane's login worked: this is a limit on connections
+                        # (Dovecot: "[LIMIT] Maximum number of connections"), not a
+                        # wrong password. The other lanes copy every folder.
+                        log.info("%s: connection %d not opened (%s); going on with fewer",
+                                 self.account.email, lane.number + 1, e)
+                        return
+                    self._open_journal(lane)
+                while True:
+                    with lock:
+                        if not queue:
+                            return
+                        number, fmap, result, src = queue.pop(0)
+                    if self.should_stop():
+                        raise StoppedError("stopped by the user")
+                    done = self._folder(lane, fmap, number, count, result, src)
+                    if done is not None:
+                        with lock:
+                            passed.append(done)
+            finally:
+                if lane is not self.lane:
+                    lane.shutdown(journal=False)
+
+        with ThreadPoolExecutor(len(extra), thread_name_prefix="lane") as pool:
+            futures = [pool.submit(contextvars.copy_context().run, work, lane)
+                       for lane in extra]
+            try:
+                work(self.lane)
+            finally:
+                if not all(f.done() for f in futures):
+                    with lock:  # the others finish the folder they have, then stop
+                        queue.clear()
+                wait(futures)
+            for f in futures:
+                f.result()  # a lane's error (a login refused, stopped) is the mailbox's
+        return passed
+
+    def _write_passes(self, passed: list[tuple[FolderJournal, FolderStatus, str]]) -> None:
+        if not passed or self.dst is None and not self._reconnect_quietly():
+            return
+        assert self.dst is not None
+        try:
+            now = self.dst.status_many([name for _, _, name in passed])
+        except KimtError as e:  # only a shortcut for the next run
+            log.info("%s: STATUS after the copy failed (%s); the next run lists every "
+                     "folder", self.account.email, e)
+            return
+        for fj, src_status, name in passed:
+            if name in now:
+                fj.passed(src_status, now[name], name)
+
+    def _reconnect_quietly(self) -> bool:
+        try:
+            self._connect(self.lane)
+        except KimtError:
+            return False
+        return True
 
     # -- one folder -----------------------------------------------------------------------
 
-    def _folder(self, fmap: FolderMap, number: int, count: int,
-                src_status: dict[str, FolderStatus], dst_status: dict[str, FolderStatus],
-                ) -> None:
-        """Copy one folder; a failure is that folder's, unless the connection is gone."""
-        display = (fmap.source.display, "/".join(fmap.destination_parts))
-        result = FolderResult(*display)
-        self.result.folders.append(result)  # counted whatever happens next
-        fj = self._folder_journal(fmap)
-        src, dst = src_status.get(fmap.source.name), dst_status.get(fmap.destination_name)
-        if fj is not None and src is not None and dst is not None and fj.unchanged(
-                src, dst, fmap.destination_name):
-            result.total = result.already = src.messages
-            result.altered_before = fj.altered_count()
-            result.unchanged = True
-            self.emit(FolderProgress(self.account.email, display[0], number, count,
-                                     src.messages, src.messages, 0))
-            return
+    def _folder(self, lane: _Lane, fmap: FolderMap, number: int, count: int,
+                result: FolderResult, src_status: FolderStatus | None,
+                ) -> tuple[FolderJournal, FolderStatus, str] | None:
+        """Copy one folder; a failure is that folder's, unless the connection is gone.
+        What the journal needs of a complete pass, when it was one."""
+        fj = self._folder_journal(lane, fmap)
         try:
-            self._with_retries(f"folder '{display[0]}'", lambda: self._copy_folder(
-                fmap, number, count, result, fj, src), folder=True)
+            return self._with_retries(f"folder '{result.folder}'", lambda: self._copy_folder(
+                lane, fmap, number, count, result, fj, src_status), folder=True, lane=lane)
         except (ConnectError, LoginError, StoppedError):
             raise
         except KimtError as e:
-            self._folder_failed(result, fj, str(e))
-        except imap_exc.IMAPClientError as e:
-            self._folder_failed(result, fj, f"server error: {server_words(e)}")
+            self._folder_failed(lane, result, fj, str(e))
         except Exception as e:  # an answer the IMAP parser chokes on, say
             log.debug("%s: unexpected error in folder %r\n%s", self.account.email,
-                      display[0], traceback.format_exc())
-            self._folder_failed(result, fj, (
+                      result.folder, traceback.format_exc())
+            self._folder_failed(lane, result, fj, (
                 f"the server sent something KIMT could not understand ({type(e).__name__}: "
                 f"{str(e)[:200]}); details in the Debug log"))
+        return None
 
-    def _folder_failed(self, result: FolderResult, fj: FolderJournal | None,
+    def _folder_failed(self, lane: _Lane, result: FolderResult, fj: FolderJournal | None,
                        reason: str) -> None:
         result.error = reason
         log.warning("%s: folder %r not finished: %s", self.account.email, result.folder, reason)
         self.emit(Notice(self.account.email, f"folder '{result.folder}' not finished: "
                                              f"{reason}; going on with the next folder"))
-        self._close()  # the session may be in any state: the next folder starts afresh
+        lane.close()  # the session may be in any state: the next folder starts afresh
         if fj is not None and not self.verify:
             try:
                 fj.incomplete()
             except Exception:  # the journal only speeds up: never let it hide the reason
                 log.debug("journal not updated", exc_info=True)
 
-    def _copy_folder(self, fmap: FolderMap, number: int, count: int, result: FolderResult,
-                     fj: FolderJournal | None, src_status: FolderStatus | None) -> None:
-        assert self.src and self.dst
+    def _copy_folder(self, lane: _Lane, fmap: FolderMap, number: int, count: int,
+                     result: FolderResult, fj: FolderJournal | None,
+                     src_status: FolderStatus | None,
+                     ) -> tuple[FolderJournal, FolderStatus, str] | None:
+        assert lane.src and lane.dst
         display = (result.folder, result.destination)
         email = self.account.email
 
@@ -370,23 +513,25 @@ class MailboxRun:
 
         problem = next((p for p in self.result.folder_problems
                         if p.startswith(f"folder '{display[1]}' ")), None)
-        if problem or (self.verify and not self._destination_exists(fmap)):
-            self._uncopyable_folder(fmap, result, problem)
-            return
-        FolderCopier(self.src, self.dst, fmap.source.name, fmap.destination_name, display,
-                     self.settings.copy, progress, self.should_stop, self.verify,
-                     journal=fj, result=result, src_status=src_status).run()
+        if problem or (self.verify and not self._destination_exists(lane.dst, fmap)):
+            self._uncopyable_folder(lane.src, fmap, result, problem)
+            return None
+        copier = FolderCopier(lane.src, lane.dst, fmap.source.name, fmap.destination_name,
+                              display, self.settings.copy, progress, self.should_stop,
+                              self.verify, journal=fj, result=result, src_status=src_status,
+                              both=lane.both)
+        copier.run()
+        if copier.passed is None or fj is None:
+            return None
+        return (fj, *copier.passed)
 
-    def _destination_exists(self, fmap: FolderMap) -> bool:
-        assert self.dst
-        return fmap.exists or bool(self.dst.list_folders("", fmap.destination_name))
+    def _destination_exists(self, dst: Wire, fmap: FolderMap) -> bool:
+        return fmap.exists or bool(dst.list_folders("", fmap.destination_name))
 
-    def _uncopyable_folder(self, fmap: FolderMap, result: FolderResult,
+    def _uncopyable_folder(self, src: Wire, fmap: FolderMap, result: FolderResult,
                            problem: str | None) -> None:
         """A folder missing on the destination: count its messages as missing."""
-        assert self.src
-        state = self.src.select_folder(fmap.source.name, readonly=True)
-        result.total = int(state.get(b"EXISTS", 0))
+        result.total = len(src.sizes(fmap.source.name))
         if problem is None:
             self.result.folder_problems.append(
                 f"folder '{result.destination}' does not exist on the destination")

@@ -32,7 +32,11 @@ from .webstar import DEFAULT_IMAP_PORT, WebstarConfig
 
 MASTER_LOGINS = ("master", "kerio-master")  # the logins that need an admin (master) password
 MAX_WORKERS = 64  # mailboxes at once: past this a server's connection limit is the bound
-DEFAULT_WORKERS, DEFAULT_RETRIES, DEFAULT_BATCH_MB = 4, 5, 16.0
+DEFAULT_WORKERS, DEFAULT_RETRIES, DEFAULT_BATCH_MB = 4, 5, 4.0
+# Connection pairs per mailbox: folders copied side by side. Two halve a link's round
+# trips for a mailbox of many folders; more rarely help and count against a server's
+# per-user connection limit (Dovecot: 10 per user and address by default).
+DEFAULT_CONNECTIONS, MAX_CONNECTIONS = 2, 8
 
 
 def server_config(role: str, host: str, *, port: int | None = None, security: str = "ssl",
@@ -96,7 +100,8 @@ def describe_users(users: AccountList) -> str:
 def run_request(users: AccountList | None, chosen: list[Account], source: ServerConfig,
                 destination: ServerConfig, *, workers: int = DEFAULT_WORKERS,
                 retries: int = DEFAULT_RETRIES, batch_mb: float = DEFAULT_BATCH_MB,
-                verify: bool = False, log_dir: str | None = None,
+                connections: int = DEFAULT_CONNECTIONS, verify: bool = False,
+                log_dir: str | None = None,
                 state_dir: str | None = None,
                 provision: KerioProvisioning | None = None,
                 users_text: str | None = None) -> RunRequest:
@@ -107,6 +112,9 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
     if not 1 <= workers <= MAX_WORKERS:
         raise SettingsError(f"mailboxes at the same time (workers) must be 1 to {MAX_WORKERS}, "
                             f"not {workers}")
+    if not 1 <= connections <= MAX_CONNECTIONS:
+        raise SettingsError(f"connections per mailbox must be 1 to {MAX_CONNECTIONS}, "
+                            f"not {connections}")
     if retries < 0:
         raise SettingsError(f"reconnects per mailbox (retries) can't be negative ({retries})")
     if not 0 < batch_mb <= 1024:
@@ -114,7 +122,7 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
                             f"not {batch_mb:g}")
     settings = JobSettings(source=source, destination=destination, max_retries=retries,
                            copy=CopyOptions(batch_bytes=int(batch_mb * 2**20)),
-                           state_dir=state_dir)
+                           state_dir=state_dir, connections=connections)
     if users_text is None:
         users_text = describe_users(users) if users is not None else ""
     return RunRequest(list(chosen), settings, workers, verify, log_dir, users_text,

@@ -1,7 +1,7 @@
 """Server settings, TLS, and logging in to one mailbox.
 
 A `ServerConfig` is plain data (it crosses into worker processes); `connect`
-turns it into a logged-in `IMAPClient`. Certificate checking is strict by
+turns it into a logged-in `Wire`. Certificate checking is strict by
 default with certifi's CA bundle; a self-signed server is trusted only by
 the exact SHA-256 fingerprint the admin confirmed, compared before any
 credential is sent. Every way of logging in to a user's mailbox is an entry
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import socket
 import ssl
 from collections.abc import Callable
@@ -28,6 +27,15 @@ from imapclient import exceptions as imap_exc
 from imapclient.imapclient import SocketTimeout
 
 from .errors import CertificateError, ConnectError, LoginError, SettingsError
+from .wire import (
+    Wire,
+    mark_logged_in,
+    no_delay,
+    peer_certificate,
+    quiet,
+    raw_exchange,
+    server_words,
+)
 
 log = logging.getLogger("kimt.servers")
 
@@ -128,13 +136,6 @@ def tls_context(config: ServerConfig) -> ssl.SSLContext:
     return ctx
 
 
-def _peer_certificate(client: IMAPClient) -> bytes | None:
-    sock = client._imap.sock  # imapclient exposes no public accessor for the TLS socket
-    if isinstance(sock, ssl.SSLSocket):
-        return sock.getpeercert(binary_form=True)
-    return None
-
-
 def _presented_certificate(config: ServerConfig, ctx: ssl.SSLContext) -> bytes | None:
     """Handshake as `config` says with `ctx`, without logging in; the server's DER."""
     if config.security == "ssl":
@@ -148,7 +149,7 @@ def _presented_certificate(config: ServerConfig, ctx: ssl.SSLContext) -> bytes |
     )
     try:
         client.starttls(ctx)
-        return _peer_certificate(client)
+        return peer_certificate(client)
     finally:
         close_quietly(client)
 
@@ -215,13 +216,6 @@ def _refused(config: ServerConfig, email: str, why: str) -> str:
     return text
 
 
-def _no_delay(client: IMAPClient) -> None:
-    try:
-        client._imap.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except (OSError, AttributeError):  # not a TCP socket: nothing to tune
-        pass
-
-
 def open_connection(config: ServerConfig) -> IMAPClient:
     """Connect (and STARTTLS) with certificate checks; no login yet."""
     timeout = SocketTimeout(config.connect_timeout, config.read_timeout)
@@ -250,12 +244,8 @@ def open_connection(config: ServerConfig) -> IMAPClient:
     except imap_exc.IMAPClientError as e:
         raise ConnectError(f"{where} did not greet as an IMAP server: {e}") from None
     client.normalise_times = False  # keep INTERNALDATE's own timezone
-    # imapclient sets imaplib's debug level 5, which formats a repr() of every answer
-    # for its logger: a 100 MB body tripled in memory, and the time to build it.
-    client._imap.debug = 0
-    # imaplib writes a command and its literal or SASL answer in separate small sends:
-    # with Nagle's algorithm and the peer's delayed ACK each costs ~40 ms.
-    _no_delay(client)
+    quiet(client)
+    no_delay(client)
     log.debug("%s %s: connected (%s), greeting %r", config.role, where, config.security,
               client.welcome.decode("utf-8", "replace")[:200] if client.welcome else "")
     try:
@@ -272,7 +262,7 @@ def open_connection(config: ServerConfig) -> IMAPClient:
             except (ssl.SSLError, imap_exc.IMAPClientError) as e:
                 raise ConnectError(f"STARTTLS with {where} failed: {e}") from None
         if config.fingerprint:
-            der = _peer_certificate(client)
+            der = peer_certificate(client)
             got = fingerprint_of(der) if der else None
             if got != config.fingerprint:
                 raise CertificateError(
@@ -318,48 +308,16 @@ def _imap_quoted(text: str) -> bytes:
     return b'"' + text.replace("\\", "\\\\").replace('"', '\\"').encode("ascii") + b'"'
 
 
-def _exchange(client: IMAPClient, command: bytes,
-              on_challenge: Callable[[bytes], bytes] | None = None) -> None:
-    """Send one command, answer '+' challenges, raise on a tagged NO/BAD.
-
-    imaplib only knows its own commands, so Kerio's are sent at the socket
-    level; untagged lines in between are ignored.
-    """
-    imap = client._imap  # imapclient has no public way to send an unknown command
-    tag = imap._new_tag()
-    imap.tagged_commands.pop(tag, None)  # answered here, not by imaplib's reader
-    imap.send(tag + b" " + command + b"\r\n")
-    while True:
-        line = imap._get_line()
-        if line.startswith(b"+"):
-            if on_challenge is None:
-                imap.send(b"*\r\n")  # cancel an exchange we did not expect
-                continue
-            imap.send(on_challenge(line[1:].strip()) + b"\r\n")
-        elif line.startswith(tag + b" "):
-            status, _, text = line[len(tag) + 1:].partition(b" ")
-            if status.upper() != b"OK":
-                raise imap_exc.LoginError(text.decode("utf-8", "replace") or status.decode())
-            return
-
-
 def _login_kerio_master(
     client: IMAPClient, config: ServerConfig, user: str, password: str | None
 ) -> None:
     """Kerio Connect: X-MASTERAUTH, reply hex MD5(challenge + master password), X-SETUSER."""
     assert config.master_password
     secret = config.master_password.encode("utf-8")
-    _exchange(client, b"X-MASTERAUTH",
+    raw_exchange(client, b"X-MASTERAUTH",
               lambda challenge: hashlib.md5(challenge + secret).hexdigest().encode("ascii"))
-    _exchange(client, b"X-SETUSER " + _imap_quoted(user))
-    _logged_in(client)
-
-
-def _logged_in(client: IMAPClient) -> None:
-    """Tell imaplib/imapclient that a login they did not send succeeded."""
-    client._imap.state = "AUTH"
-    client._cached_capabilities = None  # ask again: servers add capabilities after login
-    client._imap.untagged_responses.pop("CAPABILITY", None)
+    raw_exchange(client, b"X-SETUSER " + _imap_quoted(user))
+    mark_logged_in(client)
 
 
 def _login_xoauth2(
@@ -395,7 +353,7 @@ AUTHENTICATORS: dict[str, Authenticator] = {
 }
 
 
-def connect(config: ServerConfig, email: str, password: str | None = None) -> IMAPClient:
+def connect(config: ServerConfig, email: str, password: str | None = None) -> Wire:
     """Open a connection and log in to `email`'s mailbox as configured."""
     client = open_connection(config)
     user = login_name(config, email)
@@ -423,23 +381,14 @@ def connect(config: ServerConfig, email: str, password: str | None = None) -> IM
         raise ConnectError(f"connection to {config.address} lost during login: {e}") from None
     log.debug("%s %s: logged in; capabilities: %s", config.role, config.address,
               " ".join(c.decode("ascii", "replace") for c in client.capabilities()))
-    return client
+    return Wire(client, config.role, config.address)
 
 
-_TIMING = re.compile(r"\s*\([\d.+ ]+ secs\)\.?$")  # Dovecot's "(0.001 + 0.002 secs)."
-
-
-def server_words(error: Exception, empty: str = "no reason given") -> str:
-    """A server's own words from an imapclient/imaplib error: no b'' wrapping, no timing."""
-    text = str(error)
-    for prefix in ("b'", 'b"'):
-        if prefix in text:
-            text = text.replace(prefix, "").rstrip("'\"")
-    return _TIMING.sub(".", text.strip()) or empty
-
-
-def close_quietly(client: IMAPClient) -> None:
+def close_quietly(client: IMAPClient | Wire) -> None:
     """LOGOUT, or just drop the connection when the server can't take it any more."""
+    if isinstance(client, Wire):
+        client.close()
+        return
     try:
         client.logout()
     except Exception:

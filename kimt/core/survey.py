@@ -13,15 +13,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from imapclient import IMAPClient
-from imapclient import exceptions as imap_exc
-
 from .accounts import Account
-from .copier import CONNECTION_ERRORS
 from .errors import CertificateError, KimtError
 from .folders import list_folders
 from .report import SECURITY_WORDS, number, size
 from .servers import ServerConfig, close_quietly, connect, open_connection
+from .wire import Refused, Wire
 
 log = logging.getLogger("kimt.survey")
 
@@ -77,12 +74,13 @@ def try_connection(config: ServerConfig) -> ConnectionTest:
         return ConnectionTest(False, str(e))
     except KimtError as e:
         return ConnectionTest(False, str(e))
+    wire = Wire(client, config.role, config.address)
     try:
-        caps = {c.decode("ascii", "replace").upper() for c in client.capabilities()}
-    except (imap_exc.IMAPClientError, *CONNECTION_ERRORS) as e:
+        caps = wire.capabilities()
+    except KimtError as e:
         return ConnectionTest(False, f"{config.address} broke the connection: {e}")
     finally:
-        close_quietly(client)
+        wire.close()
     text = f"Connected to {config.address}"
     if config.security == "none":
         text += ", without encryption (passwords travel in plain text)"
@@ -125,37 +123,21 @@ def check_and_estimate(config: ServerConfig, account: Account
         close_quietly(client)
 
 
-def _estimate(client: IMAPClient, email: str) -> Estimate:
+def _estimate(client: Wire, email: str) -> Estimate:
     try:
-        listing = list_folders(client)
-        status_size = client.has_capability("STATUS=SIZE")
-        folders = messages = nbytes = 0
-        for folder in listing.folders:
-            if not folder.selectable:
-                continue
-            folders += 1
-            count, folder_bytes = _measure(client, folder.name, status_size)
-            messages += count
-            nbytes += folder_bytes
-        return Estimate(email, folders, messages, nbytes)
-    except (imap_exc.IMAPClientError, *CONNECTION_ERRORS) as e:
+        names = [f.name for f in list_folders(client).folders if f.selectable]
+        if client.has("STATUS=SIZE"):  # RFC 8438: the server adds it up, nothing is opened
+            counted = client.status_sizes(names)
+        else:
+            counted = {}
+            for name in names:
+                try:
+                    sizes = client.sizes(name)  # EXAMINE: the source stays untouched
+                except Refused as e:
+                    log.debug("estimate: cannot examine %r: %s", name, e)
+                    continue
+                counted[name] = (len(sizes), sum(sizes))
+        return Estimate(email, len(names), sum(c for c, _ in counted.values()),
+                        sum(b for _, b in counted.values()))
+    except KimtError as e:
         return Estimate(email, error=f"could not read the mailbox of {email}: {e}")
-
-
-def _measure(client: IMAPClient, name: str, status_size: bool) -> tuple[int, int]:
-    if status_size:  # RFC 8438: the server adds it up, nothing is opened
-        status = client.folder_status(name, [b"MESSAGES", b"SIZE"])
-        return int(status.get(b"MESSAGES", 0)), int(status.get(b"SIZE", 0))
-    try:
-        exists = int(client.select_folder(name, readonly=True).get(b"EXISTS", 0))  # EXAMINE
-    except imap_exc.IMAPClientError as e:
-        log.debug("estimate: cannot examine %r: %s", name, e)
-        return 0, 0
-    if not exists:
-        return 0, 0
-    uids = client.search("ALL")  # explicit UID lists: imapclient can't fetch "1:*"
-    total = 0
-    for start in range(0, len(uids), 1000):
-        sizes = client.fetch(uids[start:start + 1000], ["RFC822.SIZE"])
-        total += sum(int(d.get(b"RFC822.SIZE", 0)) for d in sizes.values())
-    return len(uids), total

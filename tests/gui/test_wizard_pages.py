@@ -135,7 +135,7 @@ def test_stop_then_run_again_finishes(wizard, src, dst, tmp_path, screenshots):
 
 def test_closing_while_migrating_asks_first(wizard, src, dst, tmp_path, screenshots):
     w = wizard
-    seeded(src, dst, count=1500, size=30_000)  # long enough to close in the middle, even
+    seeded(src, dst, count=5000, size=30_000)  # long enough to close in the middle, even
     # on a busy machine (the run stops at the answer, so its length costs nothing)
     fill_servers(w, src, dst, write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "J"),
                                                               (BOB, BOB_PW, "B")]))

@@ -1,0 +1,90 @@
+"""Every low-level failure becomes one of KIMT's errors here, and nowhere else.
+
+    socket timeout                      -> ConnectError  "the server stopped answering"
+    OSError, ssl.SSLError, EOF          -> ConnectError  "connection lost"
+    * BYE, imaplib's abort              -> ConnectError  "the server ended the session"
+    an answer that does not parse       -> ProtocolError "not valid IMAP" / "could not
+                                                          understand"
+    a line over MAX_LINE                -> ProtocolError "answer line longer than ..."
+    a tagged NO or BAD                  -> Refused (a ServerError) with the server's words
+
+In the manner of httpx's `map_httpcore_exceptions`: the layers above catch
+KIMT's tree only, never imapclient's or imaplib's types, and never match
+words in an exception's text.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import re
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from imapclient import exceptions as imap_exc
+
+from ..errors import ConnectError, ProtocolError, ServerError
+from ._protocol import Malformed, NotImap
+
+# imaplib refuses answer lines over 1 MB, but the UID SEARCH answer of a folder of
+# 150 000 messages is longer. Longer than this, a line is a protocol error.
+MAX_LINE = 32 * 2**20
+imaplib._MAXLINE = MAX_LINE  # no public setting
+
+
+class Refused(ServerError):
+    """The server answered a command with NO or BAD; str() is its own words."""
+
+
+class SessionEnded(ConnectError):
+    """The server said BYE, or closed the connection."""
+
+
+class LineTooLong(ProtocolError):
+    """An answer line longer than MAX_LINE."""
+
+
+_TIMING = re.compile(r"\s*\([\d.+ ]+ secs\)\.?$")  # Dovecot's "(0.001 + 0.002 secs)."
+
+
+def server_words(error: BaseException | str, empty: str = "no reason given") -> str:
+    """A server's own words from an error: no b'' wrapping, no timing."""
+    text = str(error)
+    for prefix in ("b'", 'b"'):
+        if prefix in text:
+            text = text.replace(prefix, "").rstrip("'\"")
+    return _TIMING.sub(".", text.strip()) or empty
+
+
+def words(data: bytes) -> str:
+    return server_words(data.decode("utf-8", "replace"))
+
+
+@contextmanager
+def translate(where: str = "") -> Iterator[None]:
+    """Run a wire step; whatever breaks leaves as a KIMT error. `where` ends each text
+    (" in folder 'INBOX'") so the admin reads what was being done."""
+    try:
+        yield
+    except (Refused, ConnectError, ProtocolError):
+        raise
+    except TimeoutError:  # the read timeout fired: a stall, not a refusal
+        raise ConnectError(f"the server stopped answering{where} (read timeout)") from None
+    except imap_exc.IMAPClientAbortError as e:  # imaplib ends the session
+        raise SessionEnded(f"the server ended the session{where}: {server_words(e)}") from None
+    except imaplib.IMAP4.abort as e:
+        raise SessionEnded(f"the server ended the session{where}: {server_words(e)}") from None
+    except (OSError, ssl.SSLError) as e:
+        raise ConnectError(f"connection lost{where}: {server_words(e)}") from None
+    except NotImap as e:
+        raise ProtocolError(f"protocol error (an answer that is not valid IMAP){where}: "
+                            f"{e}") from None
+    except Malformed as e:
+        raise ProtocolError(f"the server sent an answer KIMT could not understand{where}: "
+                            f"{e}") from None
+    except (imap_exc.IMAPClientError, imaplib.IMAP4.error) as e:
+        text = server_words(e)
+        if text.startswith("got more than"):  # imaplib's readline limit
+            raise LineTooLong(f"protocol error{where}: the server sent an answer line longer "
+                              f"than {MAX_LINE // 2**20} MB") from None
+        raise Refused(text) from None
