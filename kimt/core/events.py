@@ -75,6 +75,7 @@ class MailboxResult:
     notes: list[str] = field(default_factory=list)  # renames, special-use mapping
     skipped_namespaces: list[str] = field(default_factory=list)
     retries: int = 0
+    throttled_seconds: float = 0.0  # waited because a server asked to slow down
     seconds: float = 0.0
     # What to fix before a re-run can help (a refused login or account); "" when
     # running again is all it takes (a broken connection, a stop).

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import random
 import threading
 import time
 import traceback
@@ -46,10 +47,12 @@ from .hierarchy import build_tree, subscribe
 from .journal import FolderJournal, Journal, JournalError
 from .listing import FolderStatus
 from .servers import ServerConfig, connect
-from .wire import Wire
+from .wire import Throttled, Wire
 
 log = logging.getLogger("kimt.mailbox")
 
+
+THROTTLE_GIVE_UP = 30 * 60.0  # seconds of waiting for a server, per mailbox
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -173,6 +176,7 @@ class MailboxRun:
         """
         lane = lane or self.lane
         delay = self.settings.retry_delay
+        throttled = 0
         while True:
             connecting = lane.src is None
             try:
@@ -182,6 +186,10 @@ class MailboxRun:
                 return action()
             except LoginError:
                 raise
+            except Throttled as e:  # not a failure: wait as asked, then go on
+                lane.close()
+                throttled += 1
+                self._wait_for_server(e, throttled, what)
             except ConnectError as e:
                 lane.close()
                 with self._retry_lock:
@@ -203,6 +211,23 @@ class MailboxRun:
                 self.emit(Notice(self.account.email, text))
                 self._sleep(delay)
                 delay = min(delay * 2, 30.0)
+
+    def _wait_for_server(self, e: Throttled, attempt: int, what: str) -> None:
+        """The wait a server asked for, or exponential backoff with jitter (capped at
+        5 minutes); after THROTTLE_GIVE_UP of waiting in all, the mailbox is failed."""
+        seconds = e.wait if e.wait is not None else min(
+            300.0, self.settings.retry_delay * 2 ** min(attempt, 9))
+        seconds *= random.uniform(1.0, 1.25)  # workers that were refused together part
+        with self._retry_lock:
+            self.result.throttled_seconds += seconds
+            total = self.result.throttled_seconds
+        if total > THROTTLE_GIVE_UP:
+            raise ConnectError(f"the server kept asking to slow down for over "
+                               f"{THROTTLE_GIVE_UP // 60:.0f} minutes ({what}): {e}")
+        text = f"waiting {seconds:.0f} s: the server asked to slow down ({what}; {e})"
+        log.info("%s: %s", self.account.email, text)
+        self.emit(Notice(self.account.email, text))
+        self._sleep(seconds)
 
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds

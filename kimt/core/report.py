@@ -169,6 +169,9 @@ def mailbox_section(r: MailboxResult, verify: bool = False) -> str:
             lines.append(f"    '{f.folder}'{to}: {what}")
     if r.retries:
         lines.append(f"  Reconnects: {r.retries}")
+    if r.throttled_seconds:
+        lines.append(f"  Waited for the servers (they asked to slow down): "
+                     f"{r.throttled_seconds:.0f} s")
     for f in r.folders:
         if f.dropped_flags:
             lines.append(f"  Flags the destination does not keep, dropped in '{f.folder}': "

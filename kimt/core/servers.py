@@ -35,6 +35,7 @@ from .wire import (
     quiet,
     raw_exchange,
     server_words,
+    throttling,
 )
 
 log = logging.getLogger("kimt.servers")
@@ -372,6 +373,11 @@ def connect(config: ServerConfig, email: str, password: str | None = None) -> Wi
         # its user database is down): worth a retry, and no sign of a wrong password.
         if "[UNAVAILABLE]" in why.upper():
             raise ConnectError(f"{config.address} can't check logins right now: {why}") from None
+        # Over the server's connection limit ("[LIMIT] Maximum number of connections"):
+        # the password is fine; wait for a connection to close.
+        limit = throttling(why, f" (login of {email} on {config.address})")
+        if limit is not None:
+            raise limit from None
         raise LoginError(_refused(config, email, why)) from None
     except imap_exc.IMAPClientError as e:
         close_quietly(client)
