@@ -33,6 +33,7 @@ from .core.events import (
     Notice,
     RunFinished,
 )
+from .core.folder_rules import FolderRules, folder_rules
 from .core.logs import copy_report, log_file_problem
 from .core.options import (
     DEFAULT_BATCH_MB,
@@ -128,6 +129,31 @@ def _kerio_options(p: argparse.ArgumentParser) -> None:
     _oauth_option(p)
 
 
+def _folder_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("folders", "Folder names as the source shows them, with '/' "
+                             "between a folder and its subfolder (whatever the server uses); "
+                             "upper or lower case alike. A folder chosen brings its "
+                             "subfolders along.")
+    g.add_argument("--exclude-folder", action="append", default=[], metavar="PATTERN",
+                   help="leave out the source folders this matches, e.g. 'Trash' or "
+                        "'Archive/20*' (* any characters, ? one; repeatable; wins over "
+                        "--include-folder)")
+    g.add_argument("--include-folder", action="append", default=[], metavar="PATTERN",
+                   help="copy only the source folders these match (repeatable)")
+    g.add_argument("--map-folder", action="append", default=[], metavar="SOURCE=DEST",
+                   help="copy the source folder SOURCE into DEST on the destination, e.g. "
+                        "'Old Sent=Sent' or 'Sent Items=\\Sent' (\\Sent, \\Drafts, "
+                        "\\Trash, \\Junk, \\Archive: the destination's folder of that "
+                        "use); wins over the automatic mapping of special folders "
+                        "(repeatable)")
+
+
+def _folder_rules(args: argparse.Namespace) -> FolderRules:
+    return folder_rules(args.exclude_folder, args.include_folder,
+                        getattr(args, "map_folder", []),
+                        names=("--exclude-folder", "--include-folder", "--map-folder"))
+
+
 def _oauth_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--oauth-token-command", metavar="CMD",
                    help="for --source-auth/--target-auth xoauth2: a command that prints an "
@@ -170,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--batch-mb", type=float, default=DEFAULT_BATCH_MB, metavar="MB",
                        help="message bytes fetched and appended in one batch (default "
                             f"{DEFAULT_BATCH_MB:g})")
+        _folder_options(c)
         c.add_argument("--log-dir", metavar="DIR",
                        help="where the KimtLogs run folders go (default: the system's place)")
         c.add_argument("--log-file", metavar="PATH",
@@ -199,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     _oauth_option(c)
     c.add_argument("--no-estimate", action="store_true",
                    help="only check the logins, don't count folders and messages")
+    _folder_options(c)
     c.add_argument("--workers", type=int, default=4, metavar="N",
                    help="users checked at the same time (default 4)")
     c.add_argument("--timeout", type=float, default=120, metavar="S",
@@ -390,7 +418,8 @@ def build_request(args: argparse.Namespace, accounts: AccountList, chosen: list,
                        retries=args.retries, batch_mb=args.batch_mb,
                        connections=args.connections, verify=verify,
                        log_dir=args.log_dir, state_dir=args.state_dir,
-                       provision=_kerio_provisioning(args, destination))
+                       provision=_kerio_provisioning(args, destination),
+                       folders=_folder_rules(args))
 
 
 def check_log_file(args: argparse.Namespace) -> None:
@@ -402,6 +431,7 @@ def check_log_file(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace, verify: bool) -> int:
     check_log_file(args)
+    _folder_rules(args)  # a mistake in them is said before the users file is read
     if getattr(args, "passwords_only", False):
         from .cli_passwords import cmd_passwords  # (it imports this module)
 
@@ -489,6 +519,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if accounts.problems:
         print(format_problems(accounts).rstrip(), file=sys.stderr)
     source = _server_config(args, "source", "source")
+    folders = _folder_rules(args)
     reached = survey.try_connection(source)
     if not reached.ok:
         print(f"kimt: {reached.text}", file=sys.stderr)
@@ -501,7 +532,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     def one(account):
         if args.no_estimate:
             return survey.check_login(source, account), None
-        return survey.check_and_estimate(source, account)
+        return survey.check_and_estimate(source, account, folders)
 
     failed = 0
     total = survey.Estimate("", 0, 0, 0)

@@ -205,11 +205,12 @@ class Engine:
             f"Users file: {r.users_file or '-'}; selected mailboxes: {len(r.accounts)}",
             f"Workers: {r.workers}",
             f"Migration journal: {self._journal_words()}",
-        ] + ([f"Destination accounts: created if missing through the Kerio admin API at "
-              f"{r.provision.admin.address} as {r.provision.admin.user}; new users get "
-              + ("a generated password" if r.provision.generate_passwords
-                 else "the password from the users file")]
-             if r.provision and not r.verify else []))
+        ] + s.folders.describe() + (
+            [f"Destination accounts: created if missing through the Kerio admin API at "
+             f"{r.provision.admin.address} as {r.provision.admin.user}; new users get "
+             + ("a generated password" if r.provision.generate_passwords
+                else "the password from the users file")]
+            if r.provision and not r.verify else []))
 
     def _where(self) -> dict:
         """RunFinished's logs and account outcome: a front end asks the engine nothing."""

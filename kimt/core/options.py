@@ -22,6 +22,7 @@ from .accounts import Account, AccountList
 from .copier import CopyOptions
 from .engine import RunRequest
 from .errors import SettingsError
+from .folder_rules import FolderRules
 from .kerio import DEFAULT_PORT as KERIO_PORT
 from .kerio import KerioAdmin
 from .mailbox import JobSettings
@@ -104,10 +105,12 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
                 log_dir: str | None = None,
                 state_dir: str | None = None,
                 provision: KerioProvisioning | None = None,
-                users_text: str | None = None) -> RunRequest:
+                users_text: str | None = None,
+                folders: FolderRules | None = None) -> RunRequest:
     """The one way a front end builds a run; raises SettingsError on a value out of range.
 
-    `users_text` names where the users came from when it was no users file.
+    `users_text` names where the users came from when it was no users file; `folders`
+    are the folder choices (`folder_rules.folder_rules`).
     """
     if not 1 <= workers <= MAX_WORKERS:
         raise SettingsError(f"mailboxes at the same time (workers) must be 1 to {MAX_WORKERS}, "
@@ -122,7 +125,8 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
                             f"not {batch_mb:g}")
     settings = JobSettings(source=source, destination=destination, max_retries=retries,
                            copy=CopyOptions(batch_bytes=int(batch_mb * 2**20)),
-                           state_dir=state_dir, connections=connections)
+                           state_dir=state_dir, connections=connections,
+                           folders=folders or FolderRules())
     if users_text is None:
         users_text = describe_users(users) if users is not None else ""
     return RunRequest(list(chosen), settings, workers, verify, log_dir, users_text,

@@ -177,6 +177,8 @@ def mailbox_section(r: MailboxResult, verify: bool = False) -> str:
         lines.append(f"  Note: {note}")
     for name in r.skipped_namespaces:
         lines.append(f"  Shared/public folder not migrated: {name}")
+    for line in r.folders_left_out:
+        lines.append(f"  Folder not migrated: {line}")
     for p in r.folder_problems:
         lines.append(f"  Problem: {p}")
     for f in r.failed_folders:
