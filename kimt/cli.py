@@ -44,9 +44,10 @@ from .core.options import (
     run_request,
     server_config,
 )
+from .core.presets import PRESETS
 from .core.provision import KerioProvisioning, domain_words
 from .core.provision import summary as provision_summary
-from .core.servers import AUTHENTICATORS, SECURITY_CHOICES, ServerConfig
+from .core.servers import AUTHENTICATORS, MASTER_STYLES, SECURITY_CHOICES, ServerConfig
 from .system.workers import start_early
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_STOPPED = 0, 1, 2, 3, 130
@@ -88,10 +89,16 @@ def _server_options(p: argparse.ArgumentParser, side: str, word: str) -> None:
                         f"Connect's master authentication (the master password in --{side}-pass-"
                         "file); xoauth2: an access token per user (the password column, or "
                         "--oauth-token-command)")
-    g.add_argument(f"--{side}-master-style", choices=("authzid", "separator"),
+    g.add_argument(f"--{side}-master-style", choices=MASTER_STYLES,
                    default="authzid",
-                   help="authzid: SASL PLAIN with authorization identity (default); "
-                        "separator: Dovecot-style 'user*admin' login")
+                   help="authzid: SASL PLAIN with authorization identity (default; Dovecot, "
+                        "Cyrus, Zimbra, Exchange); separator: Dovecot-style 'user*admin' "
+                        "login; combined: Exchange's 'DOMAIN\\admin\\user' login (the admin "
+                        f"name as 'DOMAIN\\admin' or 'admin@domain' in --{side}-user)")
+    g.add_argument(f"--{side}-preset", choices=tuple(PRESETS), default="generic",
+                   help="the kind of server: gmail, m365 (Microsoft 365 / Exchange Online), "
+                        "exchange (on-premises) fill in its connection caps, rates, size "
+                        "limit and folder rules (docs/providers.md); generic: none (default)")
     g.add_argument(f"--{side}-master-separator", default="*", metavar="C",
                    help="separator for --%(prog)s-master-style separator (default *)"
                    .replace("%(prog)s", side))
@@ -196,6 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--batch-mb", type=float, default=DEFAULT_BATCH_MB, metavar="MB",
                        help="message bytes fetched and appended in one batch (default "
                             f"{DEFAULT_BATCH_MB:g})")
+        c.add_argument("--max-connections", type=int, metavar="N",
+                       help="connections open at once to each server, all mailboxes "
+                            "together (default: the server kind's, else no cap)")
+        c.add_argument("--max-bytes-per-second", type=float, metavar="B",
+                       help="message bytes copied per second, the whole run together")
+        c.add_argument("--max-messages-per-second", type=float, metavar="N",
+                       help="messages copied per second, the whole run together (default: "
+                            "the server kind's)")
         _folder_options(c)
         c.add_argument("--log-dir", metavar="DIR",
                        help="where the KimtLogs run folders go (default: the system's place)")
@@ -412,6 +427,13 @@ def build_request(args: argparse.Namespace, accounts: AccountList, chosen: list,
     """The run these options ask for (through `options.run_request`, as the wizard)."""
     if args.timeout <= 0:
         raise InputError("--timeout must be more than 0")
+    for option, value in (("--max-bytes-per-second", args.max_bytes_per_second),
+                          ("--max-messages-per-second", args.max_messages_per_second)):
+        if value is not None and not value > 0:
+            raise InputError(f"{option} must be more than 0, not {value:g}")
+    if args.max_connections is not None and args.max_connections < 2:
+        raise InputError(f"--max-connections must be at least 2 (one connection reads, one "
+                         f"writes), not {args.max_connections}")
     source = _server_config(args, "source", "source")
     destination = _server_config(args, "target", "destination")
     return run_request(accounts, chosen, source, destination, workers=args.workers,
@@ -419,7 +441,11 @@ def build_request(args: argparse.Namespace, accounts: AccountList, chosen: list,
                        connections=args.connections, verify=verify,
                        log_dir=args.log_dir, state_dir=args.state_dir,
                        provision=_kerio_provisioning(args, destination),
-                       folders=_folder_rules(args))
+                       folders=_folder_rules(args), source_kind=args.source_preset,
+                       destination_kind=args.target_preset,
+                       max_connections=args.max_connections,
+                       bytes_per_second=args.max_bytes_per_second,
+                       messages_per_second=args.max_messages_per_second)
 
 
 def check_log_file(args: argparse.Namespace) -> None:
@@ -519,7 +545,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if accounts.problems:
         print(format_problems(accounts).rstrip(), file=sys.stderr)
     source = _server_config(args, "source", "source")
-    folders = _folder_rules(args)
+    folders = _folder_rules(args).plus(PRESETS[args.source_preset].folders)
     reached = survey.try_connection(source)
     if not reached.ok:
         print(f"kimt: {reached.text}", file=sys.stderr)

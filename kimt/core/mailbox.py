@@ -45,6 +45,7 @@ from .folder_rules import FolderRules
 from .folders import FolderMap, list_folders, map_folders, select
 from .hierarchy import build_tree, subscribe
 from .journal import FolderJournal, Journal, JournalError
+from .limits import Limits
 from .listing import FolderStatus
 from .servers import ServerConfig, connect
 from .wire import Wire
@@ -74,6 +75,8 @@ class JobSettings:
     use_journal: bool = True
     connections: int = 2  # connection pairs per mailbox: folders copied side by side
     folders: FolderRules = field(default_factory=FolderRules)  # what to copy, and where
+    limits: Limits = field(default_factory=Limits)  # caps and rates for the whole run
+    kinds: tuple[str, str] = ("generic", "generic")  # the presets of source, destination
 
 
 class _Lane:
