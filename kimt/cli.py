@@ -431,9 +431,8 @@ def build_request(args: argparse.Namespace, accounts: AccountList, chosen: list,
                           ("--max-messages-per-second", args.max_messages_per_second)):
         if value is not None and not value > 0:
             raise InputError(f"{option} must be more than 0, not {value:g}")
-    if args.max_connections is not None and args.max_connections < 2:
-        raise InputError(f"--max-connections must be at least 2 (one connection reads, one "
-                         f"writes), not {args.max_connections}")
+    if args.max_connections is not None and args.max_connections < 1:
+        raise InputError(f"--max-connections must be at least 1, not {args.max_connections}")
     source = _server_config(args, "source", "source")
     destination = _server_config(args, "target", "destination")
     return run_request(accounts, chosen, source, destination, workers=args.workers,

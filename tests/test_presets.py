@@ -181,8 +181,8 @@ def test_run_request_carries_the_limits_and_the_presets_folder_rules():
     assert s.limits.bytes_per_second == 2_000_000 and s.limits.destination_connections == 12
     assert s.copy.max_message_bytes == 35 * 2**20
     assert s.folders.left_out(("[Gmail]", "Alle Nachrichten"), ("\\All",))
-    with pytest.raises(SettingsError, match="at least 2"):
-        run_request(None, [], src, dst, max_connections=1)
+    with pytest.raises(SettingsError, match="at least 1"):
+        run_request(None, [], src, dst, max_connections=0)
     with pytest.raises(SettingsError, match="rate limit must be more than 0"):
         run_request(None, [], src, dst, messages_per_second=0)
 
@@ -190,12 +190,13 @@ def test_run_request_carries_the_limits_and_the_presets_folder_rules():
 def test_bad_limits_name_their_option(tmp_path):
     users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD)])
     base = ["migrate", "--users", str(users), "--source-host", "127.0.0.1:1",
-            "--target-host", "127.0.0.1:2", "--target-auth", "user"]
+            "--target-host", "127.0.0.1:2", "--target-auth", "user",
+            "--log-dir", str(tmp_path / "logs")]
     for extra, words in ((["--max-bytes-per-second", "0"], "--max-bytes-per-second must be "
                                                           "more than 0, not 0"),
                          (["--max-messages-per-second", "-1"], "--max-messages-per-second "
                                                                "must be more than 0"),
-                         (["--max-connections", "1"], "--max-connections must be at least 2"),
+                         (["--max-connections", "0"], "--max-connections must be at least 1"),
                          (["--source-preset", "yahoo"], "argument --source-preset: invalid "
                                                         "choice: 'yahoo'")):
         proc = kimt(*base, *extra, check_rc=2)

@@ -139,7 +139,6 @@ class FolderRules:
     exclude: tuple[Skip, ...] = ()
     include: tuple[str, ...] = ()  # when any: only the folders these match
     maps: tuple[Mapping, ...] = ()
-    flag_map: tuple[tuple[str, str], ...] = ()  # (source flag, destination flag), a preset's
 
     def __post_init__(self) -> None:
         seen: dict[tuple[str, ...], Mapping] = {}
@@ -155,12 +154,12 @@ class FolderRules:
             seen[low] = m
 
     def __bool__(self) -> bool:
-        return bool(self.exclude or self.include or self.maps or self.flag_map)
+        return bool(self.exclude or self.include or self.maps)
 
     def plus(self, other: FolderRules) -> FolderRules:
         """These rules and `other`'s (the admin's come first: their mappings win)."""
         return FolderRules(self.exclude + other.exclude, self.include + other.include,
-                           self.maps + other.maps, self.flag_map + other.flag_map)
+                           self.maps + other.maps)
 
     def left_out(self, parts: tuple[str, ...], flags: Iterable[str] = ()) -> str | None:
         """Why this folder is not copied, or None when it is."""

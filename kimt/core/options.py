@@ -131,9 +131,6 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
     if not 0 < batch_mb <= 1024:
         raise SettingsError(f"the batch size must be more than 0 and at most 1024 MB, "
                             f"not {batch_mb:g}")
-    if max_connections is not None and max_connections < 2:
-        raise SettingsError(f"connections to a server must be at least 2 (one to read, one "
-                            f"to write), not {max_connections}")
     src_kind, dst_kind = preset(source_kind), preset(destination_kind)
     limits = preset_limits(src_kind, dst_kind, source_master=source.auth in MASTER_LOGINS,
                            destination_master=destination.auth in MASTER_LOGINS,
