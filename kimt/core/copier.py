@@ -50,6 +50,10 @@ class CopyOptions:
     key_batch: int = 1000
     multiappend: bool = True
     window_bytes: int = 16 * 1024 * 1024  # message bytes a worker process holds at most
+    # The largest message the destination takes, where it says so only by refusing
+    # (Microsoft 365): bigger ones are skipped before they are fetched, `size_reason` why.
+    max_message_bytes: int | None = None
+    size_reason: str = ""
 
 
 T = TypeVar("T")
@@ -104,6 +108,12 @@ class FolderCopier:
         self._uidvalidity = (0, 0)
         self._dst_high = 0  # the highest destination UID KIMT has seen in this folder
         self._append_limit = destination.append_limit()
+        self._limit_words = "the destination's limit"
+        self._limit_source = "APPENDLIMIT"
+        if options.max_message_bytes and (self._append_limit is None
+                                          or options.max_message_bytes < self._append_limit):
+            self._append_limit = options.max_message_bytes
+            self._limit_words, self._limit_source = "the limit", options.size_reason
         self._owed: tuple[list[Appended], list[int]] | None = None  # appended, not settled
         self._pending: Future | None = None  # the next batch being fetched
 
@@ -372,8 +382,8 @@ class FolderCopier:
             self._read_keys([m for m in too_big if not m.key])  # the Report names them
             for m in batch:
                 if m.size > self._append_limit:
-                    self._skip(m, f"larger than the destination's limit of "
-                                  f"{size(self._append_limit)} (APPENDLIMIT)")
+                    self._skip(m, f"larger than {self._limit_words} of "
+                                  f"{size(self._append_limit)} ({self._limit_source})")
                 else:
                     fits.append(m)
             batch = fits

@@ -50,6 +50,7 @@ from .events import (
 from .journal import default_state_dir, journal_path
 from .logs import Redactor, RunLogs
 from .mailbox import JobSettings, MailboxRun
+from .presets import PRESETS
 from .provision import REFUSED, KerioProvisioning, ProvisionResult, provision, report_section
 from .report import describe_server
 from .servers import connect, open_connection
@@ -222,11 +223,20 @@ class Engine:
             f"Users file: {r.users_file or '-'}; selected mailboxes: {len(r.accounts)}",
             f"Workers: {r.workers}",
             f"Migration journal: {self._journal_words()}",
-        ] + ([f"Destination accounts: created if missing through the Kerio admin API at "
-              f"{r.provision.admin.address} as {r.provision.admin.user}; new users get "
-              + ("a generated password" if r.provision.generate_passwords
-                 else "the password from the users file")]
-             if r.provision and not r.verify else []))
+        ] + self._kinds() + s.folders.describe() + s.limits.describe() + (
+            [f"Destination accounts: created if missing through the Kerio admin API at "
+             f"{r.provision.admin.address} as {r.provision.admin.user}; new users get "
+             + ("a generated password" if r.provision.generate_passwords
+                else "the password from the users file")]
+            if r.provision and not r.verify else []))
+
+    def _kinds(self) -> list[str]:
+        kinds = self.request.settings.kinds
+        if kinds == ("generic", "generic"):
+            return []
+        return [f"Server kinds: source {PRESETS[kinds[0]].title}, destination "
+                f"{PRESETS[kinds[1]].title} (their figures and folder rules: see "
+                "docs/providers.md)"]
 
     def _where(self) -> dict:
         """RunFinished's logs and account outcome: a front end asks the engine nothing."""

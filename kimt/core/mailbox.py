@@ -42,9 +42,11 @@ from .events import (
     MailboxResult,
     Notice,
 )
-from .folders import FolderMap, list_folders, map_folders
+from .folder_rules import FolderRules
+from .folders import FolderMap, list_folders, map_folders, select
 from .hierarchy import build_tree, subscribe
 from .journal import FolderJournal, Journal, JournalError
+from .limits import Limits
 from .listing import FolderStatus
 from .servers import ServerConfig, connect
 from .wire import Throttled, Wire
@@ -75,6 +77,9 @@ class JobSettings:
     state_dir: str | None = None  # where the journal lives (None: the user's state folder)
     use_journal: bool = True
     connections: int = 2  # connection pairs per mailbox: folders copied side by side
+    folders: FolderRules = field(default_factory=FolderRules)  # what to copy, and where
+    limits: Limits = field(default_factory=Limits)  # caps and rates for the whole run
+    kinds: tuple[str, str] = ("generic", "generic")  # the presets of source, destination
 
 
 class _Lane:
@@ -314,9 +319,14 @@ class MailboxRun:
         res.skipped_namespaces = sorted(source.skipped_other_namespaces)
         for name in res.skipped_namespaces:
             log.info("%s: shared/public folder %r skipped", res.email, name)
+        rules = self.settings.folders
+        unused = rules.unused(f.parts for f in source.folders)
+        source, res.folders_left_out = select(source, rules)
+        for line in res.folders_left_out:
+            log.info("%s: folder %s", res.email, line)
         maps = map_folders(source, destination,
-                           special_use_create=dst.has("CREATE-SPECIAL-USE"))
-        res.notes = [f"{m.source.display}: {m.note}" for m in maps if m.note]
+                           special_use_create=dst.has("CREATE-SPECIAL-USE"), rules=rules)
+        res.notes = unused + [f"{m.source.display}: {m.note}" for m in maps if m.note]
         if not self.verify:
             made = build_tree(dst, maps, destination)
             for problem in made.problems:
