@@ -315,13 +315,13 @@ class FolderCopier:
         window = process_window(self.options.window_bytes)
         with ThreadPoolExecutor(1, thread_name_prefix="fetch") as prefetch:
             self._pending = prefetch.submit(contextvars.copy_context().run,
-                                            self._fetch_batch, batches[0], window, 0)
+                                            self._fetch_batch, batches[0], window)
             try:
                 self._copy_batches(batches, prefetch, window)
             finally:  # a batch fetched for nothing gives its bytes back
                 if self._pending is not None and not self._pending.cancel():
                     try:
-                        window.give(self._pending.result()[1])
+                        window.give(self._pending.result()[1], self)
                     except BaseException:
                         pass  # its fetch failed: it gave them back itself
 
@@ -339,11 +339,11 @@ class FolderCopier:
                 if number + 1 < len(batches):
                     self._pending = prefetch.submit(
                         contextvars.copy_context().run, self._fetch_batch,
-                        batches[number + 1], window, held)
+                        batches[number + 1], window)
                 self._append_batch(items)
                 del items
             finally:
-                window.give(held)
+                window.give(held, self)
             if number + 1 == len(batches):
                 self._settle_owed(None)
             self.progress(res.already + res.copied + len(res.skipped) + res.vanished,
@@ -364,15 +364,15 @@ class FolderCopier:
         log.info("folder %r: message uid %d (%d bytes) skipped: %s", self.result.folder,
                  msg.uid, msg.size, reason)
 
-    def _fetch_batch(self, batch: list[MessageInfo], window: ByteWindow, holding: int,
+    def _fetch_batch(self, batch: list[MessageInfo], window: ByteWindow,
                      ) -> tuple[list[tuple[MessageInfo, bytes]], int]:
         """(the batch's messages with their bodies, the window bytes taken for them)."""
         nbytes = sum(m.size for m in batch)
-        window.take(nbytes, holding, self.should_stop)
+        window.take(nbytes, self, self.should_stop)
         try:
             return self._fetch_bodies(batch), nbytes
         except BaseException:
-            window.give(nbytes)
+            window.give(nbytes, self)
             raise
 
     def _fetch_bodies(self, batch: list[MessageInfo]) -> list[tuple[MessageInfo, bytes]]:
