@@ -116,6 +116,7 @@ class FolderCopier:
             self._limit_words, self._limit_source = "the limit", options.size_reason
         self._owed: tuple[list[Appended], list[int]] | None = None  # appended, not settled
         self._pending: Future | None = None  # the next batch being fetched
+        self._storable: dict[tuple[str, ...], tuple[str, ...]] = {}  # flags -> as APPENDed
 
     def run(self) -> FolderResult:
         started = time.monotonic()
@@ -146,6 +147,7 @@ class FolderCopier:
                                          listing="keys" if fresh else "flags"))
         permanent = dst_view.permanent_flags
         self._permanent = None if permanent is None else set(permanent)
+        self._storable = {}
         self._uidvalidity = (src_view.uidvalidity, dst_view.uidvalidity)
         src_status = self.src_status or src_view.status
         if src_status is None or src_status.uidvalidity != self._uidvalidity[0]:
@@ -350,7 +352,12 @@ class FolderCopier:
                           res.total, res.bytes_copied)
 
     def _flags_for(self, flags: Iterable[str]) -> list[str]:
+        flags = tuple(flags)
+        known = self._storable.get(flags)  # a folder has few sets of flags: filter each once
+        if known is not None:
+            return list(known)
         keep, dropped = filter_flags(flags, self._permanent)
+        self._storable[flags] = tuple(keep)
         for f in dropped:
             if f not in self.result.dropped_flags:
                 self.result.dropped_flags.add(f)
