@@ -90,6 +90,7 @@ class FolderCopier:
         result: FolderResult | None = None,
         src_status: FolderStatus | None = None,
         both: Both = _one_then_other,
+        pace: Callable[[int, int], None] | None = None,
     ):
         self.src, self.dst = source, destination
         self.src_name, self.dst_name = source_name, destination_name
@@ -100,6 +101,7 @@ class FolderCopier:
         self.journal = journal
         self.src_status = src_status  # STATUS before this pass (with HIGHESTMODSEQ)
         self.both = both  # one step on each server at once
+        self.pace = pace  # waits for the run's rates: (messages, bytes) about to be fetched
         # A retried folder goes on with the result of the attempt before.
         self.result = result if result is not None else FolderResult(*display)
         self.passed: tuple[FolderStatus, str] | None = None  # for the journal, when complete
@@ -116,6 +118,7 @@ class FolderCopier:
             self._limit_words, self._limit_source = "the limit", options.size_reason
         self._owed: tuple[list[Appended], list[int]] | None = None  # appended, not settled
         self._pending: Future | None = None  # the next batch being fetched
+        self._held = 0  # window bytes of the batch being appended
 
     def run(self) -> FolderResult:
         started = time.monotonic()
@@ -315,7 +318,7 @@ class FolderCopier:
         window = process_window(self.options.window_bytes)
         with ThreadPoolExecutor(1, thread_name_prefix="fetch") as prefetch:
             self._pending = prefetch.submit(contextvars.copy_context().run,
-                                            self._fetch_batch, batches[0], window, 0)
+                                            self._fetch_batch, batches[0], window)
             try:
                 self._copy_batches(batches, prefetch, window)
             finally:  # a batch fetched for nothing gives its bytes back
@@ -331,6 +334,7 @@ class FolderCopier:
         for number in range(len(batches)):
             assert self._pending is not None
             items, held = self._pending.result()
+            self._held = held
             self._pending = None
             try:
                 if self.should_stop():
@@ -339,10 +343,11 @@ class FolderCopier:
                 if number + 1 < len(batches):
                     self._pending = prefetch.submit(
                         contextvars.copy_context().run, self._fetch_batch,
-                        batches[number + 1], window, held)
+                        batches[number + 1], window)
                 self._append_batch(items)
                 del items
             finally:
+                self._held = 0
                 window.give(held)
             if number + 1 == len(batches):
                 self._settle_owed(None)
@@ -364,12 +369,18 @@ class FolderCopier:
         log.info("folder %r: message uid %d (%d bytes) skipped: %s", self.result.folder,
                  msg.uid, msg.size, reason)
 
-    def _fetch_batch(self, batch: list[MessageInfo], window: ByteWindow, holding: int,
+    def _fetch_batch(self, batch: list[MessageInfo], window: ByteWindow,
                      ) -> tuple[list[tuple[MessageInfo, bytes]], int]:
-        """(the batch's messages with their bodies, the window bytes taken for them)."""
-        nbytes = sum(m.size for m in batch)
-        window.take(nbytes, holding, self.should_stop)
+        """(the batch's messages with their bodies, the window bytes taken for them);
+        the window and the run's rates count the messages fetched (a message over the
+        size limit is not)."""
+        fits = [m.size for m in batch
+                if self._append_limit is None or m.size <= self._append_limit]
+        nbytes = sum(fits)
+        window.take(nbytes, lambda: self._held, self.should_stop)
         try:
+            if self.pace is not None:
+                self.pace(len(fits), nbytes)
             return self._fetch_bodies(batch), nbytes
         except BaseException:
             window.give(nbytes)

@@ -25,10 +25,12 @@ class ByteWindow:
         self.peak = 0
         self._changed = threading.Condition()
 
-    def take(self, nbytes: int, holding: int, should_stop: Callable[[], bool]) -> None:
-        """Wait until `nbytes` fit (at once when the caller holds nothing), take them."""
+    def take(self, nbytes: int, holding: Callable[[], int],
+             should_stop: Callable[[], bool]) -> None:
+        """Wait until `nbytes` fit, or the caller holds nothing (`holding()`, asked again
+        as it gives back: a batch larger than the window must not wait for good), take them."""
         with self._changed:
-            while holding and self.used + nbytes > self.capacity:
+            while holding() and self.used + nbytes > self.capacity:
                 if should_stop():
                     raise StoppedError("stopped by the user")
                 self._changed.wait(0.2)
