@@ -229,6 +229,8 @@ class Engine:
             f"Workers: {r.workers}",
             f"Migration journal: {self._journal_words()}",
         ] + self._kinds() + s.folders.describe() + s.limits.describe() + (
+            [f"Public folders of the source: copied into {s.public_into} under "
+             "'Public Folders/'"] if s.public_into else []) + (
             [f"Destination accounts: created if missing through the Kerio admin API at "
              f"{r.provision.admin.address} as {r.provision.admin.user}; new users get "
              + ("a generated password" if r.provision.generate_passwords

@@ -43,7 +43,7 @@ from .events import (
     Notice,
 )
 from .folder_rules import FolderRules
-from .folders import FolderMap, list_folders, map_folders, select
+from .folders import PUBLIC_FOLDERS, FolderMap, list_folders, map_folders, select, with_public
 from .hierarchy import build_tree, subscribe
 from .journal import FolderJournal, Journal, JournalError
 from .limits import Limits
@@ -82,6 +82,7 @@ class JobSettings:
     folders: FolderRules = field(default_factory=FolderRules)  # what to copy, and where
     limits: Limits = field(default_factory=Limits)  # caps and rates for the whole run
     kinds: tuple[str, str] = ("generic", "generic")  # the presets of source, destination
+    public_into: str | None = None  # the mailbox the source's public folders go into
 
 
 class _Lane:
@@ -374,6 +375,16 @@ class MailboxRun:
         source, destination = self.lane.both(lambda: list_folders(src),
                                              lambda: list_folders(dst))
         res = self.result
+        public_notes = []
+        if self._takes_public():
+            for f in source.public:
+                log.info("%s: public folder %r copied under %r", res.email, f.name,
+                         PUBLIC_FOLDERS)
+            public_notes = [f"public folder '{f.display}' copied into this mailbox under "
+                            f"'{PUBLIC_FOLDERS}'" for f in source.public if f.selectable]
+            source = with_public(source, copy=True)
+        elif self.settings.public_into:  # another mailbox has them: not said to be left out here
+            source = with_public(source, copy=False)
         res.skipped_namespaces = sorted(source.skipped_other_namespaces)
         for name in res.skipped_namespaces:
             log.info("%s: shared/public folder %r skipped", res.email, name)
@@ -384,7 +395,8 @@ class MailboxRun:
             log.info("%s: folder %s", res.email, line)
         maps = map_folders(source, destination,
                            special_use_create=dst.has("CREATE-SPECIAL-USE"), rules=rules)
-        res.notes = unused + [f"{m.source.display}: {m.note}" for m in maps if m.note]
+        res.notes = public_notes + unused + [f"{m.source.display}: {m.note}" for m in maps
+                                             if m.note]
         if not self.verify:
             made = build_tree(dst, maps, destination)
             for problem in made.problems:
@@ -412,11 +424,19 @@ class MailboxRun:
         else:
             lane.journal = journal
 
+    def _takes_public(self) -> bool:
+        into = self.settings.public_into
+        return bool(into) and into.casefold() == self.account.email.casefold()
+
     def _folder_journal(self, lane: _Lane, fmap: FolderMap) -> FolderJournal | None:
         if lane.journal is None:
             return None
-        fj = lane.journal.folder(self.settings.source.address, self.account.email,
-                                 fmap.source.name)
+        # A public folder's entries are kept apart from the mailbox's own folders: no
+        # address ends in a space and parentheses, so no folder of a user meets them.
+        owner = self.account.email
+        if fmap.source.public:
+            owner = f"{owner} (public folders)"
+        fj = lane.journal.folder(self.settings.source.address, owner, fmap.source.name)
         if fj.id is not None:
             self.result.rerun = True
         return fj
