@@ -212,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="messages copied per second, the whole run together (default: "
                             "the server kind's)")
         _folder_options(c)
+        c.add_argument("--public-into", metavar="USER@DOMAIN",
+                       help="copy the source's public (shared) folders, as the admin login "
+                            "sees them, into this mailbox under 'Public Folders/' (it must "
+                            "be one of the users migrated); without it they are left out "
+                            "and listed")
         c.add_argument("--log-dir", metavar="DIR",
                        help="where the KimtLogs run folders go (default: the system's place)")
         c.add_argument("--log-file", metavar="PATH",
@@ -444,7 +449,8 @@ def build_request(args: argparse.Namespace, accounts: AccountList, chosen: list,
                        destination_kind=args.target_preset,
                        max_connections=args.max_connections,
                        bytes_per_second=args.max_bytes_per_second,
-                       messages_per_second=args.max_messages_per_second)
+                       messages_per_second=args.max_messages_per_second,
+                       public_into=args.public_into)
 
 
 def check_log_file(args: argparse.Namespace) -> None:

@@ -90,6 +90,7 @@ class FolderCopier:
         result: FolderResult | None = None,
         src_status: FolderStatus | None = None,
         both: Both = _one_then_other,
+        pace: Callable[[int, int], None] | None = None,
     ):
         self.src, self.dst = source, destination
         self.src_name, self.dst_name = source_name, destination_name
@@ -100,6 +101,7 @@ class FolderCopier:
         self.journal = journal
         self.src_status = src_status  # STATUS before this pass (with HIGHESTMODSEQ)
         self.both = both  # one step on each server at once
+        self.pace = pace  # waits for the run's rates: (messages, bytes) about to be fetched
         # A retried folder goes on with the result of the attempt before.
         self.result = result if result is not None else FolderResult(*display)
         self.passed: tuple[FolderStatus, str] | None = None  # for the journal, when complete
@@ -373,10 +375,16 @@ class FolderCopier:
 
     def _fetch_batch(self, batch: list[MessageInfo], window: ByteWindow,
                      ) -> tuple[list[tuple[MessageInfo, bytes]], int]:
-        """(the batch's messages with their bodies, the window bytes taken for them)."""
-        nbytes = sum(m.size for m in batch)
+        """(the batch's messages with their bodies, the window bytes taken for them);
+        the window and the run's rates count the messages fetched (a message over the
+        size limit is not)."""
+        fits = [m.size for m in batch
+                if self._append_limit is None or m.size <= self._append_limit]
+        nbytes = sum(fits)
         window.take(nbytes, self, self.should_stop)
         try:
+            if self.pace is not None:
+                self.pace(len(fits), nbytes)
             return self._fetch_bodies(batch), nbytes
         except BaseException:
             window.give(nbytes, self)

@@ -50,6 +50,7 @@ from .events import (
 from .journal import default_state_dir, journal_path
 from .logs import Redactor, RunLogs
 from .mailbox import JobSettings, MailboxRun
+from .pacing import RunPacing
 from .presets import PRESETS
 from .provision import REFUSED, KerioProvisioning, ProvisionResult, provision, report_section
 from .report import describe_server
@@ -118,7 +119,7 @@ def _peak_memory_mb() -> int | None:
 
 def _worker_main(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
                  stop: multiprocessing.Event, settings: JobSettings, verify: bool,
-                 mailboxes: int = 1) -> None:
+                 mailboxes: int = 1, pacing: RunPacing | None = None) -> None:
     """A worker process: `mailboxes` threads, each taking accounts from the queue until
     it meets a None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the main process's to handle
@@ -129,11 +130,11 @@ def _worker_main(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     others = [threading.Thread(target=_mailboxes, name=f"mailbox-{n}",
-                               args=(jobs, events, stop, settings, verify))
+                               args=(jobs, events, stop, settings, verify, pacing))
               for n in range(1, mailboxes)]
     for t in others:
         t.start()
-    _mailboxes(jobs, events, stop, settings, verify)
+    _mailboxes(jobs, events, stop, settings, verify, pacing)
     for t in others:
         t.join()
 
@@ -155,7 +156,8 @@ def _tune_malloc() -> None:
 
 
 def _mailboxes(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
-               stop: multiprocessing.Event, settings: JobSettings, verify: bool) -> None:
+               stop: multiprocessing.Event, settings: JobSettings, verify: bool,
+               pacing: RunPacing | None = None) -> None:
     while True:
         account = jobs.get()
         if account is None:
@@ -165,7 +167,8 @@ def _mailboxes(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
         if stop.is_set():
             result = MailboxResult(account.email, STOPPED, "stopped before it started")
         else:
-            result = MailboxRun(account, settings, events.put, stop.is_set, verify).run()
+            result = MailboxRun(account, settings, events.put, stop.is_set, verify,
+                                pacing=pacing).run()
         peak = _peak_memory_mb()
         if peak is not None:
             log.debug("worker peak memory %d MB", peak)
@@ -192,6 +195,8 @@ class Engine:
         self._workers: list = []
         self._per_process = 1  # mailboxes each worker process copies side by side
         self._stop = self._ctx.Event()
+        # The run's rates and connection caps, shared by every worker (a Process argument).
+        self._pacing = RunPacing.create(request.settings.limits, self._ctx)
         self._hard_stop = threading.Event()
         self.logs: RunLogs | None = None
         self.provisioned: ProvisionResult | None = None  # what the Kerio step did
@@ -224,6 +229,8 @@ class Engine:
             f"Workers: {r.workers}",
             f"Migration journal: {self._journal_words()}",
         ] + self._kinds() + s.folders.describe() + s.limits.describe() + (
+            [f"Public folders of the source: copied into {s.public_into} under "
+             "'Public Folders/'"] if s.public_into else []) + (
             [f"Destination accounts: created if missing through the Kerio admin API at "
              f"{r.provision.admin.address} as {r.provision.admin.user}; new users get "
              + ("a generated password" if r.provision.generate_passwords
@@ -277,6 +284,8 @@ class Engine:
                                        **self._where())
             else:
                 results = self._with_refused(self._run_workers())
+                self.logs.amend_header([f"Limits lowered during the run: {line}"
+                                        for line in self._pacing.lowered()])
                 finished = RunFinished(results, time.monotonic() - started,
                                        self._stop.is_set(), **self._where())
             self._emit(finished)
@@ -384,7 +393,7 @@ class Engine:
         p = self._ctx.Process(target=_worker_main, name="kimt-worker", daemon=True,
                               args=(self._jobs, self._events, self._stop,
                                     self.request.settings, self.request.verify,
-                                    self._per_process))
+                                    self._per_process, self._pacing))
         p.start()
         return p
 
