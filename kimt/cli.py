@@ -76,9 +76,11 @@ def _server_options(p: argparse.ArgumentParser, side: str, word: str) -> None:
     g.add_argument(f"--{side}-host", required=True, metavar="HOST[:PORT]",
                    help=f"the {word} IMAP server")
     g.add_argument(f"--{side}-port", type=int, metavar="N",
-                   help="port (default 993 for ssl, 143 otherwise)")
+                   help="port (default 993 for ssl, 143 otherwise; auto tries both ways "
+                        "on the port given)")
     g.add_argument(f"--{side}-security", choices=SECURITY_CHOICES, default="ssl",
-                   help="ssl = implicit TLS (default), starttls, or none (plain text)")
+                   help="ssl = implicit TLS (default), starttls, auto = detect (SSL/TLS on "
+                        "993, else STARTTLS on 143; never plain text), or none (plain text)")
     g.add_argument(f"--{side}-fingerprint", metavar="SHA256:…",
                    help="trust exactly this self-signed certificate")
     g.add_argument(f"--{side}-auth", choices=AUTH_CHOICES, default="user",
@@ -497,6 +499,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                   f"--source-fingerprint {reached.untrusted_fingerprint}", file=sys.stderr)
         return EXIT_UNREACHABLE
     print(reached.text)
+    source = reached.config or source  # security 'auto' decided once, for every login
 
     def one(account):
         if args.no_estimate:

@@ -38,11 +38,13 @@ def cmd_passwords(args: argparse.Namespace) -> int:
     source = _server_config(args, "source", "source")
     destination = _server_config(args, "target", "destination")
     provision = _kerio_provisioning(args, destination)
-    for config in (source, destination):
-        reached = survey.try_connection(config)
-        if not reached.ok:
-            print(f"kimt: {reached.text}", file=sys.stderr)
+    reached = [survey.try_connection(config) for config in (source, destination)]
+    for answer in reached:
+        if not answer.ok:
+            print(f"kimt: {answer.text}", file=sys.stderr)
             return EXIT_UNREACHABLE
+    source, destination = (a.config or c for a, c in zip(reached, (source, destination),
+                                                         strict=True))
     secrets = [a.password for a in chosen] + [a.destination_password for a in chosen]
     secrets += [source.master_password, destination.master_password,
                 provision.admin.password if provision else None]

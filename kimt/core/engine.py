@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 
 from ..system.workers import worker_context
 from .accounts import Account
+from .detect import Detected, detect
 from .errors import ConnectError, KimtError, LoginError
 from .events import (
     FAILED,
@@ -52,7 +53,7 @@ from .logs import Redactor, RunLogs
 from .mailbox import JobSettings, MailboxRun
 from .provision import REFUSED, KerioProvisioning, ProvisionResult, provision, report_section
 from .report import describe_server
-from .servers import connect, open_connection
+from .servers import AUTO, ServerConfig, connect, open_connection
 
 log = logging.getLogger("kimt.engine")
 
@@ -116,10 +117,10 @@ def _peak_memory_mb() -> int | None:
 
 
 def _worker_main(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
-                 stop: multiprocessing.Event, settings: JobSettings, verify: bool,
-                 mailboxes: int = 1) -> None:
-    """A worker process: `mailboxes` threads, each taking accounts from the queue until
-    it meets a None."""
+                 stop: multiprocessing.Event, verify: bool, mailboxes: int = 1) -> None:
+    """A worker process: `mailboxes` threads, each taking (account, settings) jobs from
+    the queue until it meets a None. The settings come with each job, not with the
+    process: workers start while the preflight still decides them (security 'auto')."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the main process's to handle
     _watch_parent()
     handler = _EventLogHandler(events)
@@ -127,21 +128,22 @@ def _worker_main(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     others = [threading.Thread(target=_mailboxes, name=f"mailbox-{n}",
-                               args=(jobs, events, stop, settings, verify))
+                               args=(jobs, events, stop, verify))
               for n in range(1, mailboxes)]
     for t in others:
         t.start()
-    _mailboxes(jobs, events, stop, settings, verify)
+    _mailboxes(jobs, events, stop, verify)
     for t in others:
         t.join()
 
 
 def _mailboxes(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
-               stop: multiprocessing.Event, settings: JobSettings, verify: bool) -> None:
+               stop: multiprocessing.Event, verify: bool) -> None:
     while True:
-        account = jobs.get()
-        if account is None:
+        job: tuple[Account, JobSettings] | None = jobs.get()
+        if job is None:
             break
+        account, settings = job
         MAILBOX.set(account.email)
         events.put(MailboxStarted(account.email, os.getpid()))
         if stop.is_set():
@@ -177,6 +179,7 @@ class Engine:
         self._hard_stop = threading.Event()
         self.logs: RunLogs | None = None
         self.provisioned: ProvisionResult | None = None  # what the Kerio step did
+        self._detected: dict[str, Detected] = {}  # role -> security decided ('auto')
 
     def stop(self) -> None:
         """Finish the batch in flight everywhere, then stop."""
@@ -222,6 +225,8 @@ class Engine:
         s = self.request.settings
         if not s.use_journal:
             return "not used"
+        if s.destination.security == AUTO:  # it is named after the address detected
+            return "named below, once the destination's security is detected"
         path = journal_path(s.state_dir, s.destination.address)
         return (f"{path} (KIMT's memory of what it put where; deleting it is safe: the next "
                 "run compares in full)")
@@ -268,27 +273,47 @@ class Engine:
         s, r = self.request.settings, self.request
         admin_login = s.destination.auth in ("master", "kerio-master") and bool(r.accounts)
         provisioning = bool(r.provision) and not r.verify
+        # (with security 'auto', the admin login waits for the destination's detection)
+        admin_first = admin_login and not provisioning and s.destination.security != AUTO
         with ThreadPoolExecutor(1, thread_name_prefix="preflight") as side:
             source = side.submit(self._reach, s.source)
-            if admin_login and not provisioning:
-                destination = self._admin_login()
-            else:
-                destination = self._reach(s.destination)
+            destination = self._admin_login() if admin_first else self._reach(s.destination)
             fatal = source.result() or destination
-        if fatal or not provisioning:
+        if fatal:
             return fatal
+        self._use_detected()
+        if not provisioning:
+            return self._admin_login() if admin_login and not admin_first else ""
         fatal = self._provision()
         if fatal or not self.request.accounts or not admin_login:
             return fatal
         return self._admin_login()
 
-    @staticmethod
-    def _reach(config) -> str:
+    def _reach(self, config: ServerConfig) -> str:
+        """Reach a server, no login; '' when fine. Security 'auto' is decided here."""
         try:
-            open_connection(config).logout()
+            if config.security == AUTO:
+                self._detected[config.role] = detect(config)
+            else:
+                open_connection(config).logout()
         except KimtError as e:
             return f"cannot reach the {config.role} server: {e}"
         return ""
+
+    def _use_detected(self) -> None:
+        """Hand the workers the security the preflight detected; the Report says which."""
+        if not self._detected:
+            return
+        found = self._detected
+        settings = replace(self.request.settings,
+                           **{role: d.config for role, d in found.items()})
+        self.request = replace(self.request, settings=settings)
+        lines = [f"{role.capitalize()} security: {d.words()}"
+                 for role, d in sorted(found.items(), reverse=True)]  # source first
+        if "destination" in found:
+            lines.append(f"Migration journal: {self._journal_words()}")
+        assert self.logs is not None
+        self.logs.write_report("\n".join(lines) + "\n")
 
     def _admin_login(self) -> str:
         """Log in as the destination admin for the first accounts; '' when it works."""
@@ -356,8 +381,7 @@ class Engine:
     def _start_worker(self):
         p = self._ctx.Process(target=_worker_main, name="kimt-worker", daemon=True,
                               args=(self._jobs, self._events, self._stop,
-                                    self.request.settings, self.request.verify,
-                                    self._per_process))
+                                    self.request.verify, self._per_process))
         p.start()
         return p
 
@@ -384,7 +408,7 @@ class Engine:
         jobs, events = self._jobs, self._events
         assert jobs is not None and events is not None
         for account in r.accounts:
-            jobs.put(account)
+            jobs.put((account, r.settings))
         start_worker = self._start_worker
         workers = self._workers
         for _ in range(len(workers) * self._per_process):

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .events import DONE, FAILED, PROBLEMS, STOPPED, MailboxResult, Skipped
-from .servers import ServerConfig
+from .servers import AUTO, ServerConfig
 
-SECURITY_WORDS = {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "no encryption"}
+SECURITY_WORDS = {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "no encryption",
+                  AUTO: "detected"}
 
 
 def number(n: int) -> str:
@@ -60,7 +61,12 @@ def duration(seconds: float) -> str:
 
 
 def describe_server(config: ServerConfig) -> str:
-    text = f"{config.address}, {SECURITY_WORDS[config.security]}"
+    if config.security == AUTO:  # decided by the preflight, which the Report says below
+        text = (f"{config.host}, security detected: SSL/TLS, else STARTTLS "
+                + (f"on port {config.port}" if config.port else "(ports 993, 143)")
+                + ", never plain text")
+    else:
+        text = f"{config.address}, {SECURITY_WORDS[config.security]}"
     if config.security != "none":
         text += (f", certificate pinned to {config.fingerprint}" if config.fingerprint
                  else ", certificate verified")

@@ -39,8 +39,10 @@ from .wire import (
 
 log = logging.getLogger("kimt.servers")
 
-SECURITY_CHOICES = ("ssl", "starttls", "none")
-DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
+# "auto" is decided once per run before connecting (`detect`): SSL/TLS, else STARTTLS.
+AUTO = "auto"
+SECURITY_CHOICES = ("ssl", "starttls", AUTO, "none")
+DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143, AUTO: 993}  # auto: tried first
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,9 @@ def _refused(config: ServerConfig, email: str, why: str) -> str:
 
 def open_connection(config: ServerConfig) -> IMAPClient:
     """Connect (and STARTTLS) with certificate checks; no login yet."""
+    if config.security == AUTO:
+        raise SettingsError(f"{config.role} security 'auto' is decided before connecting "
+                            "(detect.detect)")
     timeout = SocketTimeout(config.connect_timeout, config.read_timeout)
     ctx = tls_context(config) if config.security != "none" else None
     where = config.address

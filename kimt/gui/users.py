@@ -7,7 +7,8 @@ take the file's place, and those left out are listed with the reason. Rows
 are keyed by their position in the file. Check logins and Estimate run
 `core.survey` in background threads (on the source server the wizard hands
 over) and fill each row as its answer comes back, an unexpected error
-included; a new survey or file drops the answers still on their way.
+included; a new survey or file drops the answers still on their way. With
+security Detect, a survey detects it once first and asks every user with that.
 Passwords are shown as dots. The page gives the wizard its values
 (`accounts`, `selected()`, `expected_messages()`) and asks it to start the
 run.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 import tkinter as tk
+from collections.abc import Callable
 from pathlib import Path
 from tkinter import filedialog
 
@@ -24,8 +26,10 @@ import ttkbootstrap as ttk
 
 from ..core import survey
 from ..core.accounts import ENCODING_CHOICES, ENCODING_LABELS, Account, AccountList, read_accounts
+from ..core.detect import detect
 from ..core.errors import KimtError
 from ..core.report import number, size
+from ..core.servers import AUTO, ServerConfig
 from ..core.webstar import WebstarConfig
 from .common import PAD, FieldError, Latest, Page, PageHost, autowrap, scrolled_table, tone
 
@@ -365,6 +369,20 @@ class UsersPage(Page):
             return
         wanted = self.survey_answers.ask()  # an earlier survey's answers are dropped now
         self._forget_unanswered()
+        if config.security == AUTO:  # decided once for the whole survey, as a run does
+            tone(self.survey_label, "default", "Detecting the old server's security…")
+            self.wizard.tasks.run(
+                detect, config, done=lambda found: self._ask_each(found.config, estimate, wanted),
+                failed=lambda e: tone(self.survey_label, "danger", str(e) if isinstance(
+                    e, KimtError) else f"Unexpected error: {e}"), wanted=wanted)
+            return
+        self._ask_each(config, estimate, wanted)
+
+    def _ask_each(self, config: ServerConfig, estimate: bool, wanted: Callable[[], bool]
+                  ) -> None:
+        """Check (and estimate) every selected user, each in its own task."""
+        if not self.accounts:
+            return
         todo = [(i, a) for i, a in enumerate(self.accounts.accounts) if i in self.checked]
         left = {"n": len(todo), "failed": 0}
         verb = "Estimating" if estimate else "Checking logins"

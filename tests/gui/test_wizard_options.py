@@ -1,0 +1,77 @@
+"""The wizard's IceWarp options (issue 11): security Detect, the post-migrate script,
+passwords only — against real Dovecot servers, driven through the widgets."""
+
+from __future__ import annotations
+
+from dovecot import make_message
+from drive import press, pump, row, shot, text_of, type_into
+from helpers import ADMIN_PASSWORD, write_csv
+
+from kimt.core.events import DONE
+
+JDOE, JDOE_PW = "jdoe@example.com", "Src-Secret-7x!"
+BOB, BOB_PW = "bob@example.com", "Bob-Pass-3k#"
+
+
+def seeded(src, dst) -> None:
+    for user, pw in ((JDOE, JDOE_PW), (BOB, BOB_PW)):
+        src.add_user(user, pw)
+        dst.add_user(user, "x")
+        src.append_many(user, "INBOX", [make_message(f"{user} {i}") for i in range(3)])
+
+
+def to_users_page(w, src, dst, users_csv, source_security: str = "none") -> None:
+    """Source (plain unless told), destination plain with its master user, the users file."""
+    press(w, w.next_button)
+    w.source_page.security.set(source_security)
+    type_into(w, w.source_page.host, f"{src.host}:{src.port}")
+    press(w, w.next_button)
+    d = w.destination_page
+    d.security.set("none")
+    type_into(w, d.host, f"{dst.host}:{dst.port}")
+    type_into(w, d.logins.admin_user, "admin")
+    type_into(w, d.logins.admin_password, ADMIN_PASSWORD)
+    press(w, w.next_button)
+    w.users_page.load(str(users_csv))
+
+
+def test_detect_in_the_wizard(wizard, src, dst, tmp_path, screenshots):
+    """Detect on the source's plain port: implicit TLS fails, STARTTLS is found (its
+    self-signed certificate trusted by fingerprint); Check logins and the run use it."""
+    w = wizard
+    seeded(src, dst)
+    press(w, w.next_button)
+    page = w.source_page
+    page.security.set("auto")
+    type_into(w, page.host, f"{src.host}:{src.port}")
+    press(w, page.test_button)
+    pump(w, lambda: page.imap_line.trust_frame.winfo_ismapped(), what="the certificate question")
+    assert src.fingerprint in text_of(page.imap_line.result)
+    press(w, page.imap_line.trust_button)
+    pump(w, lambda: text_of(page.imap_line.result).startswith("Connected"), what="connected")
+    answer = text_of(page.imap_line.result)
+    assert answer.startswith(f"Connected to 127.0.0.1:{src.port} (STARTTLS, detected), "
+                             "certificate trusted by its fingerprint")
+    assert (f"Tried first: SSL/TLS on port {src.port}: 127.0.0.1:{src.port} answered without "
+            "TLS") in answer
+    shot(w, screenshots, "2-source-detect")
+    press(w, w.next_button)
+    d = w.destination_page
+    d.security.set("none")
+    type_into(w, d.host, f"{dst.host}:{dst.port}")
+    type_into(w, d.logins.admin_user, "admin")
+    type_into(w, d.logins.admin_password, ADMIN_PASSWORD)
+    press(w, w.next_button)
+    users = w.users_page
+    users.load(str(write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "J"), (BOB, BOB_PW, "B")])))
+    press(w, users.check_button)
+    pump(w, lambda: "logins work" in text_of(users.survey_label), what="Check logins")
+    assert text_of(users.survey_label) == "2 of 2 logins work."
+    assert {row(users.tree, i)["login"] for i in users.tree.get_children()} == {"ok"}
+    press(w, w.next_button)
+    pump(w, lambda: w.page is w.result_page, timeout=60, what="the result page")
+    assert [r.state for r in w.result_page.finished.results] == [DONE, DONE]
+    report = w.result_page.report_path.read_text(encoding="utf-8")
+    assert (f"Source security: detected STARTTLS on port {src.port} (tried first: SSL/TLS on "
+            f"port {src.port}:") in report
+    assert len(dst.messages(JDOE, "INBOX")) == 3
