@@ -32,6 +32,9 @@ def cmd_passwords(args: argparse.Namespace) -> int:
     if args.generate_passwords:
         raise InputError("--passwords-only carries the old passwords over; "
                          "--generate-passwords would make new ones: choose one")
+    if args.post_migrate_script:
+        raise InputError("--post-migrate-script runs after a mailbox's mail is copied; "
+                         "--passwords-only copies none: choose one")
     accounts, chosen = _load_accounts(args)
     if accounts.problems:
         print(format_problems(accounts).rstrip(), file=sys.stderr)

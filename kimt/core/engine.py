@@ -14,6 +14,9 @@ watches its parent and exits at once if the parent dies, so no orphan goes
 on copying; a worker that dies itself fails its mailbox and is replaced.
 Stop is cooperative: the workers finish the batch in flight, mark their
 mailbox stopped, and report every account not yet started as stopped.
+A completed mailbox's post-migrate script runs here, in the main process,
+in a thread (`script.ScriptRunner`) so that events keep flowing; that
+mailbox's MailboxFinished waits for its script, and the run for all of them.
 The GUI and the CLI both call `Engine.run` with a callback; neither has
 its own way to migrate.
 """
@@ -47,12 +50,15 @@ from .events import (
     MailboxStarted,
     RunFinished,
     RunStarted,
+    ScriptStarted,
 )
 from .journal import default_state_dir, journal_path
 from .logs import Redactor, RunLogs
 from .mailbox import JobSettings, MailboxRun
 from .provision import REFUSED, KerioProvisioning, ProvisionResult, provision, report_section
 from .report import describe_server
+from .script import COMPLETED as SCRIPT_AFTER
+from .script import PostMigrateScript, ScriptRunner
 from .servers import AUTO, ServerConfig, connect, open_connection
 
 log = logging.getLogger("kimt.engine")
@@ -74,6 +80,7 @@ class RunRequest:
     log_base: str | None = None
     users_file: str = ""
     provision: KerioProvisioning | None = None  # create destination accounts first (Kerio)
+    post_migrate: PostMigrateScript | None = None  # run after each completed mailbox
 
 
 # ----------------------------------------------------------------------------- workers
@@ -202,17 +209,25 @@ class Engine:
     def _header(self) -> str:
         r = self.request
         s = r.settings
-        return "\n".join([
+        lines = [
             f"Source: {describe_server(s.source)}",
             f"Destination: {describe_server(s.destination)}",
             f"Users file: {r.users_file or '-'}; selected mailboxes: {len(r.accounts)}",
             f"Workers: {r.workers}",
             f"Migration journal: {self._journal_words()}",
-        ] + ([f"Destination accounts: created if missing through the Kerio admin API at "
-              f"{r.provision.admin.address} as {r.provision.admin.user}; new users get "
-              + ("a generated password" if r.provision.generate_passwords
-                 else "the password from the users file")]
-             if r.provision and not r.verify else []))
+        ]
+        if r.provision and not r.verify:
+            lines.append(
+                f"Destination accounts: created if missing through the Kerio admin API at "
+                f"{r.provision.admin.address} as {r.provision.admin.user}; new users get "
+                + ("a generated password" if r.provision.generate_passwords
+                   else "the password from the users file"))
+        if r.post_migrate and not r.verify:
+            lines.append(
+                f"Post-migrate script: {r.post_migrate.path}, after each mailbox that "
+                f"completes (time limit {r.post_migrate.timeout / 60:g} min): the address as "
+                "its argument, the password on its standard input and in KIMT_PASSWORD")
+        return "\n".join(lines)
 
     def _where(self) -> dict:
         """RunFinished's logs and account outcome: a front end asks the engine nothing."""
@@ -416,24 +431,42 @@ class Engine:
         results: dict[str, MailboxResult] = {}
         in_flight: dict[int, list[str]] = {}  # worker pid -> its mailboxes
         order = [a.email for a in r.accounts]
+        # A completed mailbox's result waits for its post-migrate script (in a thread here).
+        scripts = (ScriptRunner(r.post_migrate, r.accounts, r.workers)
+                   if r.post_migrate and not r.verify else None)
+
+        def finish_scripts(finished: list[MailboxResult]) -> None:
+            for result in finished:
+                results[result.email] = result
+                self._emit(MailboxFinished(result))
+
         try:
             while len(results) < len(order):
                 if self._hard_stop.is_set():
                     break
+                if scripts:
+                    finish_scripts(scripts.finished())
+                    if len(results) == len(order):
+                        break
                 try:
                     event = events.get(timeout=0.2)
                 except queue.Empty:
                     workers = self._reap(workers, in_flight, results, start_worker, jobs)
-                    if not any(p.is_alive() for p in workers) and events.empty():
+                    if (not any(p.is_alive() for p in workers) and events.empty()
+                            and not (scripts and scripts.pending)):
                         break
                     continue
                 if isinstance(event, MailboxStarted):
                     in_flight.setdefault(event.pid, []).append(event.email)
                 elif isinstance(event, MailboxFinished):
-                    results[event.result.email] = event.result
                     for emails in in_flight.values():
                         if event.result.email in emails:
                             emails.remove(event.result.email)
+                    if scripts and event.result.state in SCRIPT_AFTER:
+                        scripts.start(event.result)
+                        event = ScriptStarted(event.result.email, event.result.state)
+                    else:
+                        results[event.result.email] = event.result
                 self._emit(event)
         finally:
             hard = self._hard_stop.is_set()
@@ -443,6 +476,8 @@ class Engine:
                 p.join(timeout=None if not hard else 5)
                 if p.is_alive():
                     p.kill()
+            if scripts:  # waited for (killed when stopping at once)
+                finish_scripts(scripts.wait(kill=hard or sys.exc_info()[0] is not None))
         for email in order:
             if email not in results:
                 state, why = (STOPPED, "stopped by the user") if self._stop.is_set() else (

@@ -27,6 +27,8 @@ from .kerio import KerioAdmin
 from .mailbox import JobSettings
 from .oauth import split_command
 from .provision import DomainPlan, KerioProvisioning
+from .script import DEFAULT_TIMEOUT_MINUTES as DEFAULT_SCRIPT_MINUTES
+from .script import post_migrate_script as post_migrate
 from .servers import ServerConfig, parse_host
 from .webstar import DEFAULT_IMAP_PORT, WebstarConfig
 
@@ -104,10 +106,13 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
                 log_dir: str | None = None,
                 state_dir: str | None = None,
                 provision: KerioProvisioning | None = None,
-                users_text: str | None = None) -> RunRequest:
+                users_text: str | None = None,
+                post_migrate_script: str | None = None,
+                post_migrate_minutes: float = DEFAULT_SCRIPT_MINUTES) -> RunRequest:
     """The one way a front end builds a run; raises SettingsError on a value out of range.
 
-    `users_text` names where the users came from when it was no users file.
+    `users_text` names where the users came from when it was no users file;
+    `post_migrate_script`, a program to run after each completed mailbox (checked now).
     """
     if not 1 <= workers <= MAX_WORKERS:
         raise SettingsError(f"mailboxes at the same time (workers) must be 1 to {MAX_WORKERS}, "
@@ -123,10 +128,13 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
     settings = JobSettings(source=source, destination=destination, max_retries=retries,
                            copy=CopyOptions(batch_bytes=int(batch_mb * 2**20)),
                            state_dir=state_dir, connections=connections)
+    script = None
+    if post_migrate_script and not verify:
+        script = post_migrate(post_migrate_script, post_migrate_minutes)
     if users_text is None:
         users_text = describe_users(users) if users is not None else ""
     return RunRequest(list(chosen), settings, workers, verify, log_dir, users_text,
-                      provision=provision)
+                      provision=provision, post_migrate=script)
 
 
 def webstar_source(host: str, port: int | None = DEFAULT_IMAP_PORT, security: str = "none",

@@ -207,14 +207,15 @@ class Wizard:
         source, destination = self.source_page.config(), self.destination_page.config()
         provision = self.destination_page.provisioning()
         config = self.webstar()
+        script = self.users_page.post_migrate()
         if config is None:
             return run_request(self.users_page.accounts, accounts, source, destination,
-                               workers=workers, provision=provision)
+                               workers=workers, provision=provision, **script)
         if provision is None:
             raise SettingsError("4D WebSTAR's users move to Kerio Connect: choose it on the "
                                 "destination page")
         return webstar_request(config, accounts, source, destination, provision,
-                               workers=workers)
+                               workers=workers, **script)
 
     def follow_run(self) -> None:
         """Show the status page what the engine did since; the result page when it is over."""

@@ -19,7 +19,7 @@ from tkinter import filedialog
 import ttkbootstrap as ttk
 
 from ..core.errors import KimtError
-from ..core.events import DONE, FAILED, PROBLEMS, STOPPED, RunFinished
+from ..core.events import DONE, PROBLEMS, SCRIPT_FAILED, RunFinished
 from ..core.logs import copy_report
 from ..core.provision import (
     CREATED,
@@ -30,7 +30,7 @@ from ..core.provision import (
     outcome_words,
     summary,
 )
-from ..core.report import duration, finish_line, number, size, verdict
+from ..core.report import duration, finish_line, number, size, state_counts, verdict
 from ..system import open_path
 from .common import PAD, Page, PageHost, autowrap, tone
 
@@ -60,7 +60,7 @@ class ResultPage(Page):
             row, col = n % 4, (n // 4) * 2
             ttk.Label(grid, text=name + ":", bootstyle="secondary").grid(
                 row=row, column=col, sticky="w", padx=(0 if col == 0 else PAD * 3, 8), pady=1)
-            value = ttk.Label(grid, text="", font="-weight bold")
+            value = ttk.Label(grid, text="", font="-weight bold", wraplength=260)
             value.grid(row=row, column=col + 1, sticky="w", pady=1)
             self.figures[name] = value
 
@@ -134,21 +134,23 @@ class ResultPage(Page):
         self.report_path, self.debug_path, self.log_dir = (
             Path(finished.report_path), Path(finished.debug_path), Path(finished.log_dir))
         results = finished.results
-        states = {s: sum(1 for r in results if r.state == s)
-                  for s in (DONE, PROBLEMS, FAILED, STOPPED)}
+        complete = sum(1 for r in results if r.mail_state == DONE)
+        script_failed = sum(1 for r in results if r.state == SCRIPT_FAILED)
         if finished.fatal:
             head, style = f"Nothing was copied: {finished.fatal}", "danger"
         elif finished.stopped:
             head, style = ("Stopped. Run again to finish: nothing is copied twice.", "warning")
-        elif states[DONE] == len(results):
+        elif complete == len(results):
             head, style = (f"All {len(results)} mailboxes are complete on the destination.",
-                           "ok")
+                           "ok" if not script_failed else "warning")
         else:
-            head, style = (f"{states[DONE]} of {len(results)} mailboxes are complete; the "
+            head, style = (f"{complete} of {len(results)} mailboxes are complete; the "
                            "others are listed below.", "warning")
+        if script_failed and not finished.fatal:
+            head += (f" The post-migrate script failed for {script_failed} mailbox(es), "
+                     "listed below.")
         tone(self.headline, style, head)
-        users = f"{len(results)}" + "".join(
-            f", {n} {s}" for s, n in states.items() if n and len(results))
+        users = f"{len(results)}" + (f", {state_counts(results)}" if results else "")
         copied = sum(r.copied for r in results)
         values = {
             "Time": duration(finished.seconds),
@@ -176,22 +178,24 @@ class ResultPage(Page):
         if webstar is not None and not finished.fatal:  # never selectable: said here too
             lines += [f"not migrated from 4D WebSTAR: {line}" for line in webstar.left_out_lines()]
         news = [f"{r.email}: {finish_line(r)}" for r in results
-                if r.rerun and r.state in (DONE, PROBLEMS)]
+                if r.rerun and r.mail_state in (DONE, PROBLEMS)]
         altered = sum(r.altered_total for r in results)
         if altered:
             news.append(f"{number(altered)} message(s) were stored differently by the new "
                         "server (listed in the Report log): they are there and are never "
                         "copied again.")
+        what = "needs attention" if script_failed else "is not complete"
         self.box_label.configure(
-            text=("Since the last run" + (", and what is not complete:" if lines else ":"))
-            if news else "Not complete (each with the reason):")
+            text=("Since the last run" + (f", and what {what}:" if lines else ":"))
+            if news else ("Needs attention" if script_failed else "Not complete")
+            + " (each with the reason):")
         self.problems.configure(state="normal")
         self.problems.delete("1.0", "end")
         self.problems.insert("1.0", "\n".join(news + lines) if news or lines else
                              "Nothing: every selected mailbox is complete.")
         self.problems.configure(state="disabled")
         # Once a mailbox is complete, running again is how the migration is finished.
-        finishing = any(r.state == DONE or r.rerun for r in results)
+        finishing = any(r.mail_state == DONE or r.rerun for r in results)
         self.again_button.configure(text="Finish migration" if finishing else "Run again")
         self.again_hint.configure(
             text="Finish migration copies the mail that arrived on the old server since, "

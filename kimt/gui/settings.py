@@ -47,6 +47,8 @@ class Settings:
     geometry: str = ""
     source_kind: str = "imap"  # or "webstar": 4D WebSTAR on this computer
     webstar_folder: str = ""  # where its configuration was read last
+    post_migrate_script: str = ""  # a program's path (the users page's run options)
+    post_migrate_minutes: int = 10  # its time limit
 
     @classmethod
     def from_dict(cls, data: dict) -> Settings:
@@ -73,6 +75,10 @@ class Settings:
         kind = data.get("source_kind")
         s.source_kind = kind if kind in ("imap", "webstar") else "imap"
         s.webstar_folder = str(data.get("webstar_folder", ""))
+        s.post_migrate_script = str(data.get("post_migrate_script", ""))
+        minutes = data.get("post_migrate_minutes", 10)
+        s.post_migrate_minutes = minutes if isinstance(minutes, int) and 1 <= minutes <= 1440 \
+            else 10
         return s
 
 

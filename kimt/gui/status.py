@@ -22,6 +22,8 @@ from ..core.events import (
     FAILED,
     MIGRATING,
     PROBLEMS,
+    RUNNING_SCRIPT,
+    SCRIPT_FAILED,
     STOPPED,
     WAITING,
     FolderProgress,
@@ -31,11 +33,12 @@ from ..core.events import (
     Notice,
     RunFinished,
     RunStarted,
+    ScriptStarted,
 )
 from ..core.report import number, size
 from .common import PAD, Page, PageHost, autowrap, scrolled_table, tone
 
-COLUMNS = (("address", "Address", 190), ("state", "State", 120), ("folder", "Folder", 150),
+COLUMNS = (("address", "Address", 190), ("state", "State", 140), ("folder", "Folder", 150),
            ("messages", "Messages", 100), ("size", "Size", 70), ("speed", "Speed", 80),
            ("eta", "Time left", 80))
 
@@ -152,6 +155,10 @@ class StatusPage(Page):
                 self.show(p)
             case Notice(email=email, text=text):
                 self.notice.configure(text=f"{email}: {text}")
+            case ScriptStarted(email=email):
+                p = self.rows[email]
+                p.state, p.folder = RUNNING_SCRIPT, ""
+                self.show(p)
             case MailboxFinished(result=result):
                 p = self.rows.setdefault(result.email, Progress(result.email))
                 p.state, p.result, p.folder = result.state, result, ""
@@ -164,7 +171,7 @@ class StatusPage(Page):
         if p.result is not None:
             r = p.result
             messages = f"{number(r.copied + r.already)} / {number(r.total)}"
-        elif p.state == MIGRATING:
+        elif p.state in (MIGRATING, RUNNING_SCRIPT):
             messages = number(p.done) + (f" / {number(p.expected)}" if p.expected else "")
             elapsed = time.monotonic() - p.started
             if elapsed > 0.5 and p.nbytes:
@@ -179,7 +186,8 @@ class StatusPage(Page):
                 speed, eta)
 
     def show(self, p: Progress) -> None:
-        tag = {DONE: "done", FAILED: "failed", PROBLEMS: "problems", STOPPED: "stopped"}
+        tag = {DONE: "done", FAILED: "failed", PROBLEMS: "problems", SCRIPT_FAILED: "problems",
+               STOPPED: "stopped"}
         self.tree.item(p.email, values=self.values(p), tags=(tag.get(p.state, ""),))
 
     def tick(self) -> None:

@@ -29,9 +29,11 @@ from ..core.accounts import ENCODING_CHOICES, ENCODING_LABELS, Account, AccountL
 from ..core.detect import detect
 from ..core.errors import KimtError
 from ..core.report import number, size
+from ..core.script import post_migrate_script
 from ..core.servers import AUTO, ServerConfig
 from ..core.webstar import WebstarConfig
 from .common import PAD, FieldError, Latest, Page, PageHost, autowrap, scrolled_table, tone
+from .settings import Settings
 
 CHECKED, UNCHECKED = "☑", "☐"
 COLUMNS = (("use", "", 30), ("address", "Address", 170), ("name", "Full name", 120),
@@ -39,6 +41,10 @@ COLUMNS = (("use", "", 30), ("address", "Address", 170), ("name", "Full name", 1
            ("messages", "Messages", 90), ("size", "Size", 76))
 LARGE_USERS, LARGE_BYTES = 50, 20 * 2**30
 SHOWN_PROBLEMS = 5
+SCRIPT_HINT = ("Optional: a program for each mailbox that completes (a welcome mail, "
+               "groupware). Run without a shell: the address is its argument, the password "
+               "comes on its standard input and in KIMT_PASSWORD. Its exit code and last lines go "
+               "to the Report log.")
 
 
 def short_reason(reason: str) -> str:
@@ -136,9 +142,45 @@ class UsersPage(Page):
                                        textvariable=self.workers)
         self.workers_box.pack(side="right")
         ttk.Label(actions, text="Mailboxes at the same time:").pack(side="right", padx=(0, 6))
+        self.build_run_options(wizard.settings)
         self.hint = autowrap(ttk.Label(self, text="", bootstyle="secondary", justify="left"))
-        self.hint.grid(row=8, column=0, sticky="we", pady=(PAD / 2, 0))
+        self.hint.grid(row=9, column=0, sticky="we", pady=(PAD / 2, 0))
         self.update_counts()
+
+    def build_run_options(self, settings: Settings) -> None:
+        """What happens besides copying: the post-migrate script."""
+        options = ttk.Frame(self)
+        options.grid(row=8, column=0, sticky="we", pady=(PAD / 2, 0))
+        options.columnconfigure(1, weight=1)
+        ttk.Label(options, text="After each mailbox, run:").grid(row=0, column=0, sticky="w")
+        self.script = tk.StringVar(value=settings.post_migrate_script)
+        self.script_entry = ttk.Entry(options, textvariable=self.script)
+        self.script_entry.grid(row=0, column=1, sticky="we", padx=6)
+        self.script_button = ttk.Button(options, text="Choose…", command=self.choose_script,
+                                        bootstyle="secondary-outline")
+        self.script_button.grid(row=0, column=2, sticky="w")
+        ttk.Label(options, text="time limit:").grid(row=0, column=3, sticky="e",
+                                                   padx=(PAD, 6))
+        self.script_minutes = tk.StringVar(value=str(settings.post_migrate_minutes))
+        self.minutes_box = ttk.Spinbox(options, from_=1, to=1440, width=4,
+                                       textvariable=self.script_minutes)
+        self.minutes_box.grid(row=0, column=4, sticky="e")
+        ttk.Label(options, text="min").grid(row=0, column=5, sticky="w", padx=(4, 0))
+        self.script_error = FieldError(options)
+        self.script_error.grid(row=1, column=1, columnspan=5, sticky="w")
+        self.script_hint = autowrap(ttk.Label(
+            options, text=SCRIPT_HINT, bootstyle="secondary", justify="left"))
+        self.script_hint.grid(row=2, column=1, columnspan=5, sticky="we", padx=6)
+        for var in (self.script, self.script_minutes):
+            var.trace_add("write", self.changed)
+
+    def choose_script(self) -> None:
+        current = Path(self.script.get().strip()).expanduser()
+        path = filedialog.askopenfilename(
+            parent=self, title="Program to run after each mailbox",
+            initialdir=str(current.parent) if current.parent.is_dir() else None)
+        if path:
+            self.script.set(path)
 
     # -- the file -----------------------------------------------------------------------
 
@@ -453,7 +495,31 @@ class UsersPage(Page):
         elif not self.checked:
             text = "Select at least one user: click a row's box, or Select all"
         self.selection_error.show(text)
-        return text
+        script = self.script_problem()
+        self.script_error.show(script)
+        return text or script
+
+    def script_problem(self) -> str | None:
+        """What is wrong with the post-migrate script's fields (None: fine, or none given)."""
+        try:
+            minutes = int(self.script_minutes.get())
+        except (tk.TclError, ValueError):
+            return "The time limit is a number of minutes, 1 to 1440"
+        if not self.script.get().strip():
+            return None
+        try:
+            post_migrate_script(self.script.get().strip(), minutes)
+        except KimtError as e:
+            return str(e)[0].upper() + str(e)[1:]
+        return None
+
+    def post_migrate(self) -> dict:
+        """The run's post-migrate script (keywords of `options.run_request`)."""
+        path = self.script.get().strip()
+        if not path or self.script_problem():
+            return {}
+        return dict(post_migrate_script=path,
+                    post_migrate_minutes=int(self.script_minutes.get()))
 
     def workers_count(self) -> int:
         try:
@@ -470,6 +536,9 @@ class UsersPage(Page):
 
     def on_next(self) -> bool:
         self.wizard.settings.workers = self.workers_count()
+        self.wizard.settings.post_migrate_script = self.script.get().strip()
+        if not self.script_problem():
+            self.wizard.settings.post_migrate_minutes = int(self.script_minutes.get())
         reason = self.wizard.start_run(self.selected(), self.workers_count())
         self.selection_error.show(reason)
         return reason is None

@@ -3,11 +3,13 @@ passwords only — against real Dovecot servers, driven through the widgets."""
 
 from __future__ import annotations
 
+import sys
+
 from dovecot import make_message
 from drive import press, pump, row, shot, text_of, type_into
 from helpers import ADMIN_PASSWORD, write_csv
 
-from kimt.core.events import DONE
+from kimt.core.events import DONE, RUNNING_SCRIPT, SCRIPT_FAILED
 
 JDOE, JDOE_PW = "jdoe@example.com", "Src-Secret-7x!"
 BOB, BOB_PW = "bob@example.com", "Bob-Pass-3k#"
@@ -75,3 +77,63 @@ def test_detect_in_the_wizard(wizard, src, dst, tmp_path, screenshots):
     assert (f"Source security: detected STARTTLS on port {src.port} (tried first: SSL/TLS on "
             f"port {src.port}:") in report
     assert len(dst.messages(JDOE, "INBOX")) == 3
+
+
+SCRIPT = """\
+#!{python}
+import sys, time
+email = sys.argv[1]
+password = sys.stdin.readline().strip()
+time.sleep(1.5)  # long enough to be seen running
+print("welcome mail for", email)
+sys.exit(5 if email.startswith("bob") else 0)
+"""
+
+
+def test_post_migrate_script_in_the_wizard(wizard, src, dst, tmp_path, screenshots):
+    w = wizard
+    seeded(src, dst)
+    to_users_page(w, src, dst, write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "J"),
+                                                               (BOB, BOB_PW, "B")]))
+    page = w.users_page
+    assert str(w.next_button.cget("state")) == "normal"  # the script is optional
+    type_into(w, page.script, str(tmp_path / "missing.py"))
+    assert str(w.next_button.cget("state")) == "disabled"
+    assert text_of(page.script_error) == (f"The post-migrate script {tmp_path / 'missing.py'} "
+                                          "does not exist")
+    script = tmp_path / "after.py"
+    script.write_text(SCRIPT.format(python=sys.executable))
+    script.chmod(0o755)
+    type_into(w, page.script, str(script))
+    type_into(w, page.script_minutes, "0")
+    assert text_of(page.script_error) == ("The post-migrate script's time limit must be more "
+                                          "than 0 and at most 1440 minutes, not 0")
+    assert str(w.next_button.cget("state")) == "disabled"
+    type_into(w, page.script_minutes, "5")
+    assert text_of(page.script_error) == "" and str(w.next_button.cget("state")) == "normal"
+    shot(w, screenshots, "4-users-script")
+    press(w, w.next_button)
+
+    status = w.status_page
+    pump(w, lambda: any(p.state == RUNNING_SCRIPT for p in status.rows.values()),
+         timeout=60, what="a script running")
+    shot(w, screenshots, "5-status-script")
+    pump(w, lambda: w.page is w.result_page, timeout=60, what="the result page")
+    assert {p.email: p.state for p in status.rows.values()} == {JDOE: DONE,
+                                                                 BOB: SCRIPT_FAILED}
+    result = w.result_page
+    assert text_of(result.headline) == ("All 2 mailboxes are complete on the destination. The "
+                                        "post-migrate script failed for 1 mailbox(es), listed "
+                                        "below.")
+    assert text_of(result.figures["Users"]) == "2, 1 done, 1 done but their script failed"
+    assert text_of(result.box_label) == "Needs attention (each with the reason):"
+    assert (f"{BOB}: all 3 messages are on the destination. Post-migrate script FAILED (exit "
+            "code 5)") in result.problem_lines()
+    assert JDOE not in result.problem_lines()
+    report = result.report_path.read_text(encoding="utf-8")
+    assert f"Post-migrate script: {script}, after each mailbox that completes (time limit " \
+        "5 min)" in report
+    assert f"      | welcome mail for {JDOE}" in report
+    shot(w, screenshots, "6-result-script")
+    assert w.settings.post_migrate_script == str(script)  # remembered for the next start
+    assert w.settings.post_migrate_minutes == 5
