@@ -8,6 +8,8 @@ missing, so it finishes a stopped or failed run. Once a mailbox is complete
 the button reads "Finish migration" (IceWarp's word for it): after the
 cut-over the same run copies mail that arrived on the old server since and
 carries its flag changes over, and this page then shows that per user.
+A passwords-only run shows its outcomes instead (`show_passwords`): what
+was not set, and why.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import ttkbootstrap as ttk
 from ..core.errors import KimtError
 from ..core.events import DONE, PROBLEMS, SCRIPT_FAILED, RunFinished
 from ..core.logs import copy_report
+from ..core.passwords import PasswordsFinished
+from ..core.passwords import summary as passwords_summary
 from ..core.provision import (
     CREATED,
     EXISTING,
@@ -39,19 +43,24 @@ SHOWN_ACCOUNTS = 8  # addresses named per line; the Report log lists every one
 
 class ResultPage(Page):
     title = "Result"
-    subtitle = "The migration is over. The Report log lists every user and every problem."
     next_label = "Close"
+
+    @property
+    def subtitle(self) -> str:  # type: ignore[override]
+        what = ("Passwords only is" if isinstance(self.finished, PasswordsFinished)
+                else "The migration is")
+        return f"{what} over. The Report log lists every user and every problem."
 
     def __init__(self, master: tk.Misc, wizard: PageHost):
         super().__init__(master, wizard)
-        self.finished: RunFinished | None = None
+        self.finished: RunFinished | PasswordsFinished | None = None
         self.report_path = self.debug_path = self.log_dir = None
         self.columnconfigure(0, weight=1)
         self.rowconfigure(4, weight=1)
         self.headline = autowrap(ttk.Label(self, text="", font="-size 13 -weight bold"))
         self.headline.grid(row=0, column=0, sticky="we")
 
-        grid = ttk.Frame(self)
+        grid = self.figures_frame = ttk.Frame(self)
         grid.grid(row=1, column=0, sticky="w", pady=(PAD, 0))
         self.figures: dict[str, ttk.Label] = {}
         names = ("Time", "Users", "Folders", "Messages on the source", "Copied",
@@ -128,11 +137,40 @@ class ResultPage(Page):
     def run_again(self) -> None:
         tone(self.error_label, "danger", self.wizard.run_again() or "")
 
-    def show_run(self, finished: RunFinished) -> None:
+    def _logs_of(self, finished: RunFinished | PasswordsFinished) -> None:
         self.finished = finished
         self.error_label.configure(text="")
         self.report_path, self.debug_path, self.log_dir = (
             Path(finished.report_path), Path(finished.debug_path), Path(finished.log_dir))
+
+    def _problems(self, lines: list[str], nothing: str) -> None:
+        self.problems.configure(state="normal")
+        self.problems.delete("1.0", "end")
+        self.problems.insert("1.0", "\n".join(lines) if lines else nothing)
+        self.problems.configure(state="disabled")
+
+    def show_passwords(self, finished: PasswordsFinished) -> None:
+        """A passwords-only run: each user's outcome not set, in the Report's words."""
+        self._logs_of(finished)
+        self.figures_frame.grid_remove()  # no mail figures: no mail was copied
+        self.show_accounts(None)
+        if finished.fatal:
+            head, style = f"No password was set: {finished.fatal}", "danger"
+        else:
+            head, style = passwords_summary(finished.outcomes), "ok" if finished.ok else "warning"
+        tone(self.headline, style, head)
+        lines = [finished.fatal] if finished.fatal else []
+        lines += [f"{o.email}: {o.words()}" for o in finished.outcomes if not o.ok]
+        self.box_label.configure(text="Not set (each with the reason):")
+        self._problems(lines, "Nothing: every password is set or already the same.")
+        self.again_button.configure(text="Run again")
+        self.again_hint.configure(text="Run again checks the selected users' passwords once "
+                                       "more; those already the same are left as they are. "
+                                       "No mail is copied.")
+
+    def show_run(self, finished: RunFinished) -> None:
+        self._logs_of(finished)
+        self.figures_frame.grid()
         results = finished.results
         complete = sum(1 for r in results if r.mail_state == DONE)
         script_failed = sum(1 for r in results if r.state == SCRIPT_FAILED)
@@ -189,11 +227,7 @@ class ResultPage(Page):
             text=("Since the last run" + (f", and what {what}:" if lines else ":"))
             if news else ("Needs attention" if script_failed else "Not complete")
             + " (each with the reason):")
-        self.problems.configure(state="normal")
-        self.problems.delete("1.0", "end")
-        self.problems.insert("1.0", "\n".join(news + lines) if news or lines else
-                             "Nothing: every selected mailbox is complete.")
-        self.problems.configure(state="disabled")
+        self._problems(news + lines, "Nothing: every selected mailbox is complete.")
         # Once a mailbox is complete, running again is how the migration is finished.
         finishing = any(r.mail_state == DONE or r.rerun for r in results)
         self.again_button.configure(text="Finish migration" if finishing else "Run again")

@@ -9,9 +9,11 @@ are keyed by their position in the file. Check logins and Estimate run
 over) and fill each row as its answer comes back, an unexpected error
 included; a new survey or file drops the answers still on their way. With
 security Detect, a survey detects it once first and asks every user with that.
-Passwords are shown as dots. The page gives the wizard its values
-(`accounts`, `selected()`, `expected_messages()`) and asks it to start the
-run.
+Passwords are shown as dots. The run options: a post-migrate script with
+its time limit (remembered), or "Passwords only" (never remembered), which
+makes the run a passwords-only one. The page gives the wizard its values
+(`accounts`, `selected()`, `expected_messages()`, `post_migrate()`,
+`passwords_only()`) and asks it to start the run.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ COLUMNS = (("use", "", 30), ("address", "Address", 170), ("name", "Full name", 1
            ("messages", "Messages", 90), ("size", "Size", 76))
 LARGE_USERS, LARGE_BYTES = 50, 20 * 2**30
 SHOWN_PROBLEMS = 5
+PASSWORDS_NOTE = ("For accounts whose mail was moved by other means. Each password is tried "
+                  "with a login on the old server (nothing else), then on the new one; where "
+                  "the new server has another, KIMT sets it there if it is Kerio Connect. "
+                  "Those already the same are left as they are.")
 SCRIPT_HINT = ("Optional: a program for each mailbox that completes (a welcome mail, "
                "groupware). Run without a shell: the address is its argument, the password "
                "comes on its standard input and in KIMT_PASSWORD. Its exit code and last lines go "
@@ -55,7 +61,10 @@ def short_reason(reason: str) -> str:
 
 class UsersPage(Page):
     title = "Users"
-    next_label = "Start migration"
+
+    @property
+    def next_label(self) -> str:  # type: ignore[override]
+        return "Set passwords" if self.passwords_only() else "Start migration"
 
     @property
     def subtitle(self) -> str:  # type: ignore[override]
@@ -148,7 +157,8 @@ class UsersPage(Page):
         self.update_counts()
 
     def build_run_options(self, settings: Settings) -> None:
-        """What happens besides copying: the post-migrate script."""
+        """What happens besides copying (the post-migrate script), or instead (passwords
+        only)."""
         options = ttk.Frame(self)
         options.grid(row=8, column=0, sticky="we", pady=(PAD / 2, 0))
         options.columnconfigure(1, weight=1)
@@ -171,8 +181,35 @@ class UsersPage(Page):
         self.script_hint = autowrap(ttk.Label(
             options, text=SCRIPT_HINT, bootstyle="secondary", justify="left"))
         self.script_hint.grid(row=2, column=1, columnspan=5, sticky="we", padx=6)
+        self.only_passwords = tk.BooleanVar(value=False)  # never remembered: a run's choice
+        self.passwords_check = ttk.Checkbutton(
+            options, text="Passwords only: copy no mail; check each user's password on the "
+            "old server and set it on the new one", variable=self.only_passwords)
+        self.passwords_check.grid(row=3, column=0, columnspan=6, sticky="w", pady=(6, 0))
+        self.passwords_note = autowrap(ttk.Label(options, text="", justify="left",
+                                                 bootstyle="secondary"))
+        self.passwords_note.grid(row=4, column=0, columnspan=6, sticky="we")
+        self.passwords_note.grid_remove()
+        self.passwords_error = FieldError(options)
+        self.passwords_error.grid(row=5, column=0, columnspan=6, sticky="w")
         for var in (self.script, self.script_minutes):
             var.trace_add("write", self.changed)
+        self.only_passwords.trace_add("write", lambda *_: self.passwords_toggled())
+
+    def passwords_only(self) -> bool:
+        return bool(self.only_passwords.get())
+
+    def passwords_toggled(self) -> None:
+        """Passwords only: the script's fields don't apply (no mailbox is migrated)."""
+        state = "disabled" if self.passwords_only() else "normal"
+        for widget in (self.script_entry, self.script_button, self.minutes_box):
+            widget.configure(state=state)
+        if self.passwords_only():
+            self.passwords_note.configure(text=PASSWORDS_NOTE)
+            self.passwords_note.grid()
+        else:
+            self.passwords_note.grid_remove()
+        self.changed()
 
     def choose_script(self) -> None:
         current = Path(self.script.get().strip()).expanduser()
@@ -495,9 +532,20 @@ class UsersPage(Page):
         elif not self.checked:
             text = "Select at least one user: click a row's box, or Select all"
         self.selection_error.show(text)
-        script = self.script_problem()
+        script = None if self.passwords_only() else self.script_problem()
         self.script_error.show(script)
-        return text or script
+        passwords = self.passwords_problem()
+        self.passwords_error.show(passwords)
+        return text or script or passwords
+
+    def passwords_problem(self) -> str | None:
+        if not self.passwords_only():
+            return None
+        source = self.wizard.source_config()
+        if source is not None and source.auth != "user":
+            return ("Passwords only checks each user's own password on the old server: on "
+                    "the source page, choose that users log in with their own password")
+        return None
 
     def script_problem(self) -> str | None:
         """What is wrong with the post-migrate script's fields (None: fine, or none given)."""
@@ -516,7 +564,7 @@ class UsersPage(Page):
     def post_migrate(self) -> dict:
         """The run's post-migrate script (keywords of `options.run_request`)."""
         path = self.script.get().strip()
-        if not path or self.script_problem():
+        if not path or self.passwords_only() or self.script_problem():
             return {}
         return dict(post_migrate_script=path,
                     post_migrate_minutes=int(self.script_minutes.get()))
