@@ -251,3 +251,15 @@ def test_detect_without_a_port_tries_993_then_143(dovecot_factory, tmp_path):
             f"993: Could not connect to {src.host}:993: Connection refused)") in report
     assert "Destination security: detected SSL/TLS on port 993\n" in report
     assert f"journal-{dst.host}_993-" in report  # named after the address detected
+
+
+def test_check_detects_once_then_tries_every_login(pair, tmp_path):
+    src, _ = pair
+    users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD), ("nobody@example.com", "x")])
+    proc = kimt("check", "--users", str(users), "--source-host", f"127.0.0.1:{src.port}",
+                "--source-security", "auto", "--source-fingerprint", src.fingerprint,
+                "--no-estimate", check_rc=1)
+    assert proc.stdout.startswith(f"Connected to 127.0.0.1:{src.port} (STARTTLS, detected), "
+                                  "certificate trusted by its fingerprint")
+    assert f"ok {USER}" in proc.stdout  # the logins use what was detected
+    assert "!! nobody@example.com: failed — login failed for nobody@example.com" in proc.stdout
