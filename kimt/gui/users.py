@@ -47,10 +47,7 @@ PASSWORDS_NOTE = ("For accounts whose mail was moved by other means. Each passwo
                   "with a login on the old server (nothing else), then on the new one; where "
                   "the new server has another, KIMT sets it there if it is Kerio Connect. "
                   "Those already the same are left as they are.")
-SCRIPT_HINT = ("Optional: a program for each mailbox that completes (a welcome mail, "
-               "groupware). Run without a shell: the address is its argument, the password "
-               "comes on its standard input and in KIMT_PASSWORD. Its exit code and last lines go "
-               "to the Report log.")
+SCRIPT_HINT = "Optional. No shell: the address as argument, the password on standard input."
 
 
 def short_reason(reason: str) -> str:
