@@ -366,6 +366,7 @@ class ConsoleView:
             case Notice(email=email, text=text):
                 self.say(f"  ! {email}: {text}")
             case ScriptStarted(email=email, state=state):
+                self.active.pop(email, None)  # its mail is done: no more progress to draw
                 self.say(f"   {email}: {state}; running the post-migrate script")
             case MailboxFinished(result=r):
                 self.finished += 1

@@ -6,11 +6,12 @@ and apply the rules that must be the same whichever front end asked: one
 path builds a run, so the same inputs give the same run settings; a ':port' in the host
 unless a port is given, only the login fields the chosen method uses (a
 stale admin name or token command never rides along), a token command
-checked for quoting mistakes, a master separator that can be sent, and
+checked for quoting mistakes, a master separator that can be sent,
 Kerio's admin API on the destination's host at port 4040 unless told
-otherwise. A 4D WebSTAR migration (`webstar_source`, `webstar_request`) is
-the same run: its users come from the 4D configuration instead of a users
-file, and its post offices become the Kerio domains to create first.
+otherwise, and a post-migrate script that exists and can be run. A 4D
+WebSTAR migration (`webstar_source`, `webstar_request`) is the same run:
+its users come from the 4D configuration instead of a users file, and its
+post offices become the Kerio domains to create first.
 Wording that names an option or a field stays with the caller.
 """
 
