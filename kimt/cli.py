@@ -26,18 +26,21 @@ from .core.engine import Engine, RunRequest
 from .core.errors import InputError, KimtError
 from .core.events import (
     DONE,
+    SCRIPT_FAILED,
     Event,
     FolderProgress,
     MailboxFinished,
     MailboxStarted,
     Notice,
     RunFinished,
+    ScriptStarted,
 )
 from .core.folder_rules import FolderRules, folder_rules
 from .core.logs import copy_report, log_file_problem
 from .core.options import (
     DEFAULT_BATCH_MB,
     DEFAULT_CONNECTIONS,
+    DEFAULT_SCRIPT_MINUTES,
     MASTER_LOGINS,
     MAX_CONNECTIONS,
     kerio_provisioning,
@@ -55,7 +58,8 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_STOPPED = 0, 1, 2, 3,
 EXIT_CODES_HELP = """\
 exit codes:
   0    every selected mailbox is complete on the destination
-  1    finished, but some messages were skipped or some users failed (see the Report log)
+  1    finished, but some messages were skipped, some users failed or the post-migrate
+       script failed (see the Report log)
   2    bad command line or users file
   3    a server can't be reached, or the destination refused the admin login
        (nothing was copied)
@@ -78,9 +82,11 @@ def _server_options(p: argparse.ArgumentParser, side: str, word: str) -> None:
     g.add_argument(f"--{side}-host", required=True, metavar="HOST[:PORT]",
                    help=f"the {word} IMAP server")
     g.add_argument(f"--{side}-port", type=int, metavar="N",
-                   help="port (default 993 for ssl, 143 otherwise)")
+                   help="port (default 993 for ssl, 143 otherwise; auto tries both ways "
+                        "on the port given)")
     g.add_argument(f"--{side}-security", choices=SECURITY_CHOICES, default="ssl",
-                   help="ssl = implicit TLS (default), starttls, or none (plain text)")
+                   help="ssl = implicit TLS (default), starttls, auto = detect (SSL/TLS on "
+                        "993, else STARTTLS on 143; never plain text), or none (plain text)")
     g.add_argument(f"--{side}-fingerprint", metavar="SHA256:…",
                    help="trust exactly this self-signed certificate")
     g.add_argument(f"--{side}-auth", choices=AUTH_CHOICES, default="user",
@@ -226,6 +232,17 @@ def build_parser() -> argparse.ArgumentParser:
                             "see the README); deleting it is safe")
         c.add_argument("--quiet", action="store_true", help="print only the final summary")
         if name == "migrate":
+            c.add_argument("--post-migrate-script", metavar="PATH",
+                           help="run this program after each mailbox that completes (not for "
+                                "failed or stopped ones), without a shell: the address is its "
+                                "argument, the password comes on its standard input and in "
+                                "KIMT_PASSWORD; its exit code and last lines of output go to "
+                                "the Report, and a failure marks the mailbox 'done, script "
+                                "failed'")
+            c.add_argument("--post-migrate-timeout", type=float,
+                           default=DEFAULT_SCRIPT_MINUTES, metavar="MIN",
+                           help="minutes the script may run before it is stopped and counts "
+                                f"as failed (default {DEFAULT_SCRIPT_MINUTES:g})")
             c.add_argument("--passwords-only", action="store_true",
                            help="copy no mail: check each user's password on the source (a "
                                 "login, nothing else) and set it on the destination where it "
@@ -396,6 +413,9 @@ class ConsoleView:
                     self._draw()
             case Notice(email=email, text=text):
                 self.say(f"  ! {email}: {text}")
+            case ScriptStarted(email=email, state=state):
+                self.active.pop(email, None)  # its mail is done: no more progress to draw
+                self.say(f"   {email}: {state}; running the post-migrate script")
             case MailboxFinished(result=r):
                 self.finished += 1
                 self.active.pop(r.email, None)
@@ -408,6 +428,8 @@ class ConsoleView:
                             f"{report.size(r.bytes_copied)}")
                 line = f"{mark} {r.email}: {r.state}"
                 line += f" — {what} ({report.duration(r.seconds)})" if r.folders else ""
+                if r.script is not None and r.script.ok:
+                    line += f"; post-migrate script: exit code {r.script.exit_code}"
                 if r.state != DONE:
                     line += f"\n   {report.verdict(r, self.verify)}"
                 self.say(line)
@@ -450,7 +472,10 @@ def build_request(args: argparse.Namespace, accounts: AccountList, chosen: list,
                        max_connections=args.max_connections,
                        bytes_per_second=args.max_bytes_per_second,
                        messages_per_second=args.max_messages_per_second,
-                       public_into=args.public_into)
+                       public_into=args.public_into,
+                       post_migrate_script=getattr(args, "post_migrate_script", None),
+                       post_migrate_minutes=getattr(args, "post_migrate_timeout",
+                                                    DEFAULT_SCRIPT_MINUTES))
 
 
 def check_log_file(args: argparse.Namespace) -> None:
@@ -532,7 +557,8 @@ def _closing(finished: RunFinished, verify: bool, left_out: str) -> int:
     if finished.stopped:
         print("Stopped. Run the same command again to finish: nothing is copied twice.")
         return EXIT_STOPPED
-    incomplete = [r for r in finished.results if r.state != DONE]
+    incomplete = [r for r in finished.results if r.mail_state != DONE]
+    script_failed = [r for r in finished.results if r.state == SCRIPT_FAILED]
     for line in report.closing_lines(finished.results, verify):
         print(line)
     if incomplete:
@@ -540,9 +566,14 @@ def _closing(finished: RunFinished, verify: bool, left_out: str) -> int:
               "the Report log." + ("" if verify else " " + report.next_step(incomplete)))
     elif not verify:
         print("Every message is on the destination.")
+    if script_failed:
+        print(f"The post-migrate script failed for {len(script_failed)} mailbox(es), listed "
+              "in the Report log with its exit code and last lines of output: fix it, then "
+              "run it by hand for them, or run again (nothing is copied twice; the script "
+              "runs again).")
     if left_out:
         print(left_out)
-    return EXIT_OK if not incomplete and not left_out else EXIT_PROBLEMS
+    return EXIT_OK if not incomplete and not script_failed and not left_out else EXIT_PROBLEMS
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -559,6 +590,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                   f"--source-fingerprint {reached.untrusted_fingerprint}", file=sys.stderr)
         return EXIT_UNREACHABLE
     print(reached.text)
+    source = reached.config or source  # security 'auto' decided once, for every login
 
     def one(account):
         if args.no_estimate:

@@ -102,7 +102,8 @@ def add_4d2kms_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g.add_argument("--target-port", type=int, metavar="N",
                    help="Kerio's IMAP port (default 993 for ssl, 143 otherwise)")
     g.add_argument("--target-security", choices=SECURITY_CHOICES, default="ssl",
-                   help="Kerio's IMAP: ssl (default), starttls or none")
+                   help="Kerio's IMAP: ssl (default), starttls, auto (detect: SSL/TLS, "
+                        "else STARTTLS; never plain text) or none")
     g.add_argument("--target-fingerprint", metavar="SHA256:…",
                    help="trust exactly this self-signed certificate of Kerio (its IMAP and, "
                         "unless --kerio-fingerprint says otherwise, its administration)")
@@ -116,7 +117,7 @@ def add_4d2kms_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         "without it each user logs in to Kerio with their 4D password")
     g.add_argument("--source-security", choices=SECURITY_CHOICES, default="none",
                    help="4D's IMAP service: none (default: it is on this computer), "
-                        "starttls or ssl")
+                        "starttls, ssl or auto")
     g.add_argument("--source-fingerprint", metavar="SHA256:…",
                    help="trust exactly this self-signed certificate of 4D's IMAP service")
     g.add_argument("--workers", type=int, default=4, metavar="N",

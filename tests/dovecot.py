@@ -442,6 +442,8 @@ class Dovecot(RigServer):
     max_userip_connections         mail_max_userip_connections (default 100)
     extra_config        text appended to dovecot.conf
     port, ssl_port      fixed ports instead of free ones
+    host                another loopback address to listen on (default 127.0.0.1): with
+                        one of its own a test can have the standard ports 143 and 993
     die_with_parent     when started from the main thread, the server gets SIGTERM
                         if this process dies (e.g. a test run killed by a timeout);
                         default True.  Starting from another thread never uses it.
@@ -468,6 +470,7 @@ class Dovecot(RigServer):
         extra_config: str = "",
         port: int | None = None,
         ssl_port: int | None = None,
+        host: str | None = None,
         start_timeout: float = 15.0,
         die_with_parent: bool = True,
     ):
@@ -490,6 +493,8 @@ class Dovecot(RigServer):
                          die_with_parent=die_with_parent)
         self._fixed_ports = port is not None or ssl_port is not None
         self.ssl_port = ssl_port or 0
+        if host is not None:
+            self.host = host
 
     # ------------------------------------------------------------------ paths
     @property
@@ -662,7 +667,7 @@ class Dovecot(RigServer):
             f"state_dir = {self._p('state')}",
             f"instance_name = kimt-{self.root.name}",
             "protocols = imap",
-            "listen = 127.0.0.1",
+            f"listen = {self.host}",
             f"log_path = {self.log_path}",
             "auth_verbose = yes",
             "",
@@ -728,11 +733,11 @@ class Dovecot(RigServer):
             "",
             "service imap-login {",
             "  inet_listener imap {",
-            "    address = 127.0.0.1",
+            f"    address = {self.host}",
             f"    port = {self.port}",
             "  }",
             "  inet_listener imaps {",
-            "    address = 127.0.0.1",
+            f"    address = {self.host}",
             f"    port = {self.ssl_port}",
             "    ssl = yes",
             "  }",

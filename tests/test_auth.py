@@ -9,7 +9,9 @@ XOAUTH2 against Dovecot's `oauth2` passdb with a local introspection endpoint
 from __future__ import annotations
 
 import json
+import socket
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from dovecot import DEFAULT_SPECIAL_USE, make_message
 from helpers import ADMIN_PASSWORD, assert_same_mail, kimt, report_of, run_dir_of, write_csv
 from masterauth_proxy import MasterAuthProxy
 from oauth_server import OAuthServer
+from tcp_proxy import TcpProxy
 
 from kimt.core.errors import LoginError
 from kimt.core.servers import ServerConfig, connect
@@ -116,6 +119,86 @@ def test_kerio_master_authentication_through_the_front(dovecot_factory, dst, tmp
                            master_password=MASTER_PW)
         with pytest.raises(LoginError, match="No such user"):
             connect(cfg, "nobody@example.com")
+
+
+class NoPlainProxy(TcpProxy):
+    """A server that offers no SASL PLAIN: the proxy strips AUTH=PLAIN from what it says
+    (Dovecot itself can't: its LOGIN command goes through the PLAIN mechanism)."""
+
+    def serve(self, client: socket.socket, upstream: socket.socket) -> None:
+        def pump(src: socket.socket, dst: socket.socket, change) -> None:
+            rest = b""
+            try:
+                while data := src.recv(65536):
+                    *lines, rest = (rest + data).split(b"\r\n")
+                    dst.sendall(b"".join(change(line) + b"\r\n" for line in lines))
+            except OSError:
+                pass
+            finally:
+                self.shut(src, dst)
+
+        threading.Thread(target=pump, args=(client, upstream, lambda line: line),
+                         daemon=True).start()
+        threading.Thread(target=pump, args=(upstream, client,
+                                            lambda line: line.replace(b" AUTH=PLAIN", b"")),
+                         daemon=True).start()
+
+
+ZOE, ZOE_PASSWORD, ZOE_NEW_PASSWORD = "zoe@example.com", "Zoë-Heslo-ř1", "Zoë-Nové-ž2"
+
+
+def test_a_non_ascii_password_logs_in_with_sasl_plain(dovecot_factory, tmp_path):
+    """imaplib sends LOGIN as ASCII: a password like 'Zoë' goes as SASL PLAIN (UTF-8)."""
+    src = dovecot_factory()
+    dst = dovecot_factory(special_use=DEFAULT_SPECIAL_USE, auto_create_special=True,
+                          master_password="Ädmin-Heslo-3")
+    src.add_user(ZOE, ZOE_PASSWORD)
+    dst.add_user(ZOE, ZOE_NEW_PASSWORD)
+    seed(src, ZOE)
+    users = write_csv(tmp_path / "users.csv", [(ZOE, ZOE_PASSWORD, "Zoë", ZOE_NEW_PASSWORD)])
+    proc = kimt(*base_args(src, dst, users, tmp_path / "logs"), "--target-auth", "user",
+                check_rc=0)
+    assert_same_mail(src, dst, ZOE)
+    assert f"Login: user=<{ZOE}>, method=PLAIN" in src.log_text()
+    assert f"Login: user=<{ZOE}>, method=PLAIN" in dst.log_text()
+    # The destination admin's password is not ASCII either, in a 'user*admin' login.
+    (tmp_path / "admin.pass").write_text("Ädmin-Heslo-3\n", encoding="utf-8")
+    again = kimt(*base_args(src, dst, users, tmp_path / "logs2"), "--target-auth", "master",
+                 "--target-master-style", "separator", "--target-user", "admin",
+                 "--target-pass-file", str(tmp_path / "admin.pass"), check_rc=0)
+    assert "already there" in again.stdout
+    assert f"Master user logging in as {ZOE}" in dst.log_text()
+    for run in (proc, again):
+        logs = report_of(run) + (run_dir_of(run) / "debug.log").read_text(encoding="utf-8")
+        for secret in (ZOE_PASSWORD, ZOE_NEW_PASSWORD, "Ädmin-Heslo-3"):
+            assert secret not in logs + run.stdout + run.stderr
+
+
+def test_a_non_ascii_password_without_sasl_plain_is_a_clear_refusal(dovecot_factory, dst,
+                                                                     tmp_path):
+    src = dovecot_factory()
+    src.add_user(USER, PASSWORD)
+    src.add_user(ZOE, ZOE_PASSWORD)
+    dst.add_user(ZOE, "Dst-Pw-2")
+    seed(src)
+    seed(src, ZOE)
+    users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD), (ZOE, ZOE_PASSWORD)])
+    before = len(src.log_text())
+    with NoPlainProxy(src.port) as proxy:
+        args = base_args(src, dst, users, tmp_path / "logs")
+        args[args.index("--source-host") + 1] = f"127.0.0.1:{proxy.port}"
+        proc = kimt(*args, "--target-auth", "master", "--target-user", "admin",
+                    "--target-pass-file", str(tmp_path / "logs" / "admin.pass"), check_rc=1)
+    assert f"ok {USER}: done" in proc.stdout  # an ASCII password still goes as LOGIN
+    assert_same_mail(src, dst, USER)
+    assert (f"!! {ZOE}: failed" in proc.stdout and "the password has characters beyond "
+            "ASCII (such as ë), which IMAP LOGIN can't carry, and the server does not offer "
+            "SASL PLAIN (AUTH=PLAIN)" in proc.stdout)
+    assert dst.messages(ZOE, "INBOX") == []
+    assert f"user=<{ZOE}>" not in src.log_text()[before:]  # not tried: nothing sent
+    debug = (run_dir_of(proc) / "debug.log").read_text(encoding="utf-8")
+    assert "Traceback" not in debug + proc.stderr and "UnicodeEncodeError" not in debug
+    assert ZOE_PASSWORD not in debug + report_of(proc) + proc.stdout + proc.stderr
 
 
 @pytest.fixture

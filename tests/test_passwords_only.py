@@ -69,3 +69,21 @@ def test_without_kerio_a_different_password_is_reported_not_set(pair, tmp_path):
                    "--generate-passwords", "--source-host", "127.0.0.1:1",
                    "--target-host", "127.0.0.1:1", check_rc=2)
     assert "--passwords-only carries the old passwords over" in mistake.stderr
+
+
+def test_a_stopped_run_leaves_the_users_not_yet_checked_as_they_are(kerio):
+    """The wizard's Stop: no login is tried for a user once the run is stopped."""
+    from kimt.core.accounts import Account
+    from kimt.core.passwords import STOPPED_WORDS, migrate_passwords
+    from kimt.core.servers import ServerConfig
+
+    src, dst, api, _ = kerio
+    src.add_user(SAME, PASSWORDS[SAME])
+    api.add_user(SAME, PASSWORDS[SAME])
+    before = len(src.log_text())
+    outcomes = migrate_passwords(ServerConfig(src.host, src.port, "none", role="source"),
+                                 ServerConfig(dst.host, dst.port, "none", role="destination"),
+                                 None, [Account(SAME, PASSWORDS[SAME])], stopped=lambda: True)
+    assert [(o.email, o.state, o.reason) for o in outcomes] == [(SAME, "failed",
+                                                                  STOPPED_WORDS)]
+    assert "Login: user=" not in src.log_text()[before:]

@@ -14,6 +14,9 @@ watches its parent and exits at once if the parent dies, so no orphan goes
 on copying; a worker that dies itself fails its mailbox and is replaced.
 Stop is cooperative: the workers finish the batch in flight, mark their
 mailbox stopped, and report every account not yet started as stopped.
+A completed mailbox's post-migrate script runs here, in the main process,
+in a thread (`script.ScriptRunner`) so that events keep flowing; that
+mailbox's MailboxFinished waits for its script, and the run for all of them.
 The GUI and the CLI both call `Engine.run` with a callback; neither has
 its own way to migrate.
 """
@@ -34,6 +37,7 @@ from dataclasses import dataclass, replace
 
 from ..system.workers import worker_context
 from .accounts import Account
+from .detect import Detected, detect
 from .errors import ConnectError, KimtError, LoginError
 from .events import (
     FAILED,
@@ -46,6 +50,7 @@ from .events import (
     MailboxStarted,
     RunFinished,
     RunStarted,
+    ScriptStarted,
 )
 from .journal import default_state_dir, journal_path
 from .logs import Redactor, RunLogs
@@ -54,7 +59,9 @@ from .pacing import RunPacing
 from .presets import PRESETS
 from .provision import REFUSED, KerioProvisioning, ProvisionResult, provision, report_section
 from .report import describe_server
-from .servers import connect, open_connection
+from .script import COMPLETED as SCRIPT_AFTER
+from .script import PostMigrateScript, ScriptRunner
+from .servers import AUTO, ServerConfig, connect, open_connection
 
 log = logging.getLogger("kimt.engine")
 
@@ -75,6 +82,7 @@ class RunRequest:
     log_base: str | None = None
     users_file: str = ""
     provision: KerioProvisioning | None = None  # create destination accounts first (Kerio)
+    post_migrate: PostMigrateScript | None = None  # run after each completed mailbox
 
 
 # ----------------------------------------------------------------------------- workers
@@ -118,10 +126,11 @@ def _peak_memory_mb() -> int | None:
 
 
 def _worker_main(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
-                 stop: multiprocessing.Event, settings: JobSettings, verify: bool,
-                 mailboxes: int = 1, pacing: RunPacing | None = None) -> None:
-    """A worker process: `mailboxes` threads, each taking accounts from the queue until
-    it meets a None."""
+                 stop: multiprocessing.Event, verify: bool, mailboxes: int = 1,
+                 pacing: RunPacing | None = None) -> None:
+    """A worker process: `mailboxes` threads, each taking (account, settings) jobs from
+    the queue until it meets a None. The settings come with each job, not with the
+    process: workers start while the preflight still decides them (security 'auto')."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the main process's to handle
     _watch_parent()
     _tune_malloc()
@@ -130,11 +139,11 @@ def _worker_main(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     others = [threading.Thread(target=_mailboxes, name=f"mailbox-{n}",
-                               args=(jobs, events, stop, settings, verify, pacing))
+                               args=(jobs, events, stop, verify, pacing))
               for n in range(1, mailboxes)]
     for t in others:
         t.start()
-    _mailboxes(jobs, events, stop, settings, verify, pacing)
+    _mailboxes(jobs, events, stop, verify, pacing)
     for t in others:
         t.join()
 
@@ -156,12 +165,13 @@ def _tune_malloc() -> None:
 
 
 def _mailboxes(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
-               stop: multiprocessing.Event, settings: JobSettings, verify: bool,
+               stop: multiprocessing.Event, verify: bool,
                pacing: RunPacing | None = None) -> None:
     while True:
-        account = jobs.get()
-        if account is None:
+        job: tuple[Account, JobSettings] | None = jobs.get()
+        if job is None:
             break
+        account, settings = job
         MAILBOX.set(account.email)
         events.put(MailboxStarted(account.email, os.getpid()))
         if stop.is_set():
@@ -200,6 +210,7 @@ class Engine:
         self._hard_stop = threading.Event()
         self.logs: RunLogs | None = None
         self.provisioned: ProvisionResult | None = None  # what the Kerio step did
+        self._detected: dict[str, Detected] = {}  # role -> security decided ('auto')
 
     def stop(self) -> None:
         """Finish the batch in flight everywhere, then stop."""
@@ -222,7 +233,7 @@ class Engine:
     def _header(self) -> str:
         r = self.request
         s = r.settings
-        return "\n".join([
+        lines = [
             f"Source: {describe_server(s.source)}",
             f"Destination: {describe_server(s.destination)}",
             f"Users file: {r.users_file or '-'}; selected mailboxes: {len(r.accounts)}",
@@ -230,12 +241,19 @@ class Engine:
             f"Migration journal: {self._journal_words()}",
         ] + self._kinds() + s.folders.describe() + s.limits.describe() + (
             [f"Public folders of the source: copied into {s.public_into} under "
-             "'Public Folders/'"] if s.public_into else []) + (
-            [f"Destination accounts: created if missing through the Kerio admin API at "
-             f"{r.provision.admin.address} as {r.provision.admin.user}; new users get "
-             + ("a generated password" if r.provision.generate_passwords
-                else "the password from the users file")]
-            if r.provision and not r.verify else []))
+             "'Public Folders/'"] if s.public_into else [])
+        if r.provision and not r.verify:
+            lines.append(
+                f"Destination accounts: created if missing through the Kerio admin API at "
+                f"{r.provision.admin.address} as {r.provision.admin.user}; new users get "
+                + ("a generated password" if r.provision.generate_passwords
+                   else "the password from the users file"))
+        if r.post_migrate and not r.verify:
+            lines.append(
+                f"Post-migrate script: {r.post_migrate.path}, after each mailbox that "
+                f"completes (time limit {r.post_migrate.timeout / 60:g} min): the address as "
+                "its argument, the password on its standard input and in KIMT_PASSWORD")
+        return "\n".join(lines)
 
     def _kinds(self) -> list[str]:
         kinds = self.request.settings.kinds
@@ -256,6 +274,8 @@ class Engine:
         s = self.request.settings
         if not s.use_journal:
             return "not used"
+        if s.destination.security == AUTO:  # it is named after the address detected
+            return "named below, once the destination's security is detected"
         path = journal_path(s.state_dir, s.destination.address)
         return (f"{path} (KIMT's memory of what it put where; deleting it is safe: the next "
                 "run compares in full)")
@@ -304,27 +324,47 @@ class Engine:
         s, r = self.request.settings, self.request
         admin_login = s.destination.auth in ("master", "kerio-master") and bool(r.accounts)
         provisioning = bool(r.provision) and not r.verify
+        # (with security 'auto', the admin login waits for the destination's detection)
+        admin_first = admin_login and not provisioning and s.destination.security != AUTO
         with ThreadPoolExecutor(1, thread_name_prefix="preflight") as side:
             source = side.submit(self._reach, s.source)
-            if admin_login and not provisioning:
-                destination = self._admin_login()
-            else:
-                destination = self._reach(s.destination)
+            destination = self._admin_login() if admin_first else self._reach(s.destination)
             fatal = source.result() or destination
-        if fatal or not provisioning:
+        if fatal:
             return fatal
+        self._use_detected()
+        if not provisioning:
+            return self._admin_login() if admin_login and not admin_first else ""
         fatal = self._provision()
         if fatal or not self.request.accounts or not admin_login:
             return fatal
         return self._admin_login()
 
-    @staticmethod
-    def _reach(config) -> str:
+    def _reach(self, config: ServerConfig) -> str:
+        """Reach a server, no login; '' when fine. Security 'auto' is decided here."""
         try:
-            open_connection(config).logout()
+            if config.security == AUTO:
+                self._detected[config.role] = detect(config)
+            else:
+                open_connection(config).logout()
         except KimtError as e:
             return f"cannot reach the {config.role} server: {e}"
         return ""
+
+    def _use_detected(self) -> None:
+        """Hand the workers the security the preflight detected; the Report says which."""
+        if not self._detected:
+            return
+        found = self._detected
+        settings = replace(self.request.settings,
+                           **{role: d.config for role, d in found.items()})
+        self.request = replace(self.request, settings=settings)
+        lines = [f"{role.capitalize()} security: {d.words()}"
+                 for role, d in sorted(found.items(), reverse=True)]  # source first
+        if "destination" in found:
+            lines.append(f"Migration journal: {self._journal_words()}")
+        assert self.logs is not None
+        self.logs.write_report("\n".join(lines) + "\n")
 
     def _admin_login(self) -> str:
         """Log in as the destination admin for the first accounts; '' when it works."""
@@ -392,8 +432,7 @@ class Engine:
     def _start_worker(self):
         p = self._ctx.Process(target=_worker_main, name="kimt-worker", daemon=True,
                               args=(self._jobs, self._events, self._stop,
-                                    self.request.settings, self.request.verify,
-                                    self._per_process, self._pacing))
+                                    self.request.verify, self._per_process, self._pacing))
         p.start()
         return p
 
@@ -420,7 +459,7 @@ class Engine:
         jobs, events = self._jobs, self._events
         assert jobs is not None and events is not None
         for account in r.accounts:
-            jobs.put(account)
+            jobs.put((account, r.settings))
         start_worker = self._start_worker
         workers = self._workers
         for _ in range(len(workers) * self._per_process):
@@ -428,24 +467,42 @@ class Engine:
         results: dict[str, MailboxResult] = {}
         in_flight: dict[int, list[str]] = {}  # worker pid -> its mailboxes
         order = [a.email for a in r.accounts]
+        # A completed mailbox's result waits for its post-migrate script (in a thread here).
+        scripts = (ScriptRunner(r.post_migrate, r.accounts, r.workers)
+                   if r.post_migrate and not r.verify else None)
+
+        def finish_scripts(finished: list[MailboxResult]) -> None:
+            for result in finished:
+                results[result.email] = result
+                self._emit(MailboxFinished(result))
+
         try:
             while len(results) < len(order):
                 if self._hard_stop.is_set():
                     break
+                if scripts:
+                    finish_scripts(scripts.finished())
+                    if len(results) == len(order):
+                        break
                 try:
                     event = events.get(timeout=0.2)
                 except queue.Empty:
                     workers = self._reap(workers, in_flight, results, start_worker, jobs)
-                    if not any(p.is_alive() for p in workers) and events.empty():
+                    if (not any(p.is_alive() for p in workers) and events.empty()
+                            and not (scripts and scripts.pending)):
                         break
                     continue
                 if isinstance(event, MailboxStarted):
                     in_flight.setdefault(event.pid, []).append(event.email)
                 elif isinstance(event, MailboxFinished):
-                    results[event.result.email] = event.result
                     for emails in in_flight.values():
                         if event.result.email in emails:
                             emails.remove(event.result.email)
+                    if scripts and event.result.state in SCRIPT_AFTER:
+                        scripts.start(event.result)
+                        event = ScriptStarted(event.result.email, event.result.state)
+                    else:
+                        results[event.result.email] = event.result
                 self._emit(event)
         finally:
             hard = self._hard_stop.is_set()
@@ -455,6 +512,8 @@ class Engine:
                 p.join(timeout=None if not hard else 5)
                 if p.is_alive():
                     p.kill()
+            if scripts:  # waited for (killed when stopping at once)
+                finish_scripts(scripts.wait(kill=hard or sys.exc_info()[0] is not None))
         for email in order:
             if email not in results:
                 state, why = (STOPPED, "stopped by the user") if self._stop.is_set() else (

@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 # mailbox starts runs in a copy of its context (`contextvars.copy_context().run`).
 MAILBOX: ContextVar[str] = ContextVar("kimt_mailbox", default="")
 
-# Mailbox states, as a user sees them.
+# Mailbox states, as a user sees them. SCRIPT_FAILED: the mail is done (with or without
+# problems: `MailboxResult.mail_state`), its post-migrate script failed. RUNNING_SCRIPT is
+# shown between the mail's end and the script's (`ScriptStarted`).
 WAITING, MIGRATING, DONE, PROBLEMS, FAILED, STOPPED = (
     "waiting", "migrating", "done", "done with problems", "failed", "stopped")
+SCRIPT_FAILED, RUNNING_SCRIPT = "done, script failed", "running the script"
 
 
 @dataclass
@@ -66,6 +69,22 @@ class FolderResult:
 
 
 @dataclass
+class ScriptOutcome:
+    """What the post-migrate script did after a mailbox (`script`)."""
+
+    path: str
+    exit_code: int | None = None  # None: it did not end by itself (not started, stopped)
+    output: list[str] = field(default_factory=list)  # its last lines, stdout and stderr
+    seconds: float = 0.0
+    problem: str = ""  # why it counts as failed; "" when it exited with 0
+    mail_state: str = DONE  # the mailbox's state before the script ran
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+
+@dataclass
 class MailboxResult:
     email: str
     state: str = WAITING
@@ -84,6 +103,13 @@ class MailboxResult:
     # running again is all it takes (a broken connection, a stop).
     advice: str = ""
     rerun: bool = False  # the journal knew this mailbox: a run after an earlier one
+    script: ScriptOutcome | None = None  # the post-migrate script's, when it ran
+
+    @property
+    def mail_state(self) -> str:
+        """The state of the mail alone (SCRIPT_FAILED is a done mailbox whose script failed)."""
+        return self.script.mail_state if self.state == SCRIPT_FAILED and self.script else \
+            self.state
 
     @property
     def total(self) -> int:
@@ -182,6 +208,15 @@ class LogLine:
 
 
 @dataclass
+class ScriptStarted:
+    """A mailbox's mail is done (`state`); its post-migrate script runs now, and its
+    MailboxFinished follows when the script ended."""
+
+    email: str
+    state: str
+
+
+@dataclass
 class MailboxFinished:
     result: MailboxResult
 
@@ -247,5 +282,5 @@ class RunFinished:
     accounts: ProvisionResult | None = None  # what the Kerio step did (no passwords)
 
 
-Event = (RunStarted | MailboxStarted | FolderProgress | Notice | LogLine | MailboxFinished
-         | RunFinished)
+Event = (RunStarted | MailboxStarted | FolderProgress | Notice | LogLine | ScriptStarted
+         | MailboxFinished | RunFinished)

@@ -30,6 +30,7 @@ from .events import (
     Notice,
     RunFinished,
     RunStarted,
+    ScriptStarted,
 )
 
 MASK = "•••"
@@ -170,6 +171,9 @@ class RunLogs:
                 self.debug("INFO", "kimt.engine", "mailbox started", email)
             case Notice(email=email, text=text):
                 self.debug("WARNING", "kimt.engine", text, email)
+            case ScriptStarted(email=email, state=state):
+                self.debug("INFO", "kimt.engine", f"mailbox {state}; its post-migrate script "
+                           "runs", email)
             case MailboxFinished(result=r):
                 self.write_report("\n" + report.mailbox_section(r, self.verify))
             case RunFinished(results=results, seconds=seconds, stopped=stopped, fatal=fatal):

@@ -6,11 +6,12 @@ and apply the rules that must be the same whichever front end asked: one
 path builds a run, so the same inputs give the same run settings; a ':port' in the host
 unless a port is given, only the login fields the chosen method uses (a
 stale admin name or token command never rides along), a token command
-checked for quoting mistakes, a master separator that can be sent, and
+checked for quoting mistakes, a master separator that can be sent,
 Kerio's admin API on the destination's host at port 4040 unless told
-otherwise. A 4D WebSTAR migration (`webstar_source`, `webstar_request`) is
-the same run: its users come from the 4D configuration instead of a users
-file, and its post offices become the Kerio domains to create first.
+otherwise, and a post-migrate script that exists and can be run. A 4D
+WebSTAR migration (`webstar_source`, `webstar_request`) is the same run:
+its users come from the 4D configuration instead of a users file, and its
+post offices become the Kerio domains to create first.
 Wording that names an option or a field stays with the caller.
 """
 
@@ -30,6 +31,8 @@ from .oauth import split_command
 from .presets import limits as preset_limits
 from .presets import preset
 from .provision import DomainPlan, KerioProvisioning
+from .script import DEFAULT_TIMEOUT_MINUTES as DEFAULT_SCRIPT_MINUTES
+from .script import post_migrate_script as post_migrate
 from .servers import ServerConfig, parse_host
 from .webstar import DEFAULT_IMAP_PORT, WebstarConfig
 
@@ -113,14 +116,17 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
                 max_connections: int | None = None,
                 bytes_per_second: float | None = None,
                 messages_per_second: float | None = None,
-                public_into: str | None = None) -> RunRequest:
+                public_into: str | None = None,
+                post_migrate_script: str | None = None,
+                post_migrate_minutes: float = DEFAULT_SCRIPT_MINUTES) -> RunRequest:
     """The one way a front end builds a run; raises SettingsError on a value out of range.
 
     `users_text` names where the users came from when it was no users file; `folders`
     are the folder choices (`folder_rules.folder_rules`); `source_kind` and
     `destination_kind` name the presets (`presets.PRESETS`) whose figures fill the
     limits not given and whose source folder rules follow the admin's; `public_into`
-    is the mailbox (one of `chosen`) the source's public folders go into.
+    is the mailbox (one of `chosen`) the source's public folders go into;
+    `post_migrate_script`, a program to run after each completed mailbox (checked now).
     """
     if not 1 <= workers <= MAX_WORKERS:
         raise SettingsError(f"mailboxes at the same time (workers) must be 1 to {MAX_WORKERS}, "
@@ -152,10 +158,13 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
                            folders=(folders or FolderRules()).plus(src_kind.folders),
                            limits=limits, kinds=(src_kind.name, dst_kind.name),
                            public_into=public_into)
+    script = None
+    if post_migrate_script and not verify:
+        script = post_migrate(post_migrate_script, post_migrate_minutes)
     if users_text is None:
         users_text = describe_users(users) if users is not None else ""
     return RunRequest(list(chosen), settings, workers, verify, log_dir, users_text,
-                      provision=provision)
+                      provision=provision, post_migrate=script)
 
 
 def webstar_source(host: str, port: int | None = DEFAULT_IMAP_PORT, security: str = "none",

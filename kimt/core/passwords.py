@@ -12,19 +12,27 @@ The logins run in threads (`workers` at a time); the Kerio calls go through
 one admin session, one after the other. Each user ends in one `PasswordOutcome`
 in the admin's words: set, already the same, login refused on the old server,
 not on the destination, or what failed. Passwords are never in an outcome,
-its repr or a log line.
+its repr or a log line. `run_passwords` is the whole run as the command line
+(`kimt migrate --passwords-only`) and the wizard both do it: both servers
+reached first (security 'auto' decided once), a run folder whose Report log
+lists every outcome, and a `PasswordsFinished` that tells a front end all.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from . import survey
 from .accounts import Account
 from .errors import KimtError, LoginError, SettingsError
 from .kerio import KerioAdmin, KerioApiError, KerioClient
+from .logs import Redactor, RunLogs
+from .report import describe_server
 from .servers import ServerConfig, close_quietly, connect
 
 log = logging.getLogger("kimt.passwords")
@@ -69,13 +77,19 @@ def per_user(destination: ServerConfig) -> ServerConfig:
                    oauth_token_command=None)
 
 
+STOPPED_WORDS = "not checked: the run was stopped"
+
+
 def migrate_passwords(source: ServerConfig, destination: ServerConfig,
                       admin: KerioAdmin | None, accounts: Iterable[Account],
                       on_outcome: Callable[[PasswordOutcome], None] = lambda o: None,
-                      workers: int = 4) -> list[PasswordOutcome]:
+                      workers: int = 4,
+                      stopped: Callable[[], bool] = lambda: False) -> list[PasswordOutcome]:
     """Check and carry over every account's password; outcomes in the accounts' order.
 
-    Raises KimtError only when a server can't be used at all (the Kerio admin login).
+    Once `stopped()` says so, the users not yet checked (or set) are left as they
+    are, each said so. Raises KimtError only when a server can't be used at all
+    (the Kerio admin login).
     """
     if source.auth != "user":
         raise SettingsError("passwords only: each user's own password is checked on the old "
@@ -91,6 +105,9 @@ def migrate_passwords(source: ServerConfig, destination: ServerConfig,
 
     def check(account: Account) -> Account | None:
         """Both logins; the account back when its password has to be set."""
+        if stopped():
+            done(PasswordOutcome(account.email, FAILED, STOPPED_WORDS))
+            return None
         try:
             refused = _login(source, account)
             if refused is not None:
@@ -106,7 +123,11 @@ def migrate_passwords(source: ServerConfig, destination: ServerConfig,
 
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="passwords") as pool:
         to_set = [a for a in pool.map(check, accounts) if a is not None]
-    if to_set and admin is None:
+    if to_set and stopped():
+        for account in to_set:
+            done(PasswordOutcome(account.email, FAILED, "checked, not set: the run was "
+                                 "stopped"))
+    elif to_set and admin is None:
         for account in to_set:
             done(PasswordOutcome(account.email, FAILED, "the destination has another "
                                  "password; KIMT sets passwords only in Kerio Connect "
@@ -167,3 +188,65 @@ def report_section(outcomes: list[PasswordOutcome]) -> str:
     lines += [f"  {o.email}: {o.words()}" for o in outcomes]
     lines.append(f"  {summary(outcomes)}")
     return "\n".join(lines) + "\n"
+
+
+@dataclass
+class PasswordsFinished:
+    """The end of a passwords-only run: everything a front end shows."""
+
+    outcomes: list[PasswordOutcome]
+    seconds: float
+    fatal: str = ""  # why it could not start (a server unreachable) or finish (Kerio)
+    report_path: str = ""
+    debug_path: str = ""
+    log_dir: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.fatal and all(o.ok for o in self.outcomes)
+
+
+def run_passwords(source: ServerConfig, destination: ServerConfig, admin: KerioAdmin | None,
+                  accounts: list[Account], users_text: str, *,
+                  log_dir: str | os.PathLike | None = None, workers: int = 4,
+                  on_outcome: Callable[[PasswordOutcome], None] = lambda o: None,
+                  stopped: Callable[[], bool] = lambda: False) -> PasswordsFinished:
+    """A passwords-only run with its run folder and Report log; never raises for a server.
+
+    Both servers are reached first (with security 'auto', decided here once);
+    `on_outcome` hears each user as they are done (from worker threads).
+    """
+    started = time.monotonic()
+    secrets = [a.password for a in accounts] + [a.destination_password for a in accounts]
+    secrets += [source.master_password, destination.master_password,
+                admin.password if admin else None]
+    reached = [survey.try_connection(config) for config in (source, destination)]
+    fatal = next((r.text for r in reached if not r.ok), "")
+    if not fatal:
+        source, destination = (r.config or c for r, c in zip(reached, (source, destination),
+                                                             strict=True))
+    header = "\n".join([
+        f"Source: {describe_server(source)}",
+        f"Destination: {describe_server(destination)}",
+        f"Users: {users_text}; selected users: {len(accounts)}",
+        "Passwords only: each password checked on the source by a login, set on the "
+        + (f"destination through the Kerio admin API at {admin.address}" if admin
+           else "destination only where KIMT manages accounts (Kerio Connect)")
+        + "; no mail is copied"])
+    logs = RunLogs(log_dir, Redactor(secrets), header)
+    outcomes: list[PasswordOutcome] = []
+    try:
+        if fatal:
+            logs.write_report(f"\nThe run could not start: {fatal}\n")
+        else:
+            try:
+                outcomes = migrate_passwords(source, destination, admin, accounts,
+                                             on_outcome, workers, stopped)
+                logs.write_report("\n" + report_section(outcomes))
+            except KimtError as e:
+                fatal = str(e)
+                logs.write_report(f"\nThe run could not finish: {fatal}\n")
+    finally:
+        logs.close()
+    return PasswordsFinished(outcomes, time.monotonic() - started, fatal,
+                             str(logs.report_path), str(logs.debug_path), str(logs.dir))

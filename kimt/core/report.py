@@ -7,11 +7,22 @@ GUI's result page say exactly what the Report says.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
-from .events import DONE, FAILED, PROBLEMS, STOPPED, MailboxResult, Skipped
-from .servers import ServerConfig
+from .events import (
+    DONE,
+    FAILED,
+    PROBLEMS,
+    SCRIPT_FAILED,
+    STOPPED,
+    MailboxResult,
+    ScriptOutcome,
+    Skipped,
+)
+from .servers import AUTO, ServerConfig
 
-SECURITY_WORDS = {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "no encryption"}
+SECURITY_WORDS = {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "no encryption",
+                  AUTO: "detected"}
 
 
 def number(n: int) -> str:
@@ -60,7 +71,12 @@ def duration(seconds: float) -> str:
 
 
 def describe_server(config: ServerConfig) -> str:
-    text = f"{config.address}, {SECURITY_WORDS[config.security]}"
+    if config.security == AUTO:  # decided by the preflight, which the Report says below
+        text = (f"{config.host}, security detected: SSL/TLS, else STARTTLS "
+                + (f"on port {config.port}" if config.port else "(ports 993, 143)")
+                + ", never plain text")
+    else:
+        text = f"{config.address}, {SECURITY_WORDS[config.security]}"
     if config.security != "none":
         text += (f", certificate pinned to {config.fingerprint}" if config.fingerprint
                  else ", certificate verified")
@@ -81,7 +97,40 @@ def describe_server(config: ServerConfig) -> str:
     return text
 
 
+# A state as it is counted ("2 done, 1 done but their script failed"): one without a comma.
+STATE_COUNT_WORDS = {SCRIPT_FAILED: "done but their script failed"}
+
+
+def state_counts(results: Iterable[MailboxResult]) -> str:
+    """'2 done, 1 failed': how many mailboxes ended in each state."""
+    by_state: dict[str, int] = {}
+    for r in results:
+        by_state[r.state] = by_state.get(r.state, 0) + 1
+    return ", ".join(f"{n} {STATE_COUNT_WORDS.get(s, s)}" for s, n in sorted(by_state.items()))
+
+
+def script_verdict(r: MailboxResult) -> str:
+    """What a failed post-migrate script means for the admin."""
+    assert r.script is not None
+    return (f"Post-migrate script FAILED ({r.script.problem}): fix it, then run it by hand "
+            f"for {r.email}, or run again (nothing is copied twice; the script runs again).")
+
+
+def script_lines(outcome: ScriptOutcome) -> list[str]:
+    """The Report's lines about one post-migrate script: how it ended, its last output."""
+    how = f"exit code {outcome.exit_code}" if outcome.ok else f"FAILED, {outcome.problem}"
+    lines = [f"  Post-migrate script: {how} ({duration(outcome.seconds)})"]
+    if outcome.output:
+        lines.append("    Its last lines of output:")
+        lines += [f"      | {line}" for line in outcome.output]
+    elif outcome.exit_code is not None or outcome.seconds:
+        lines.append("    (no output)")
+    return lines
+
+
 def verdict(r: MailboxResult, verify: bool = False) -> str:
+    if r.state == SCRIPT_FAILED and r.script is not None:
+        return f"{verdict(replace(r, state=r.script.mail_state), verify)} {script_verdict(r)}"
     on_dest = r.copied + r.already
     if r.state == FAILED:
         done = f"; {number(on_dest)} of {number(r.total)} messages were on the destination" \
@@ -189,6 +238,8 @@ def mailbox_section(r: MailboxResult, verify: bool = False) -> str:
         lines.append(f"  Problem: {p}")
     for f in r.failed_folders:
         lines.append(f"  Problem: folder '{f.folder}' not finished: {f.error}")
+    if r.script is not None:
+        lines += script_lines(r.script)
     if r.skipped:
         lines += _message_lines("Skipped messages", r.skipped)
         lines.append(f"    {skipped_advice(r.skipped)}")
@@ -213,15 +264,11 @@ def mailbox_section(r: MailboxResult, verify: bool = False) -> str:
 
 def totals(results: Iterable[MailboxResult], seconds: float, verify: bool = False) -> str:
     results = list(results)
-    by_state: dict[str, int] = {}
-    for r in results:
-        by_state[r.state] = by_state.get(r.state, 0) + 1
     copied = sum(r.copied for r in results)
     nbytes = sum(r.bytes_copied for r in results)
     lines = ["=== Totals",
              f"  Time: {duration(seconds)}",
-             f"  Mailboxes: {len(results)} ("
-             + ", ".join(f"{n} {s}" for s, n in sorted(by_state.items())) + ")",
+             f"  Mailboxes: {len(results)} ({state_counts(results)})",
              f"  Folders: {number(sum(len(r.folders) for r in results))}",
              f"  Messages on the source: {number(sum(r.total for r in results))}"]
     if verify:
@@ -248,10 +295,18 @@ def totals(results: Iterable[MailboxResult], seconds: float, verify: bool = Fals
                          "changed them on the new server)")
             lines.append(f"  Deleted on the old server since the last run, left on the new "
                          f"one: {number(sum(len(r.source_deleted) for r in results))}")
-    failed = [r for r in results if r.state in (FAILED, STOPPED, PROBLEMS)]
+    scripts = [r for r in results if r.script is not None]
+    if scripts:
+        lines.append(f"  Post-migrate script: ran after {len(scripts)} mailbox(es), "
+                     f"failed for {sum(not r.script.ok for r in scripts)}")
+    failed = [r for r in results if r.mail_state in (FAILED, STOPPED, PROBLEMS)]
     if failed:
         lines.append("  Not complete:")
         lines += [f"    {r.email}: {verdict(r, verify)}" for r in failed]
+    script_failed = [r for r in results if r.state == SCRIPT_FAILED and r.script]
+    if script_failed:
+        lines.append("  Post-migrate script failed:")
+        lines += [f"    {r.email}: {r.script.problem}" for r in script_failed]
     return "\n".join(lines) + "\n"
 
 

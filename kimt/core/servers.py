@@ -40,8 +40,10 @@ from .wire import (
 
 log = logging.getLogger("kimt.servers")
 
-SECURITY_CHOICES = ("ssl", "starttls", "none")
-DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
+# "auto" is decided once per run before connecting (`detect`): SSL/TLS, else STARTTLS.
+AUTO = "auto"
+SECURITY_CHOICES = ("ssl", "starttls", AUTO, "none")
+DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143, AUTO: 993}  # auto: tried first
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,9 @@ def _refused(config: ServerConfig, email: str, why: str) -> str:
 
 def open_connection(config: ServerConfig) -> IMAPClient:
     """Connect (and STARTTLS) with certificate checks; no login yet."""
+    if config.security == AUTO:
+        raise SettingsError(f"{config.role} security 'auto' is decided before connecting "
+                            "(detect.detect)")
     timeout = SocketTimeout(config.connect_timeout, config.read_timeout)
     ctx = tls_context(config) if config.security != "none" else None
     where = config.address
@@ -284,13 +289,31 @@ def login_name(config: ServerConfig, email: str) -> str:
     return email.split("@", 1)[0] if config.login_name == "local" else email
 
 
+def _password_login(client: IMAPClient, config: ServerConfig, user: str, password: str,
+                    whose: str) -> None:
+    """LOGIN, or SASL PLAIN where LOGIN can't be used: the server disabled it, or the name
+    or password has characters beyond ASCII (LOGIN carries ASCII only; PLAIN is UTF-8,
+    RFC 4616). `whose` names the password in an error, which never holds it."""
+    plain = client.has_capability("AUTH=PLAIN")
+    ascii_only = user.isascii() and password.isascii()
+    if plain and (not ascii_only or client.has_capability("LOGINDISABLED")):
+        client.plain_login(user, password)
+    elif not ascii_only:
+        what = "login name" if not user.isascii() else whose
+        raise LoginError(
+            f"login for {user} on {config.address} (the "
+            f"{SERVER_WORDS.get(config.role, config.role)} server) not tried: the {what} has "
+            "characters beyond ASCII (such as ë), which IMAP LOGIN can't carry, and the "
+            "server does not offer SASL PLAIN (AUTH=PLAIN), which can: enable PLAIN there, "
+            f"or change the {what} to ASCII characters only")
+    else:
+        client.login(user, password)
+
+
 def _login_user(client: IMAPClient, config: ServerConfig, user: str, password: str | None) -> None:
     if password is None:
         raise LoginError(f"no password for {user} on {config.host}")
-    if client.has_capability("LOGINDISABLED") and client.has_capability("AUTH=PLAIN"):
-        client.plain_login(user, password)
-    else:
-        client.login(user, password)
+    _password_login(client, config, user, password, "password")
 
 
 def _login_master(
@@ -298,8 +321,8 @@ def _login_master(
 ) -> None:
     assert config.master_user and config.master_password
     if config.master_style == "separator":
-        client.login(f"{user}{config.master_separator}{config.master_user}",
-                     config.master_password)
+        _password_login(client, config, f"{user}{config.master_separator}{config.master_user}",
+                        config.master_password, "admin password")
     elif config.master_style == "combined":  # Exchange: 'DOMAIN\admin\user', 'admin@x\user'
         # imaplib sends LOGIN's user name as it is given (the password it quotes), and a
         # backslash can't stand in an atom: quoted here, each backslash escaped.
@@ -395,6 +418,10 @@ def connect(config: ServerConfig, email: str, password: str | None = None) -> Wi
     except imap_exc.IMAPClientError as e:
         close_quietly(client)
         raise LoginError(_refused(config, email, server_words(e))) from None
+    except UnicodeError:  # its text is not shown: the string it names may be a password
+        close_quietly(client)
+        raise LoginError(_refused(config, email, "the login name or password has characters "
+                                  "this login method can't send")) from None
     except OSError as e:
         close_quietly(client)
         raise ConnectError(f"connection to {config.address} lost during login: {e}") from None

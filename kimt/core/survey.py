@@ -14,11 +14,12 @@ import logging
 from dataclasses import dataclass
 
 from .accounts import Account
+from .detect import Detected, detect
 from .errors import CertificateError, KimtError
 from .folder_rules import FolderRules
 from .folders import list_folders, select
 from .report import SECURITY_WORDS, number, size
-from .servers import ServerConfig, close_quietly, connect, open_connection
+from .servers import AUTO, ServerConfig, close_quietly, connect, open_connection
 from .wire import Refused, Wire
 
 log = logging.getLogger("kimt.survey")
@@ -32,6 +33,7 @@ class ConnectionTest:
     ok: bool
     text: str  # one or two sentences for the admin
     untrusted_fingerprint: str | None = None  # set when an unknown certificate was shown
+    config: ServerConfig | None = None  # the server as reached: security 'auto' decided
 
 
 @dataclass(frozen=True)
@@ -61,15 +63,22 @@ class Estimate:
 
 
 def try_connection(config: ServerConfig) -> ConnectionTest:
-    """Connect (TLS and certificate checked), read the capabilities, log in to nobody."""
+    """Connect (TLS and certificate checked), read the capabilities, log in to nobody.
+
+    With security 'auto', what the server speaks is detected first and said.
+    """
+    auto = config.security == AUTO
     try:
+        detected: Detected = detect(config)
+        config = detected.config
         client = open_connection(config)
     except CertificateError as e:
         if e.fingerprint and not config.fingerprint:
             return ConnectionTest(
                 False,
-                f"{config.address} answered, but its certificate is not signed by an "
-                f"authority this computer trusts (a self-signed certificate?). "
+                f"{config.host if auto else config.address} answered, but its certificate "
+                "is not signed by an authority this computer trusts (a self-signed "
+                "certificate?). "
                 f"Its fingerprint is {e.fingerprint}.",
                 e.fingerprint)
         return ConnectionTest(False, str(e))
@@ -83,17 +92,20 @@ def try_connection(config: ServerConfig) -> ConnectionTest:
     finally:
         wire.close()
     text = f"Connected to {config.address}"
+    how = SECURITY_WORDS[config.security] + (", detected" if auto else "")
     if config.security == "none":
         text += ", without encryption (passwords travel in plain text)"
     elif config.fingerprint:
-        text += f" ({SECURITY_WORDS[config.security]}), certificate trusted by its fingerprint"
+        text += f" ({how}), certificate trusted by its fingerprint"
     else:
-        text += f" ({SECURITY_WORDS[config.security]}), certificate valid"
+        text += f" ({how}), certificate valid"
     offered = [c for c in NOTABLE_CAPABILITIES if c in caps and c != "STARTTLS"]
     text += ("; the server offers " + ", ".join(offered)) if offered else ""
     if "MULTIAPPEND" not in caps:
         text += ". It lacks MULTIAPPEND: copying works, a little slower"
-    return ConnectionTest(True, text + ".")
+    if detected.tried:
+        text += f". Tried first: {'; '.join(detected.tried)}"
+    return ConnectionTest(True, text + ".", config=config)
 
 
 def check_login(config: ServerConfig, account: Account) -> LoginCheck:

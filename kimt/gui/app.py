@@ -8,7 +8,8 @@ run, and passes values between pages (the source server to the users page's
 checks, the pages' values into the run). It disables Next while the page
 reports a `problem()`. A migration is built from the pages' `ServerConfig`s,
 the destination's Kerio account creation and the selected accounts into the
-same `RunRequest` the CLI builds, run by `MigrationRun`, and followed here:
+same `RunRequest` the CLI builds, run by `MigrationRun` (with "Passwords only"
+ticked, `PasswordsRun`, as `kimt migrate --passwords-only`), and followed here:
 the status page is shown its events, the result page the outcome. With 4D
 WebSTAR as the source, the configuration the source page read goes to the
 users page and into the run as `4d2kms` builds it (`options.webstar_request`).
@@ -27,14 +28,15 @@ import ttkbootstrap as ttk
 from ..core.accounts import Account
 from ..core.engine import RunRequest
 from ..core.errors import KimtError, SettingsError
-from ..core.options import run_request, webstar_request
+from ..core.options import describe_users, run_request, webstar_request
+from ..core.passwords import PasswordsFinished
 from ..core.servers import ServerConfig
 from ..core.webstar import WebstarConfig
 from ..system import SingleInstance
 from . import settings as settings_store
 from .common import PAD, ConfirmDialog, Tasks, autowrap
 from .result import ResultPage
-from .run import MigrationRun
+from .run import MigrationRun, PasswordsRequest, PasswordsRun
 from .server import DestinationPage, SourcePage
 from .status import StatusPage
 from .users import UsersPage
@@ -62,7 +64,7 @@ class Wizard:
         self.settings_path = settings_path
         self.settings = settings or settings_store.load(settings_path)
         self.tasks = Tasks(root)
-        self.run: MigrationRun | None = None
+        self.run: MigrationRun | PasswordsRun | None = None
         self.last_accounts: list[Account] = []
         self.closing = False
         root.title(TITLE)
@@ -189,17 +191,32 @@ class Wizard:
             if page.problem():
                 self.show(self.pages.index(page))
                 return f"Complete the {page.title.lower()} page first."
+        passwords_only = self.users_page.passwords_only()
         try:
-            request = self.build_request(accounts, workers)
+            run: MigrationRun | PasswordsRun = (
+                PasswordsRun(self.passwords_request(accounts, workers)) if passwords_only
+                else MigrationRun(self.build_request(accounts, workers)))
         except KimtError as e:  # problem() checks the fields; this is the last word
             return str(e)
-        self.run = MigrationRun(request)
+        self.run = run
         self.last_accounts = list(accounts)
-        self.status_page.begin(request.accounts, self.users_page.expected_messages())
+        self.status_page.begin(accounts, self.users_page.expected_messages(), passwords_only)
         self.show(self.pages.index(self.status_page))
-        self.run.start()
+        run.start()
         self.root.after(RUN_POLL_MS, self.follow_run)
         return None
+
+    def passwords_request(self, accounts: list[Account], workers: int) -> PasswordsRequest:
+        """Passwords only (`kimt migrate --passwords-only`): checked on the source, set
+        in Kerio Connect when it is the destination."""
+        provision = self.destination_page.provisioning()
+        webstar = self.webstar()
+        users = (webstar.describe() if webstar is not None
+                 else describe_users(self.users_page.accounts) if self.users_page.accounts
+                 else "")
+        return PasswordsRequest(self.source_page.config(), self.destination_page.config(),
+                                provision.admin if provision else None, list(accounts), users,
+                                workers)
 
     def build_request(self, accounts: list[Account], workers: int) -> RunRequest:
         """The run the pages ask for, built as the CLI builds it (`options.run_request`;
@@ -208,14 +225,16 @@ class Wizard:
         provision = self.destination_page.provisioning()
         folders = self.users_page.folder_rules()
         config = self.webstar()
+        script = self.users_page.post_migrate()
         if config is None:
             return run_request(self.users_page.accounts, accounts, source, destination,
-                               workers=workers, provision=provision, folders=folders)
+                               workers=workers, provision=provision, folders=folders,
+                               **script)
         if provision is None:
             raise SettingsError("4D WebSTAR's users move to Kerio Connect: choose it on the "
                                 "destination page")
         return webstar_request(config, accounts, source, destination, provision,
-                               workers=workers, folders=folders)
+                               workers=workers, folders=folders, **script)
 
     def follow_run(self) -> None:
         """Show the status page what the engine did since; the result page when it is over."""
@@ -232,7 +251,10 @@ class Wizard:
         if self.closing:
             self.destroy()
             return
-        self.result_page.show_run(run.finished)
+        if isinstance(run.finished, PasswordsFinished):
+            self.result_page.show_passwords(run.finished)
+        else:
+            self.result_page.show_run(run.finished)
         self.show(self.pages.index(self.result_page))
 
     def stop_run(self) -> None:

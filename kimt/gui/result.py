@@ -8,6 +8,8 @@ missing, so it finishes a stopped or failed run. Once a mailbox is complete
 the button reads "Finish migration" (IceWarp's word for it): after the
 cut-over the same run copies mail that arrived on the old server since and
 carries its flag changes over, and this page then shows that per user.
+A passwords-only run shows its outcomes instead (`show_passwords`): what
+was not set, and why.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from tkinter import filedialog
 import ttkbootstrap as ttk
 
 from ..core.errors import KimtError
-from ..core.events import DONE, FAILED, PROBLEMS, STOPPED, RunFinished
+from ..core.events import DONE, PROBLEMS, SCRIPT_FAILED, RunFinished
 from ..core.logs import copy_report
+from ..core.passwords import PasswordsFinished
+from ..core.passwords import summary as passwords_summary
 from ..core.provision import (
     CREATED,
     EXISTING,
@@ -30,7 +34,7 @@ from ..core.provision import (
     outcome_words,
     summary,
 )
-from ..core.report import duration, finish_line, number, size, verdict
+from ..core.report import duration, finish_line, number, size, state_counts, verdict
 from ..system import open_path
 from .common import PAD, Page, PageHost, autowrap, tone
 
@@ -39,19 +43,24 @@ SHOWN_ACCOUNTS = 8  # addresses named per line; the Report log lists every one
 
 class ResultPage(Page):
     title = "Result"
-    subtitle = "The migration is over. The Report log lists every user and every problem."
     next_label = "Close"
+
+    @property
+    def subtitle(self) -> str:  # type: ignore[override]
+        what = ("Passwords only is" if isinstance(self.finished, PasswordsFinished)
+                else "The migration is")
+        return f"{what} over. The Report log lists every user and every problem."
 
     def __init__(self, master: tk.Misc, wizard: PageHost):
         super().__init__(master, wizard)
-        self.finished: RunFinished | None = None
+        self.finished: RunFinished | PasswordsFinished | None = None
         self.report_path = self.debug_path = self.log_dir = None
         self.columnconfigure(0, weight=1)
         self.rowconfigure(4, weight=1)
         self.headline = autowrap(ttk.Label(self, text="", font="-size 13 -weight bold"))
         self.headline.grid(row=0, column=0, sticky="we")
 
-        grid = ttk.Frame(self)
+        grid = self.figures_frame = ttk.Frame(self)
         grid.grid(row=1, column=0, sticky="w", pady=(PAD, 0))
         self.figures: dict[str, ttk.Label] = {}
         names = ("Time", "Users", "Folders", "Messages on the source", "Copied",
@@ -60,7 +69,7 @@ class ResultPage(Page):
             row, col = n % 4, (n // 4) * 2
             ttk.Label(grid, text=name + ":", bootstyle="secondary").grid(
                 row=row, column=col, sticky="w", padx=(0 if col == 0 else PAD * 3, 8), pady=1)
-            value = ttk.Label(grid, text="", font="-weight bold")
+            value = ttk.Label(grid, text="", font="-weight bold", wraplength=260)
             value.grid(row=row, column=col + 1, sticky="w", pady=1)
             self.figures[name] = value
 
@@ -128,27 +137,58 @@ class ResultPage(Page):
     def run_again(self) -> None:
         tone(self.error_label, "danger", self.wizard.run_again() or "")
 
-    def show_run(self, finished: RunFinished) -> None:
+    def _logs_of(self, finished: RunFinished | PasswordsFinished) -> None:
         self.finished = finished
         self.error_label.configure(text="")
         self.report_path, self.debug_path, self.log_dir = (
             Path(finished.report_path), Path(finished.debug_path), Path(finished.log_dir))
+
+    def _problems(self, lines: list[str], nothing: str) -> None:
+        self.problems.configure(state="normal")
+        self.problems.delete("1.0", "end")
+        self.problems.insert("1.0", "\n".join(lines) if lines else nothing)
+        self.problems.configure(state="disabled")
+
+    def show_passwords(self, finished: PasswordsFinished) -> None:
+        """A passwords-only run: each user's outcome not set, in the Report's words."""
+        self._logs_of(finished)
+        self.figures_frame.grid_remove()  # no mail figures: no mail was copied
+        self.show_accounts(None)
+        if finished.fatal:
+            head, style = f"No password was set: {finished.fatal}", "danger"
+        else:
+            head, style = passwords_summary(finished.outcomes), "ok" if finished.ok else "warning"
+        tone(self.headline, style, head)
+        lines = [finished.fatal] if finished.fatal else []
+        lines += [f"{o.email}: {o.words()}" for o in finished.outcomes if not o.ok]
+        self.box_label.configure(text="Not set (each with the reason):")
+        self._problems(lines, "Nothing: every password is set or already the same.")
+        self.again_button.configure(text="Run again")
+        self.again_hint.configure(text="Run again checks the selected users' passwords once "
+                                       "more; those already the same are left as they are. "
+                                       "No mail is copied.")
+
+    def show_run(self, finished: RunFinished) -> None:
+        self._logs_of(finished)
+        self.figures_frame.grid()
         results = finished.results
-        states = {s: sum(1 for r in results if r.state == s)
-                  for s in (DONE, PROBLEMS, FAILED, STOPPED)}
+        complete = sum(1 for r in results if r.mail_state == DONE)
+        script_failed = sum(1 for r in results if r.state == SCRIPT_FAILED)
         if finished.fatal:
             head, style = f"Nothing was copied: {finished.fatal}", "danger"
         elif finished.stopped:
             head, style = ("Stopped. Run again to finish: nothing is copied twice.", "warning")
-        elif states[DONE] == len(results):
+        elif complete == len(results):
             head, style = (f"All {len(results)} mailboxes are complete on the destination.",
-                           "ok")
+                           "ok" if not script_failed else "warning")
         else:
-            head, style = (f"{states[DONE]} of {len(results)} mailboxes are complete; the "
+            head, style = (f"{complete} of {len(results)} mailboxes are complete; the "
                            "others are listed below.", "warning")
+        if script_failed and not finished.fatal:
+            head += (f" The post-migrate script failed for {script_failed} mailbox(es), "
+                     "listed below.")
         tone(self.headline, style, head)
-        users = f"{len(results)}" + "".join(
-            f", {n} {s}" for s, n in states.items() if n and len(results))
+        users = f"{len(results)}" + (f", {state_counts(results)}" if results else "")
         copied = sum(r.copied for r in results)
         values = {
             "Time": duration(finished.seconds),
@@ -176,22 +216,20 @@ class ResultPage(Page):
         if webstar is not None and not finished.fatal:  # never selectable: said here too
             lines += [f"not migrated from 4D WebSTAR: {line}" for line in webstar.left_out_lines()]
         news = [f"{r.email}: {finish_line(r)}" for r in results
-                if r.rerun and r.state in (DONE, PROBLEMS)]
+                if r.rerun and r.mail_state in (DONE, PROBLEMS)]
         altered = sum(r.altered_total for r in results)
         if altered:
             news.append(f"{number(altered)} message(s) were stored differently by the new "
                         "server (listed in the Report log): they are there and are never "
                         "copied again.")
+        what = "needs attention" if script_failed else "is not complete"
         self.box_label.configure(
-            text=("Since the last run" + (", and what is not complete:" if lines else ":"))
-            if news else "Not complete (each with the reason):")
-        self.problems.configure(state="normal")
-        self.problems.delete("1.0", "end")
-        self.problems.insert("1.0", "\n".join(news + lines) if news or lines else
-                             "Nothing: every selected mailbox is complete.")
-        self.problems.configure(state="disabled")
+            text=("Since the last run" + (f", and what {what}:" if lines else ":"))
+            if news else ("Needs attention" if script_failed else "Not complete")
+            + " (each with the reason):")
+        self._problems(news + lines, "Nothing: every selected mailbox is complete.")
         # Once a mailbox is complete, running again is how the migration is finished.
-        finishing = any(r.state == DONE or r.rerun for r in results)
+        finishing = any(r.mail_state == DONE or r.rerun for r in results)
         self.again_button.configure(text="Finish migration" if finishing else "Run again")
         self.again_hint.configure(
             text="Finish migration copies the mail that arrived on the old server since, "

@@ -6,7 +6,9 @@ same record; how users log in is the `logins.LoginFields` widget. "Test
 connection" runs `survey.try_connection` in the background (a newer
 test's answer wins over an older one still on its way). An unknown
 certificate shows its fingerprint in the page with one button to trust
-exactly that certificate; changing the host or security forgets it. The
+exactly that certificate; changing the host or security forgets it. With
+security Detect the test says what the server speaks (`core.detect`); a run
+decides it again, once, before copying. The
 destination adds Kerio Connect (`kerio.KerioSection`): its test also logs in
 to the admin API, whose certificate is trusted the same way, separately.
 The source may instead be 4D WebSTAR on this computer (`webstar.WebstarSection`):
@@ -34,7 +36,7 @@ from .settings import ServerSettings
 from .webstar import WebstarSection
 
 SECURITY_LABELS = {"ssl": "SSL/TLS (port 993)", "starttls": "STARTTLS (port 143)",
-                   "none": "None (plain text)"}
+                   "auto": "Detect", "none": "None (plain text)"}
 IDLE_TEST_TEXT = ("Optional: checks that the server answers and its certificate, without "
                   "logging in to a mailbox.")
 

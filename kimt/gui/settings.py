@@ -51,6 +51,8 @@ class Settings:
     exclude_folders: list[str] = field(default_factory=list)
     include_folders: list[str] = field(default_factory=list)
     map_folders: list[str] = field(default_factory=list)
+    post_migrate_script: str = ""  # a program's path (the users page's run options)
+    post_migrate_minutes: int = 10  # its time limit
 
     @classmethod
     def from_dict(cls, data: dict) -> Settings:
@@ -81,6 +83,10 @@ class Settings:
             value = data.get(name)
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
                 setattr(s, name, list(value))
+        s.post_migrate_script = str(data.get("post_migrate_script", ""))
+        minutes = data.get("post_migrate_minutes", 10)
+        s.post_migrate_minutes = minutes if isinstance(minutes, int) and 1 <= minutes <= 1440 \
+            else 10
         return s
 
 

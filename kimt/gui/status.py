@@ -5,7 +5,8 @@ as it drains them (`handle`, then `tick`) and tells the page when Stop was
 asked for (`show_stopping`). A mailbox's progress is its finished folders
 plus the current one; with an Estimate its messages are counted against the
 estimated total, otherwise against its folders. Speed and ETA are computed
-from the bytes copied and that fraction.
+from the bytes copied and that fraction. A passwords-only run shows each
+user's outcome instead (`PasswordOutcome`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from ..core.events import (
     FAILED,
     MIGRATING,
     PROBLEMS,
+    RUNNING_SCRIPT,
+    SCRIPT_FAILED,
     STOPPED,
     WAITING,
     FolderProgress,
@@ -31,11 +34,13 @@ from ..core.events import (
     Notice,
     RunFinished,
     RunStarted,
+    ScriptStarted,
 )
+from ..core.passwords import PasswordOutcome
 from ..core.report import number, size
 from .common import PAD, Page, PageHost, autowrap, scrolled_table, tone
 
-COLUMNS = (("address", "Address", 190), ("state", "State", 120), ("folder", "Folder", 150),
+COLUMNS = (("address", "Address", 190), ("state", "State", 140), ("folder", "Folder", 150),
            ("messages", "Messages", 100), ("size", "Size", 70), ("speed", "Speed", 80),
            ("eta", "Time left", 80))
 
@@ -62,6 +67,7 @@ class Progress:
     bytes_before: int = 0
     started: float = 0.0
     result: MailboxResult | None = None
+    outcome: PasswordOutcome | None = None  # passwords only: what was done with it
 
     @property
     def done(self) -> int:
@@ -73,7 +79,7 @@ class Progress:
 
     @property
     def fraction(self) -> float:
-        if self.result is not None:
+        if self.result is not None or self.outcome is not None:
             return 1.0
         if self.expected:
             return min(1.0, self.done / self.expected)
@@ -85,14 +91,21 @@ class Progress:
 
 class StatusPage(Page):
     title = "Migration status"
-    subtitle = ("Mail is being copied. You can stop at any time: a later run finishes "
-                "the job without copying anything twice.")
     can_go_back = False
     next_label = "Next"
+
+    @property
+    def subtitle(self) -> str:  # type: ignore[override]
+        if self.passwords:
+            return ("Each user's password is checked on the old server and set on the new one "
+                    "where it differs. No mail is copied.")
+        return ("Mail is being copied. You can stop at any time: a later run finishes "
+                "the job without copying anything twice.")
 
     def __init__(self, master: tk.Misc, wizard: PageHost):
         super().__init__(master, wizard)
         self.rows: dict[str, Progress] = {}
+        self.passwords = False  # a passwords-only run: one outcome per user, no mail
         self.started = 0.0
         self.columnconfigure(0, weight=1)
         self.rowconfigure(2, weight=1)
@@ -120,15 +133,20 @@ class StatusPage(Page):
 
     # -- running ------------------------------------------------------------------------
 
-    def begin(self, accounts: list[Account], expected: dict[str, int]) -> None:
-        """A new run of `accounts`; `expected`: messages per address, as estimated."""
+    def begin(self, accounts: list[Account], expected: dict[str, int],
+              passwords: bool = False) -> None:
+        """A new run of `accounts`; `expected`: messages per address, as estimated;
+        `passwords`: a passwords-only run."""
+        self.passwords = passwords
+        self.tree.heading("folder", text="Details" if passwords else "Folder")
         self.started = time.monotonic()
         self.rows = {a.email: Progress(a.email, expected.get(a.email, 0)) for a in accounts}
         self.tree.delete(*self.tree.get_children())
         for email in self.rows:
             self.tree.insert("", "end", iid=email, values=self.values(self.rows[email]))
         self.stop_button.configure(state="normal", text="Stop")
-        tone(self.notice, "default", "Connecting to both servers…")  # not a last run's colour
+        tone(self.notice, "default", "Connecting to both servers…" if not passwords else
+             "Checking the passwords; Stop leaves the users not yet checked as they are.")
         self.tick()
 
     def handle(self, event) -> None:
@@ -152,6 +170,14 @@ class StatusPage(Page):
                 self.show(p)
             case Notice(email=email, text=text):
                 self.notice.configure(text=f"{email}: {text}")
+            case PasswordOutcome(email=email):
+                p = self.rows[email]
+                p.state, p.outcome = event.state, event
+                self.show(p)
+            case ScriptStarted(email=email):
+                p = self.rows[email]
+                p.state, p.folder = RUNNING_SCRIPT, ""
+                self.show(p)
             case MailboxFinished(result=result):
                 p = self.rows.setdefault(result.email, Progress(result.email))
                 p.state, p.result, p.folder = result.state, result, ""
@@ -160,11 +186,13 @@ class StatusPage(Page):
                 tone(self.notice, "danger", fatal)
 
     def values(self, p: Progress) -> tuple:
+        if p.outcome is not None:
+            return (p.email, p.state, p.outcome.reason, "", "", "", "")
         speed = eta = ""
         if p.result is not None:
             r = p.result
             messages = f"{number(r.copied + r.already)} / {number(r.total)}"
-        elif p.state == MIGRATING:
+        elif p.state in (MIGRATING, RUNNING_SCRIPT):
             messages = number(p.done) + (f" / {number(p.expected)}" if p.expected else "")
             elapsed = time.monotonic() - p.started
             if elapsed > 0.5 and p.nbytes:
@@ -179,8 +207,11 @@ class StatusPage(Page):
                 speed, eta)
 
     def show(self, p: Progress) -> None:
-        tag = {DONE: "done", FAILED: "failed", PROBLEMS: "problems", STOPPED: "stopped"}
-        self.tree.item(p.email, values=self.values(p), tags=(tag.get(p.state, ""),))
+        tag = {DONE: "done", FAILED: "failed", PROBLEMS: "problems", SCRIPT_FAILED: "problems",
+               STOPPED: "stopped"}.get(p.state, "")
+        if p.outcome is not None:
+            tag = "done" if p.outcome.ok else "failed"
+        self.tree.item(p.email, values=self.values(p), tags=(tag,))
 
     def tick(self) -> None:
         """The overall bar, and the speed and time left, which move on between events."""
@@ -189,10 +220,12 @@ class StatusPage(Page):
         fractions = [p.fraction for p in self.rows.values()]
         whole = sum(fractions) / len(fractions)
         self.overall.configure(value=int(whole * 1000))
-        finished = sum(1 for p in self.rows.values() if p.result is not None)
+        finished = sum(1 for p in self.rows.values()
+                       if p.result is not None or p.outcome is not None)
         elapsed = time.monotonic() - self.started
+        what = "users done" if self.passwords else "mailboxes finished"
         self.overall_label.configure(
-            text=f"{finished} of {len(self.rows)} mailboxes finished  ·  {whole:.0%}  ·  "
+            text=f"{finished} of {len(self.rows)} {what}  ·  {whole:.0%}  ·  "
                  f"elapsed {clock(elapsed)}")
         for p in self.rows.values():
             if p.state == MIGRATING:
@@ -200,4 +233,6 @@ class StatusPage(Page):
 
     def show_stopping(self) -> None:
         self.stop_button.configure(state="disabled", text="Stopping…")
-        tone(self.notice, "warning", "Stopping after the batch of messages in flight…")
+        tone(self.notice, "warning", "Stopping after the batch of messages in flight…"
+             if not self.passwords else "Stopping: the logins in flight end, the users not "
+             "yet checked are left as they are…")
