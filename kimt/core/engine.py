@@ -15,7 +15,10 @@ on copying; a worker that dies itself fails its mailbox and is replaced.
 Stop is cooperative: the workers finish the batch in flight, mark their
 mailbox stopped, and report every account not yet started as stopped.
 The GUI and the CLI both call `Engine.run` with a callback; neither has
-its own way to migrate.
+its own way to migrate. Given a `cluster.Coordinator`, the same run sends
+its mailboxes to Dask workers on other computers instead of starting
+processes here; everything else (preflight, events, logs, stop) is this
+module's.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ..system.workers import worker_context
 from .accounts import Account
@@ -54,6 +58,9 @@ from .presets import PRESETS
 from .provision import REFUSED, KerioProvisioning, ProvisionResult, provision, report_section
 from .report import describe_server
 from .servers import connect, open_connection
+
+if TYPE_CHECKING:
+    from .cluster import Coordinator
 
 log = logging.getLogger("kimt.engine")
 
@@ -178,7 +185,8 @@ def _mailboxes(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
 class Engine:
     """Runs one request; `stop()` may be called from any thread."""
 
-    def __init__(self, request: RunRequest, on_event: Callable[[Event], None]):
+    def __init__(self, request: RunRequest, on_event: Callable[[Event], None],
+                 cluster: Coordinator | None = None):
         s = request.settings
         if s.use_journal and s.state_dir is None:
             # Resolved here, in the process the user started: a worker's environment is
@@ -195,6 +203,8 @@ class Engine:
         self._hard_stop = threading.Event()
         self.logs: RunLogs | None = None
         self.provisioned: ProvisionResult | None = None  # what the Kerio step did
+        self.cluster = cluster  # the mailboxes run on Dask workers (`kimt migrate --cluster`)
+        self._cluster_problem = ""  # why the cluster could not be reached
 
     def stop(self) -> None:
         """Finish the batch in flight everywhere, then stop."""
@@ -221,7 +231,7 @@ class Engine:
             f"Source: {describe_server(s.source)}",
             f"Destination: {describe_server(s.destination)}",
             f"Users file: {r.users_file or '-'}; selected mailboxes: {len(r.accounts)}",
-            f"Workers: {r.workers}",
+            self.cluster.describe() if self.cluster else f"Workers: {r.workers}",
             f"Migration journal: {self._journal_words()}",
         ] + self._kinds() + s.folders.describe() + s.limits.describe() + (
             [f"Destination accounts: created if missing through the Kerio admin API at "
@@ -249,6 +259,10 @@ class Engine:
         s = self.request.settings
         if not s.use_journal:
             return "not used"
+        if self.cluster:
+            return ("on each worker machine, in its own state folder (KIMT's memory of what "
+                    "it put where; a machine without it compares message keys in full, which "
+                    "alone prevents duplicates)")
         path = journal_path(s.state_dir, s.destination.address)
         return (f"{path} (KIMT's memory of what it put where; deleting it is safe: the next "
                 "run compares in full)")
@@ -270,6 +284,7 @@ class Engine:
             starting.start()
             fatal = self._preflight()
             starting.join()
+            fatal = fatal or self._cluster_problem
             if fatal:
                 self._dismiss_workers()
                 log.error("%s", fatal)
@@ -391,6 +406,12 @@ class Engine:
     def _start_workers(self) -> None:
         """The workers start now and wait for accounts (the preflight runs meanwhile)."""
         r = self.request
+        if self.cluster is not None:
+            limits = r.settings.limits
+            self._cluster_problem = self.cluster.start(
+                {"source": limits.source_connections,
+                 "destination": limits.destination_connections})
+            return
         self._jobs, self._events = self._ctx.Queue(), self._ctx.Queue()
         count = max(1, min(r.workers, len(r.accounts)))
         processes = min(count, worker_processes())
@@ -398,6 +419,9 @@ class Engine:
         self._workers = [self._start_worker() for _ in range(processes)]
 
     def _dismiss_workers(self) -> None:
+        if self.cluster is not None:
+            self.cluster.close()
+            return
         assert self._jobs is not None
         for _ in range(len(self._workers) * self._per_process):
             self._jobs.put(None)
@@ -406,7 +430,19 @@ class Engine:
             if p.is_alive():
                 p.kill()
 
+    def _run_cluster(self) -> list[MailboxResult]:
+        r = self.request
+        assert self.cluster is not None
+        try:
+            results = self.cluster.run(r.accounts, r.settings, r.verify, self._emit,
+                                       self._stop.is_set, self._hard_stop.is_set)
+        finally:
+            self.cluster.close()
+        return self._left_over([a.email for a in r.accounts], results, {})
+
     def _run_workers(self) -> list[MailboxResult]:
+        if self.cluster is not None:
+            return self._run_cluster()
         r = self.request
         jobs, events = self._jobs, self._events
         assert jobs is not None and events is not None
@@ -446,6 +482,11 @@ class Engine:
                 p.join(timeout=None if not hard else 5)
                 if p.is_alive():
                     p.kill()
+        return self._left_over(order, results, in_flight)
+
+    def _left_over(self, order: list[str], results: dict[str, MailboxResult],
+                   in_flight: dict[int, list[str]]) -> list[MailboxResult]:
+        """Every mailbox's result in file order: those without one stopped or failed."""
         for email in order:
             if email not in results:
                 state, why = (STOPPED, "stopped by the user") if self._stop.is_set() else (
