@@ -419,3 +419,42 @@ def test_the_worker_wrapper_starts_dask_with_tls_and_no_secret(tmp_path):
     assert command[command.index("--tls-key") + 1].endswith("worker-key.pem")
     with pytest.raises(SettingsError):
         worker_command("tcp://10.0.0.5:8786", None, 3, None)
+
+
+def test_ctrl_c_on_the_coordinator_stops_every_worker_and_a_rerun_finishes(
+        cluster, dovecot_factory, tmp_path):
+    src, dst = dovecot_factory(), dovecot_factory()
+    users = users_with_mail(src, dst, 6, messages=150, size=8000)
+    csv = write_csv(tmp_path / "users.csv", users)
+    proxy = CountingProxy(src.port, delay=0.02)
+    logs = tmp_path / "logs"
+    args = cluster_args(cluster, src, dst, csv, logs, "--batch-mb", "0.1")
+    args[args.index("--source-host") + 1] = f"127.0.0.1:{proxy.port}"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **LEASES)
+    try:
+        with open(tmp_path / "kimt.out", "w") as out:
+            run = subprocess.Popen([sys.executable, "-m", "kimt", *args], stdout=out,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        try:
+            deadline = time.monotonic() + RUN_TIMEOUT
+            while run.poll() is None and not any(count(dst, u) >= 10 for u, _ in users):
+                assert time.monotonic() < deadline
+                time.sleep(0.3)
+            run.send_signal(signal.SIGINT)
+            run.wait(timeout=RUN_TIMEOUT)
+        finally:
+            if run.poll() is None:
+                run.kill()
+        output = (tmp_path / "kimt.out").read_text()
+        assert run.returncode == 130, output
+        assert "Stopped. Run the same command again to finish" in output
+        report = report_of(output)
+        assert "The run was stopped by the user." in report
+        assert report.count("=== user") == 6
+        assert sum(count(dst, u) for u, _ in users) < 6 * 150  # it did stop early
+        again = kimt(*args, timeout=RUN_TIMEOUT, env=LEASES)
+    finally:
+        proxy.close()
+    assert again.returncode == 0, again.stdout + again.stderr + cluster.log_tails()
+    for user, _ in users:
+        assert_same_mail(src, dst, user)

@@ -386,8 +386,9 @@ class Coordinator:
                         if before is not None and event.email not in results:
                             why = (f"moved from worker {before} to {event.where}: the first "
                                    "stopped answering in the middle of this mailbox (its "
-                                   "machine or process ended), so Dask ran it again there; "
-                                   "it compared both servers afresh: nothing copied twice")
+                                   "machine or process ended), so Dask ran the mailbox "
+                                   "again; that run compared both servers afresh, so "
+                                   "nothing was copied twice")
                             moves.setdefault(event.email, []).append(why)
                             emit(Notice(event.email, why))
                             continue
