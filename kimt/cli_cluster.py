@@ -68,6 +68,11 @@ def add_cluster_commands(sub) -> None:
     c.add_argument("--state-dir", metavar="DIR",
                    help="where this machine keeps its migration journal (default: the "
                         "user's state folder)")
+    c.add_argument("--worker-port", metavar="N",
+                   help="the port the scheduler and the coordinator reach this worker on "
+                        "(default: any free one; fix it to open it in a firewall)")
+    c.add_argument("--nanny-port", metavar="N",
+                   help="the port of the process that restarts the worker (default: any)")
     c.add_argument("--cluster-insecure", action="store_true",
                    help="allow a tcp:// scheduler address (passwords unencrypted)")
 
@@ -133,7 +138,8 @@ def cmd_cluster_scheduler(args: argparse.Namespace) -> int:
 
 
 def worker_command(address: str, certs: str | None, mailboxes: int, name: str | None,
-                   insecure: bool = False) -> list[str]:
+                   insecure: bool = False, ports: tuple[str | None, str | None] = (None, None),
+                   ) -> list[str]:
     """The `dask worker` command line of a KIMT worker (no secret in it)."""
     from .core.certs import tls_files
     from .core.cluster import check_address
@@ -154,13 +160,16 @@ def worker_command(address: str, certs: str | None, mailboxes: int, name: str | 
         command += ["--tls-ca-file", str(ca), "--tls-cert", str(cert), "--tls-key", str(key)]
     if name:
         command += ["--name", name]
+    for option, port in zip(("--worker-port", "--nanny-port"), ports, strict=True):
+        if port:
+            command += [option, port]
     return command
 
 
 def cmd_cluster_worker(args: argparse.Namespace) -> int:
     _dask_available()
     command = worker_command(args.address, args.certs, args.mailboxes, args.name,
-                             args.cluster_insecure)
+                             args.cluster_insecure, (args.worker_port, args.nanny_port))
     env = dict(os.environ)
     if args.state_dir:
         from .core.cluster import STATE_DIR_VARIABLE
