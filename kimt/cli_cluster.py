@@ -27,7 +27,7 @@ def add_cluster_options(c: argparse.ArgumentParser) -> None:
     g.add_argument("--cluster", metavar="tls://HOST:PORT",
                    help="run the mailboxes on the Dask workers of this scheduler (started "
                         "with 'kimt cluster-scheduler'); this computer writes the logs. "
-                        "--workers is then each worker machine's --mailboxes")
+                        "Each worker's --mailboxes, not --workers, sets how many run at once")
     g.add_argument("--cluster-certs", metavar="DIR",
                    help="the certificates folder made by 'kimt cluster-certs' (this computer "
                         "uses ca.pem and coordinator-*.pem)")
