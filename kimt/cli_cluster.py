@@ -130,8 +130,10 @@ def cmd_cluster_scheduler(args: argparse.Namespace) -> int:
                "--tls-ca-file", str(ca), "--tls-cert", str(cert), "--tls-key", str(key)]
     if args.host:
         command += ["--host", args.host]
+    # Dask's HTTP server (its /info pages, metrics) runs even without the dashboard:
+    # kept on this machine either way.
     if args.dashboard == "off":
-        command.append("--no-dashboard")
+        command += ["--no-dashboard", "--dashboard-address", "127.0.0.1:0"]
     else:
         command += ["--dashboard-address", args.dashboard]
     return _run(command)
@@ -151,7 +153,9 @@ def worker_command(address: str, certs: str | None, mailboxes: int, name: str | 
         raise InputError(f"--mailboxes must be at least 1, not {mailboxes}")
     command = [sys.executable, "-m", "distributed.cli.dask_worker", address,
                # one process (a nanny restarts it when it dies), a thread per mailbox
-               "--nworkers", "1", "--nthreads", str(mailboxes), "--no-dashboard"]
+               "--nworkers", "1", "--nthreads", str(mailboxes),
+               # its HTTP server (metrics, health) runs even without a dashboard: kept local
+               "--no-dashboard", "--dashboard-address", "127.0.0.1:0"]
     if address.startswith("tls://"):
         if not certs:
             raise InputError("a tls:// scheduler needs --certs DIR (made by 'kimt "
