@@ -329,6 +329,11 @@ def test_eight_mailboxes_over_two_workers(cluster, dovecot_factory, tmp_path):
     assert_no_secret("\n".join(lines), secrets, "a command line")
     assert any("distributed.cli.dask_worker" in line for line in lines)  # it did sample
     assert_no_secret(debug, secrets, "the Debug log")
+    compared = kimt(*migrate_args(src, dst, csv, tmp_path / "verify", "--cluster",
+                                  cluster.address, "--cluster-certs", str(cluster.certs),
+                                  command="verify"), timeout=RUN_TIMEOUT, env=LEASES)
+    assert compared.returncode == 0, compared.stdout + compared.stderr
+    assert report_of(compared).count("=== user") == 8
 
 
 def test_a_cap_of_two_source_connections_holds_across_both_workers(cluster, dovecot_factory,
