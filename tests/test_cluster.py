@@ -371,7 +371,7 @@ def test_a_worker_killed_mid_mailbox_costs_nothing(cluster, dovecot_factory, tmp
     users = users_with_mail(src, dst, 4, messages=200, size=8000)
     total = 200
     csv = write_csv(tmp_path / "users.csv", users)
-    proxy = CountingProxy(src.port, delay=0.02)  # a mailbox lasts seconds, not a blink
+    proxy = CountingProxy(src.port, delay=0.05)  # a mailbox lasts seconds, not a blink
     logs = tmp_path / "logs"
     args = cluster_args(cluster, src, dst, csv, logs, "--batch-mb", "0.1")
     args[args.index("--source-host") + 1] = f"127.0.0.1:{proxy.port}"
@@ -391,7 +391,7 @@ def test_a_worker_killed_mid_mailbox_costs_nothing(cluster, dovecot_factory, tmp
             started = dict(re.findall(r"\[(\S+@\S+)\]: mailbox started on (w\d) ",
                                       debug.read_text(encoding="utf-8")))
             for user, worker in started.items():
-                if 20 <= count(dst, user) <= total - 40:
+                if 10 <= count(dst, user) <= total - 30:
                     pid = cluster.worker_pids()[worker]
                     os.kill(pid, signal.SIGKILL)
                     killed = (user, worker, pid)
@@ -431,7 +431,7 @@ def test_ctrl_c_on_the_coordinator_stops_every_worker_and_a_rerun_finishes(
     src, dst = dovecot_factory(), dovecot_factory()
     users = users_with_mail(src, dst, 6, messages=150, size=8000)
     csv = write_csv(tmp_path / "users.csv", users)
-    proxy = CountingProxy(src.port, delay=0.02)
+    proxy = CountingProxy(src.port, delay=0.05)
     logs = tmp_path / "logs"
     args = cluster_args(cluster, src, dst, csv, logs, "--batch-mb", "0.1")
     args[args.index("--source-host") + 1] = f"127.0.0.1:{proxy.port}"
