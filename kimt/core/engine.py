@@ -494,6 +494,8 @@ class Engine:
                 if any(email in emails for emails in in_flight.values()) and (
                         not self._stop.is_set()):
                     why = "the worker process stopped unexpectedly"
+                if self.cluster is not None and not self._stop.is_set():
+                    why = "not finished: the Dask scheduler lost it (it stopped answering)"
                 results[email] = MailboxResult(email, state, why)
                 self._emit(MailboxFinished(results[email]))
         return [results[e] for e in order]
