@@ -91,7 +91,7 @@ def test_certificates_are_private_and_never_overwritten(tmp_path):
     names = {p.name for p in files}
     assert names == {"ca.pem", "scheduler-cert.pem", "scheduler-key.pem", "worker-cert.pem",
                      "worker-key.pem", "coordinator-cert.pem", "coordinator-key.pem"}
-    for p in files:
+    for p in files if os.name == "posix" else ():  # (Windows has no such modes)
         mode = p.stat().st_mode & 0o777
         assert mode == (0o600 if p.name.endswith("-key.pem") else 0o644), (p, oct(mode))
     assert not any("ca-key" in n for n in names)  # nobody can sign another one

@@ -36,6 +36,7 @@ import logging
 import os
 import pickle
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -72,6 +73,9 @@ def distributed():
     try:
         import distributed as dd
     except ImportError:
+        if getattr(sys, "frozen", False):  # the downloads leave the extra out (build.spec)
+            raise InputError("the downloaded KIMT does not run on a cluster: install it "
+                             "with pip instead, " + INSTALL_HINT.split(": ", 1)[1]) from None
         raise InputError(INSTALL_HINT) from None
     return dd
 
