@@ -100,9 +100,9 @@ def try_connection(config: ServerConfig) -> ConnectionTest:
     else:
         text += f" ({how}), certificate valid"
     offered = [c for c in NOTABLE_CAPABILITIES if c in caps and c != "STARTTLS"]
-    text += ("; the server offers " + ", ".join(offered)) if offered else ""
-    if "MULTIAPPEND" not in caps:
-        text += ". It lacks MULTIAPPEND: copying works, a little slower"
+    # Before login a server lists only some of what it has (Dovecot names MULTIAPPEND
+    # and UIDPLUS after login only): say what it offered, never what it "lacks".
+    text += ("; before login the server offers " + ", ".join(offered)) if offered else ""
     if detected.tried:
         text += f". Tried first: {'; '.join(detected.tried)}"
     return ConnectionTest(True, text + ".", config=config)
