@@ -35,6 +35,7 @@ from .core.events import (
     RunFinished,
     ScriptStarted,
 )
+from .core.folder_rules import FolderRules, folder_rules
 from .core.logs import copy_report, log_file_problem
 from .core.options import (
     DEFAULT_BATCH_MB,
@@ -46,9 +47,10 @@ from .core.options import (
     run_request,
     server_config,
 )
+from .core.presets import PRESETS
 from .core.provision import KerioProvisioning, domain_words
 from .core.provision import summary as provision_summary
-from .core.servers import AUTHENTICATORS, SECURITY_CHOICES, ServerConfig
+from .core.servers import AUTHENTICATORS, MASTER_STYLES, SECURITY_CHOICES, ServerConfig
 from .system.workers import start_early
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_STOPPED = 0, 1, 2, 3, 130
@@ -93,10 +95,16 @@ def _server_options(p: argparse.ArgumentParser, side: str, word: str) -> None:
                         f"Connect's master authentication (the master password in --{side}-pass-"
                         "file); xoauth2: an access token per user (the password column, or "
                         "--oauth-token-command)")
-    g.add_argument(f"--{side}-master-style", choices=("authzid", "separator"),
+    g.add_argument(f"--{side}-master-style", choices=MASTER_STYLES,
                    default="authzid",
-                   help="authzid: SASL PLAIN with authorization identity (default); "
-                        "separator: Dovecot-style 'user*admin' login")
+                   help="authzid: SASL PLAIN with authorization identity (default; Dovecot, "
+                        "Cyrus, Zimbra, Exchange); separator: Dovecot-style 'user*admin' "
+                        "login; combined: Exchange's 'DOMAIN\\admin\\user' login (the admin "
+                        f"name as 'DOMAIN\\admin' or 'admin@domain' in --{side}-user)")
+    g.add_argument(f"--{side}-preset", choices=tuple(PRESETS), default="generic",
+                   help="the kind of server: gmail, m365 (Microsoft 365 / Exchange Online), "
+                        "exchange (on-premises) fill in its connection caps, rates, size "
+                        "limit and folder rules (docs/providers.md); generic: none (default)")
     g.add_argument(f"--{side}-master-separator", default="*", metavar="C",
                    help="separator for --%(prog)s-master-style separator (default *)"
                    .replace("%(prog)s", side))
@@ -132,6 +140,31 @@ def _kerio_options(p: argparse.ArgumentParser) -> None:
                    help="new users without a 4th-column password get a generated strong one, "
                         "written to the Report log only (else: the source password)")
     _oauth_option(p)
+
+
+def _folder_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("folders", "Folder names as the source shows them, with '/' "
+                             "between a folder and its subfolder (whatever the server uses); "
+                             "upper or lower case alike. A folder chosen brings its "
+                             "subfolders along.")
+    g.add_argument("--exclude-folder", action="append", default=[], metavar="PATTERN",
+                   help="leave out the source folders this matches, e.g. 'Trash' or "
+                        "'Archive/20*' (* any characters, ? one; repeatable; wins over "
+                        "--include-folder)")
+    g.add_argument("--include-folder", action="append", default=[], metavar="PATTERN",
+                   help="copy only the source folders these match (repeatable)")
+    g.add_argument("--map-folder", action="append", default=[], metavar="SOURCE=DEST",
+                   help="copy the source folder SOURCE into DEST on the destination, e.g. "
+                        "'Old Sent=Sent' or 'Sent Items=\\Sent' (\\Sent, \\Drafts, "
+                        "\\Trash, \\Junk, \\Archive: the destination's folder of that "
+                        "use); wins over the automatic mapping of special folders "
+                        "(repeatable)")
+
+
+def _folder_rules(args: argparse.Namespace) -> FolderRules:
+    return folder_rules(args.exclude_folder, args.include_folder,
+                        getattr(args, "map_folder", []),
+                        names=("--exclude-folder", "--include-folder", "--map-folder"))
 
 
 def _oauth_option(p: argparse.ArgumentParser) -> None:
@@ -176,6 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--batch-mb", type=float, default=DEFAULT_BATCH_MB, metavar="MB",
                        help="message bytes fetched and appended in one batch (default "
                             f"{DEFAULT_BATCH_MB:g})")
+        c.add_argument("--max-connections", type=int, metavar="N",
+                       help="connections open at once to each server, all mailboxes "
+                            "together (default: the server kind's, else no cap)")
+        c.add_argument("--max-bytes-per-second", type=float, metavar="B",
+                       help="message bytes copied per second, the whole run together")
+        c.add_argument("--max-messages-per-second", type=float, metavar="N",
+                       help="messages copied per second, the whole run together (default: "
+                            "the server kind's)")
+        _folder_options(c)
         c.add_argument("--log-dir", metavar="DIR",
                        help="where the KimtLogs run folders go (default: the system's place)")
         c.add_argument("--log-file", metavar="PATH",
@@ -216,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     _oauth_option(c)
     c.add_argument("--no-estimate", action="store_true",
                    help="only check the logins, don't count folders and messages")
+    _folder_options(c)
     c.add_argument("--workers", type=int, default=4, metavar="N",
                    help="users checked at the same time (default 4)")
     c.add_argument("--timeout", type=float, default=120, metavar="S",
@@ -406,6 +449,12 @@ def build_request(args: argparse.Namespace, accounts: AccountList, chosen: list,
     """The run these options ask for (through `options.run_request`, as the wizard)."""
     if args.timeout <= 0:
         raise InputError("--timeout must be more than 0")
+    for option, value in (("--max-bytes-per-second", args.max_bytes_per_second),
+                          ("--max-messages-per-second", args.max_messages_per_second)):
+        if value is not None and not value > 0:
+            raise InputError(f"{option} must be more than 0, not {value:g}")
+    if args.max_connections is not None and args.max_connections < 1:
+        raise InputError(f"--max-connections must be at least 1, not {args.max_connections}")
     source = _server_config(args, "source", "source")
     destination = _server_config(args, "target", "destination")
     return run_request(accounts, chosen, source, destination, workers=args.workers,
@@ -413,6 +462,11 @@ def build_request(args: argparse.Namespace, accounts: AccountList, chosen: list,
                        connections=args.connections, verify=verify,
                        log_dir=args.log_dir, state_dir=args.state_dir,
                        provision=_kerio_provisioning(args, destination),
+                       folders=_folder_rules(args), source_kind=args.source_preset,
+                       destination_kind=args.target_preset,
+                       max_connections=args.max_connections,
+                       bytes_per_second=args.max_bytes_per_second,
+                       messages_per_second=args.max_messages_per_second,
                        post_migrate_script=getattr(args, "post_migrate_script", None),
                        post_migrate_minutes=getattr(args, "post_migrate_timeout",
                                                     DEFAULT_SCRIPT_MINUTES))
@@ -427,6 +481,7 @@ def check_log_file(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace, verify: bool) -> int:
     check_log_file(args)
+    _folder_rules(args)  # a mistake in them is said before the users file is read
     if getattr(args, "passwords_only", False):
         from .cli_passwords import cmd_passwords  # (it imports this module)
 
@@ -520,6 +575,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if accounts.problems:
         print(format_problems(accounts).rstrip(), file=sys.stderr)
     source = _server_config(args, "source", "source")
+    folders = _folder_rules(args).plus(PRESETS[args.source_preset].folders)
     reached = survey.try_connection(source)
     if not reached.ok:
         print(f"kimt: {reached.text}", file=sys.stderr)
@@ -533,7 +589,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     def one(account):
         if args.no_estimate:
             return survey.check_login(source, account), None
-        return survey.check_and_estimate(source, account)
+        return survey.check_and_estimate(source, account, folders)
 
     failed = 0
     total = survey.Estimate("", 0, 0, 0)

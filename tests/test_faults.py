@@ -79,8 +79,9 @@ CUTS = {
     # name: (side, fault)
     "source mid-FETCH of bodies": (
         "source", Fault("cut", DOWN, after=30_000, trigger=b"BODY[] {")),
-    "source mid-FETCH of keys": (
-        "source", Fault("cut", DOWN, after=20_000, trigger=b"HEADER.FIELDS")),
+    # a first run lists the source by size and date (the keys come from the bodies)
+    "source mid-FETCH of the listing": (
+        "source", Fault("cut", DOWN, after=20_000, trigger=b"RFC822.SIZE")),
     "destination mid-MULTIAPPEND literal": (
         "destination", Fault("cut", UP, after=30_000, trigger=b"APPEND")),
     "destination stored the batch, answer lost": (

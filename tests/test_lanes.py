@@ -61,9 +61,11 @@ def test_folders_side_by_side_each_copied_once_in_the_report_order(dovecot_facto
 
 
 def test_a_server_that_allows_fewer_connections_gets_fewer(dovecot_factory, tmp_path):
-    # Two connections per user and address: the main pair and one more; the third and
-    # fourth lanes are refused ("Maximum number of connections") and the mailbox goes on.
-    src = dovecot_factory(max_userip_connections=2)
+    # One connection per user and address: the main pair holds it from the start, so
+    # the three more lanes asked for are refused ("Maximum number of connections"),
+    # the mailbox goes on with one. (With a limit of 2, Dovecot counts logins that
+    # arrive together late and may let them all in: not a test that can be trusted.)
+    src = dovecot_factory(max_userip_connections=1)
     dst = dovecot_factory()
     src.add_user(USER, PASSWORD)
     dst.add_user(USER, "x")
@@ -76,5 +78,5 @@ def test_a_server_that_allows_fewer_connections_gets_fewer(dovecot_factory, tmp_
     assert_same_mail(src, dst, USER)
     assert "failed" not in report_of(first)
     debug = (run_dir_of(first) / "debug.log").read_text(encoding="utf-8")
-    assert debug.count("not opened (login failed") >= 1  # one more pair at most
+    assert debug.count(" not opened (") == 3
     assert "Maximum number of connections" in debug

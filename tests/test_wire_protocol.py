@@ -80,6 +80,10 @@ def test_status_answers_with_quoted_atom_and_literal_names():
     assert status_items([b"* STATUS INBOX (MESSAGES 0)"])[0] == b"INBOX"
     assert status_items([b"* STATUS {5}", Literal(b"a b c"), b" (MESSAGES 1)"]) == (
         b"a b c", {b"MESSAGES": 1})
+    # brackets are atom characters (Dovecot sends Gmail-like names unquoted)
+    assert status_items([b"* STATUS [Gmail]/Spam (MESSAGES 1 UIDNEXT 2)"]) == (
+        b"[Gmail]/Spam", {b"MESSAGES": 1, b"UIDNEXT": 2})
+    assert status_items([b"* STATUS [Gmail] (MESSAGES 0)"])[0] == b"[Gmail]"
 
 
 def test_response_codes():

@@ -25,7 +25,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -37,6 +37,7 @@ from .identity import CopyPlan, MessageInfo, body_hash, key_block, loose_match, 
 from .journal import ALTERED, COPIED, LOOSE, MATCHED, Entry, FolderJournal, flag_text
 from .listing import FolderStatus, message_info, size_batches
 from .report import size
+from .window import ByteWindow, process_window
 from .wire import FolderView, HeaderRecord, Outgoing, Refused, Wire
 
 log = logging.getLogger("kimt.copier")
@@ -48,6 +49,11 @@ class CopyOptions:
     batch_bytes: int = 8 * 1024 * 1024
     key_batch: int = 1000
     multiappend: bool = True
+    window_bytes: int = 16 * 1024 * 1024  # message bytes a worker process holds at most
+    # The largest message the destination takes, where it says so only by refusing
+    # (Microsoft 365): bigger ones are skipped before they are fetched, `size_reason` why.
+    max_message_bytes: int | None = None
+    size_reason: str = ""
 
 
 T = TypeVar("T")
@@ -102,7 +108,14 @@ class FolderCopier:
         self._uidvalidity = (0, 0)
         self._dst_high = 0  # the highest destination UID KIMT has seen in this folder
         self._append_limit = destination.append_limit()
+        self._limit_words = "the destination's limit"
+        self._limit_source = "APPENDLIMIT"
+        if options.max_message_bytes and (self._append_limit is None
+                                          or options.max_message_bytes < self._append_limit):
+            self._append_limit = options.max_message_bytes
+            self._limit_words, self._limit_source = "the limit", options.size_reason
         self._owed: tuple[list[Appended], list[int]] | None = None  # appended, not settled
+        self._pending: Future | None = None  # the next batch being fetched
 
     def run(self) -> FolderResult:
         started = time.monotonic()
@@ -290,33 +303,51 @@ class FolderCopier:
     # -- copying -----------------------------------------------------------------------
 
     def _copy(self, to_copy: list[MessageInfo]) -> None:
-        res = self.result
         by_uid = {m.uid: m for m in to_copy}
         batches = [[by_uid[u] for u in batch] for batch in size_batches(
             [m.uid for m in to_copy], self._src_sizes, self.options.batch_messages,
             self.options.batch_bytes)]
+        if not batches:
+            return
         # The next batch is fetched from the source while this one is appended to the
-        # destination: each connection is used by one thread at a time, and at most two
-        # batches are in memory.
+        # destination: each connection is used by one thread at a time, and the bytes in
+        # flight fit the process's window (`window`).
+        window = process_window(self.options.window_bytes)
         with ThreadPoolExecutor(1, thread_name_prefix="fetch") as prefetch:
-            pending = prefetch.submit(contextvars.copy_context().run, self._fetch_batch,
-                                      batches[0]) if batches else None
-            for number in range(len(batches)):
-                assert pending is not None
-                items = pending.result()
-                pending = None
+            self._pending = prefetch.submit(contextvars.copy_context().run,
+                                            self._fetch_batch, batches[0], window, 0)
+            try:
+                self._copy_batches(batches, prefetch, window)
+            finally:  # a batch fetched for nothing gives its bytes back
+                if self._pending is not None and not self._pending.cancel():
+                    try:
+                        window.give(self._pending.result()[1])
+                    except BaseException:
+                        pass  # its fetch failed: it gave them back itself
+
+    def _copy_batches(self, batches: list[list[MessageInfo]], prefetch: ThreadPoolExecutor,
+                      window: ByteWindow) -> None:
+        res = self.result
+        for number in range(len(batches)):
+            assert self._pending is not None
+            items, held = self._pending.result()
+            self._pending = None
+            try:
                 if self.should_stop():
-                    self._settle_owed(None)  # what is on the destination goes in the journal
+                    self._settle_owed(None)  # what is on the destination: journal
                     raise StoppedError("stopped by the user")
                 if number + 1 < len(batches):
-                    pending = prefetch.submit(contextvars.copy_context().run,
-                                              self._fetch_batch, batches[number + 1])
+                    self._pending = prefetch.submit(
+                        contextvars.copy_context().run, self._fetch_batch,
+                        batches[number + 1], window, held)
                 self._append_batch(items)
                 del items
-                if number + 1 == len(batches):
-                    self._settle_owed(None)
-                self.progress(res.already + res.copied + len(res.skipped) + res.vanished,
-                              res.total, res.bytes_copied)
+            finally:
+                window.give(held)
+            if number + 1 == len(batches):
+                self._settle_owed(None)
+            self.progress(res.already + res.copied + len(res.skipped) + res.vanished,
+                          res.total, res.bytes_copied)
 
     def _flags_for(self, flags: Iterable[str]) -> list[str]:
         keep, dropped = filter_flags(flags, self._permanent)
@@ -333,15 +364,26 @@ class FolderCopier:
         log.info("folder %r: message uid %d (%d bytes) skipped: %s", self.result.folder,
                  msg.uid, msg.size, reason)
 
-    def _fetch_batch(self, batch: list[MessageInfo]) -> list[tuple[MessageInfo, bytes]]:
+    def _fetch_batch(self, batch: list[MessageInfo], window: ByteWindow, holding: int,
+                     ) -> tuple[list[tuple[MessageInfo, bytes]], int]:
+        """(the batch's messages with their bodies, the window bytes taken for them)."""
+        nbytes = sum(m.size for m in batch)
+        window.take(nbytes, holding, self.should_stop)
+        try:
+            return self._fetch_bodies(batch), nbytes
+        except BaseException:
+            window.give(nbytes)
+            raise
+
+    def _fetch_bodies(self, batch: list[MessageInfo]) -> list[tuple[MessageInfo, bytes]]:
         if self._append_limit is not None:
             fits = []
             too_big = [m for m in batch if m.size > self._append_limit]
             self._read_keys([m for m in too_big if not m.key])  # the Report names them
             for m in batch:
                 if m.size > self._append_limit:
-                    self._skip(m, f"larger than the destination's limit of "
-                                  f"{size(self._append_limit)} (APPENDLIMIT)")
+                    self._skip(m, f"larger than {self._limit_words} of "
+                                  f"{size(self._append_limit)} ({self._limit_source})")
                 else:
                     fits.append(m)
             batch = fits

@@ -55,6 +55,7 @@ from .events import (
 from .journal import default_state_dir, journal_path
 from .logs import Redactor, RunLogs
 from .mailbox import JobSettings, MailboxRun
+from .presets import PRESETS
 from .provision import REFUSED, KerioProvisioning, ProvisionResult, provision, report_section
 from .report import describe_server
 from .script import COMPLETED as SCRIPT_AFTER
@@ -130,6 +131,7 @@ def _worker_main(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
     process: workers start while the preflight still decides them (security 'auto')."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the main process's to handle
     _watch_parent()
+    _tune_malloc()
     handler = _EventLogHandler(events)
     root = logging.getLogger("kimt")
     root.addHandler(handler)
@@ -142,6 +144,22 @@ def _worker_main(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
     _mailboxes(jobs, events, stop, verify)
     for t in others:
         t.join()
+
+
+def _tune_malloc() -> None:
+    """glibc gives each thread that allocates its own heap arena, and a message body
+    freed in one stays there: a worker's lanes and prefetch threads held four times the
+    bytes in flight. Two arenas, and bodies over 256 KB in mappings returned at once."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+        libc.mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD (fixed: no dynamic raising)
+    except (OSError, AttributeError):  # not glibc (musl): nothing to tune
+        pass
 
 
 def _mailboxes(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
@@ -215,7 +233,7 @@ class Engine:
             f"Users file: {r.users_file or '-'}; selected mailboxes: {len(r.accounts)}",
             f"Workers: {r.workers}",
             f"Migration journal: {self._journal_words()}",
-        ]
+        ] + self._kinds() + s.folders.describe() + s.limits.describe()
         if r.provision and not r.verify:
             lines.append(
                 f"Destination accounts: created if missing through the Kerio admin API at "
@@ -228,6 +246,14 @@ class Engine:
                 f"completes (time limit {r.post_migrate.timeout / 60:g} min): the address as "
                 "its argument, the password on its standard input and in KIMT_PASSWORD")
         return "\n".join(lines)
+
+    def _kinds(self) -> list[str]:
+        kinds = self.request.settings.kinds
+        if kinds == ("generic", "generic"):
+            return []
+        return [f"Server kinds: source {PRESETS[kinds[0]].title}, destination "
+                f"{PRESETS[kinds[1]].title} (their figures and folder rules: see "
+                "docs/providers.md)"]
 
     def _where(self) -> dict:
         """RunFinished's logs and account outcome: a front end asks the engine nothing."""

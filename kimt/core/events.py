@@ -93,7 +93,10 @@ class MailboxResult:
     folder_problems: list[str] = field(default_factory=list)  # folders not created, etc.
     notes: list[str] = field(default_factory=list)  # renames, special-use mapping
     skipped_namespaces: list[str] = field(default_factory=list)
+    # source folders not copied, as "'name': reason" (folder choices, a preset's rules)
+    folders_left_out: list[str] = field(default_factory=list)
     retries: int = 0
+    throttled_seconds: float = 0.0  # waited because a server asked to slow down
     seconds: float = 0.0
     # What to fix before a re-run can help (a refused login or account); "" when
     # running again is all it takes (a broken connection, a stop).

@@ -6,7 +6,10 @@ namespace prefix is removed and the hierarchy delimiter split away, so a
 the middle. imapclient does the modified UTF-7 encoding both ways. Special
 folders (Sent, Drafts, Trash, Junk, Archive) are matched by their RFC 6154
 flag first and by well-known names second, so `Sent Items` lands in the
-destination's existing Sent folder instead of beside it. Two source folders
+destination's existing Sent folder instead of beside it, unless the folder
+rules (`folder_rules`: the admin's `--map-folder`, a preset's) say where a
+folder goes, which wins over both; `select` first leaves out the folders the
+rules exclude, each with its reason. Two source folders
 that would meet in one destination name are kept apart: the name goes to a
 special folder following its use, else to the folder that keeps its own name
 (not one renamed for the destination's separator); the other gets " (2)".
@@ -19,12 +22,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .folder_rules import USE_NAMES, FolderRules
+
 if TYPE_CHECKING:
     from .wire import Wire
 
 log = logging.getLogger("kimt.folders")
 
-SPECIAL_USES = ("\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive")
+SPECIAL_USES = tuple(USE_NAMES)  # Sent, Drafts, Trash, Junk, Archive
 
 # Well-known top-level names per use, most canonical first (lower case).
 WELL_KNOWN_NAMES: dict[str, tuple[str, ...]] = {
@@ -147,6 +152,22 @@ def list_folders(client: Wire, layout: Layout | None = None) -> Listing:
     return Listing(layout, folders, skipped)
 
 
+def select(listing: Listing, rules: FolderRules) -> tuple[Listing, list[str]]:
+    """The listing without the folders `rules` leave out; and for the Report, each
+    selectable folder left out with the reason."""
+    if not rules.exclude and not rules.include:
+        return listing, []
+    kept: list[Folder] = []
+    left_out: list[str] = []
+    for f in listing.folders:
+        why = rules.left_out(f.parts, f.flags)
+        if why is None:
+            kept.append(f)
+        elif f.selectable:
+            left_out.append(f"'{f.display}': {why}")
+    return Listing(listing.layout, kept, listing.skipped_other_namespaces), left_out
+
+
 @dataclass(frozen=True)
 class FolderMap:
     """Where one source folder goes."""
@@ -166,7 +187,9 @@ class _Wish:
     parts: tuple[str, ...]
     create_special_use: str | None
     notes: list[str]
-    rank: int  # who gets a contested name: 0 follows a special use, 1 keeps its name, 2 renamed
+    # who gets a contested name: -1 mapped by the rules, 0 follows a special use, 1 keeps
+    # its name, 2 renamed
+    rank: int
 
 
 def _use_by_name(parts: tuple[str, ...]) -> str | None:
@@ -195,16 +218,45 @@ def _special_holders(folders: Iterable[Folder]) -> dict[str, Folder]:
     return holders
 
 
+def _mapped(folder: Folder, rules: FolderRules, dst_special: dict[str, Folder],
+            special_use_create: bool) -> tuple[tuple[str, ...], str | None, str] | None:
+    """Where the rules send `folder`: (parts, special use to create with, note)."""
+    found = rules.mapping_for(folder.parts, folder.flags)
+    if found is None:
+        return None
+    depth, m = found
+    create_use = None
+    if m.destination:
+        base = m.destination
+    else:
+        holder = dst_special.get(m.use)
+        base = holder.parts if holder is not None else (USE_NAMES[m.use],)
+        if holder is None and depth == len(folder.parts) and special_use_create:
+            create_use = m.use
+    parts = base + folder.parts[depth:]
+    if depth < len(folder.parts):
+        return parts, None, ""  # its parent's mapping says it all
+    to = "/".join(parts)
+    who = f"the {m.origin} preset" if m.origin else "the folder choices"
+    return parts, create_use, f"copied into '{to}' as {who} say"
+
+
 def _wish(folder: Folder, src_special: dict[tuple[str, ...], str],
-          dst_special: dict[str, Folder], special_use_create: bool, delim: str) -> _Wish:
-    """The destination name `folder` asks for: its special use's holder there, and
-    the destination's separator replaced inside a name."""
+          dst_special: dict[str, Folder], special_use_create: bool, delim: str,
+          rules: FolderRules) -> _Wish:
+    """The destination name `folder` asks for: where the rules send it, else its special
+    use's holder there; the destination's separator replaced inside a name."""
     notes: list[str] = []
     parts = folder.parts
     create_use = None
     rank = 1
+    mapped = _mapped(folder, rules, dst_special, special_use_create)
+    if mapped is not None:
+        parts, create_use, note = mapped
+        rank = -1
+        notes += [note] if note else []
     # A special folder (or a child of one) follows the destination's holder of that use.
-    for depth in range(len(parts), 0, -1):
+    for depth in range(len(parts), 0, -1) if mapped is None else ():
         use = src_special.get(parts[:depth])
         if use is None:
             continue
@@ -226,12 +278,14 @@ def _wish(folder: Folder, src_special: dict[tuple[str, ...], str],
     return _Wish(clean, create_use, notes, rank)
 
 
-def map_folders(source: Listing, destination: Listing, special_use_create: bool) -> list[FolderMap]:
-    """Decide the destination name of every source folder.
+def map_folders(source: Listing, destination: Listing, special_use_create: bool,
+                rules: FolderRules | None = None) -> list[FolderMap]:
+    """Decide the destination name of every source folder (`rules`: the mappings asked for).
 
     When two source folders ask for one name (a special folder and one named like
     the destination's holder; `dev.team` renamed for a `.` separator beside a real
-    `dev_team`), the one following a special use gets it, then the one keeping its
+    `dev_team`), the one mapped by the rules gets it, then the one following a special
+    use, then the one keeping its
     own name, whatever the listing order; the other gets a " (2)" suffix and its
     subfolders go with it.
     """
@@ -240,7 +294,8 @@ def map_folders(source: Listing, destination: Listing, special_use_create: bool)
     existing = {f.parts: f for f in destination.folders}
     existing_lower = {tuple(p.lower() for p in parts) for parts in existing}
     delim = destination.layout.delimiter
-    wishes = [_wish(f, src_special, dst_special, special_use_create, delim)
+    rules = rules or FolderRules()
+    wishes = [_wish(f, src_special, dst_special, special_use_create, delim, rules)
               for f in source.folders]
 
     given: dict[int, tuple[str, ...]] = {}

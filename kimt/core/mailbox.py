@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import random
 import threading
 import time
 import traceback
@@ -41,15 +42,19 @@ from .events import (
     MailboxResult,
     Notice,
 )
-from .folders import FolderMap, list_folders, map_folders
+from .folder_rules import FolderRules
+from .folders import FolderMap, list_folders, map_folders, select
 from .hierarchy import build_tree, subscribe
 from .journal import FolderJournal, Journal, JournalError
+from .limits import Limits
 from .listing import FolderStatus
 from .servers import ServerConfig, connect
-from .wire import Wire
+from .wire import Throttled, Wire
 
 log = logging.getLogger("kimt.mailbox")
 
+
+THROTTLE_GIVE_UP = 30 * 60.0  # seconds of waiting for a server, per mailbox
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -72,6 +77,9 @@ class JobSettings:
     state_dir: str | None = None  # where the journal lives (None: the user's state folder)
     use_journal: bool = True
     connections: int = 2  # connection pairs per mailbox: folders copied side by side
+    folders: FolderRules = field(default_factory=FolderRules)  # what to copy, and where
+    limits: Limits = field(default_factory=Limits)  # caps and rates for the whole run
+    kinds: tuple[str, str] = ("generic", "generic")  # the presets of source, destination
 
 
 class _Lane:
@@ -173,6 +181,7 @@ class MailboxRun:
         """
         lane = lane or self.lane
         delay = self.settings.retry_delay
+        throttled = 0
         while True:
             connecting = lane.src is None
             try:
@@ -182,6 +191,10 @@ class MailboxRun:
                 return action()
             except LoginError:
                 raise
+            except Throttled as e:  # not a failure: wait as asked, then go on
+                lane.close()
+                throttled += 1
+                self._wait_for_server(e, throttled, what)
             except ConnectError as e:
                 lane.close()
                 with self._retry_lock:
@@ -203,6 +216,23 @@ class MailboxRun:
                 self.emit(Notice(self.account.email, text))
                 self._sleep(delay)
                 delay = min(delay * 2, 30.0)
+
+    def _wait_for_server(self, e: Throttled, attempt: int, what: str) -> None:
+        """The wait a server asked for, or exponential backoff with jitter (capped at
+        5 minutes); after THROTTLE_GIVE_UP of waiting in all, the mailbox is failed."""
+        seconds = e.wait if e.wait is not None else min(
+            300.0, self.settings.retry_delay * 2 ** min(attempt, 9))
+        seconds *= random.uniform(1.0, 1.25)  # workers that were refused together part
+        with self._retry_lock:
+            self.result.throttled_seconds += seconds
+            total = self.result.throttled_seconds
+        if total > THROTTLE_GIVE_UP:
+            raise ConnectError(f"the server kept asking to slow down for over "
+                               f"{THROTTLE_GIVE_UP // 60:.0f} minutes ({what}): {e}")
+        text = f"waiting {seconds:.0f} s: the server asked to slow down ({what}; {e})"
+        log.info("%s: %s", self.account.email, text)
+        self.emit(Notice(self.account.email, text))
+        self._sleep(seconds)
 
     def _sleep(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -289,9 +319,14 @@ class MailboxRun:
         res.skipped_namespaces = sorted(source.skipped_other_namespaces)
         for name in res.skipped_namespaces:
             log.info("%s: shared/public folder %r skipped", res.email, name)
+        rules = self.settings.folders
+        unused = rules.unused(f.parts for f in source.folders)
+        source, res.folders_left_out = select(source, rules)
+        for line in res.folders_left_out:
+            log.info("%s: folder %s", res.email, line)
         maps = map_folders(source, destination,
-                           special_use_create=dst.has("CREATE-SPECIAL-USE"))
-        res.notes = [f"{m.source.display}: {m.note}" for m in maps if m.note]
+                           special_use_create=dst.has("CREATE-SPECIAL-USE"), rules=rules)
+        res.notes = unused + [f"{m.source.display}: {m.note}" for m in maps if m.note]
         if not self.verify:
             made = build_tree(dst, maps, destination)
             for problem in made.problems:

@@ -23,10 +23,13 @@ from .accounts import Account, AccountList
 from .copier import CopyOptions
 from .engine import RunRequest
 from .errors import SettingsError
+from .folder_rules import FolderRules
 from .kerio import DEFAULT_PORT as KERIO_PORT
 from .kerio import KerioAdmin
 from .mailbox import JobSettings
 from .oauth import split_command
+from .presets import limits as preset_limits
+from .presets import preset
 from .provision import DomainPlan, KerioProvisioning
 from .script import DEFAULT_TIMEOUT_MINUTES as DEFAULT_SCRIPT_MINUTES
 from .script import post_migrate_script as post_migrate
@@ -108,11 +111,19 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
                 state_dir: str | None = None,
                 provision: KerioProvisioning | None = None,
                 users_text: str | None = None,
+                folders: FolderRules | None = None,
+                source_kind: str = "generic", destination_kind: str = "generic",
+                max_connections: int | None = None,
+                bytes_per_second: float | None = None,
+                messages_per_second: float | None = None,
                 post_migrate_script: str | None = None,
                 post_migrate_minutes: float = DEFAULT_SCRIPT_MINUTES) -> RunRequest:
     """The one way a front end builds a run; raises SettingsError on a value out of range.
 
-    `users_text` names where the users came from when it was no users file;
+    `users_text` names where the users came from when it was no users file; `folders`
+    are the folder choices (`folder_rules.folder_rules`); `source_kind` and
+    `destination_kind` name the presets (`presets.PRESETS`) whose figures fill the
+    limits not given and whose source folder rules follow the admin's;
     `post_migrate_script`, a program to run after each completed mailbox (checked now).
     """
     if not 1 <= workers <= MAX_WORKERS:
@@ -126,9 +137,19 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
     if not 0 < batch_mb <= 1024:
         raise SettingsError(f"the batch size must be more than 0 and at most 1024 MB, "
                             f"not {batch_mb:g}")
+    src_kind, dst_kind = preset(source_kind), preset(destination_kind)
+    limits = preset_limits(src_kind, dst_kind, source_master=source.auth in MASTER_LOGINS,
+                           destination_master=destination.auth in MASTER_LOGINS,
+                           max_connections=max_connections,
+                           bytes_per_second=bytes_per_second,
+                           messages_per_second=messages_per_second)
+    copy = CopyOptions(batch_bytes=int(batch_mb * 2**20),
+                       max_message_bytes=limits.max_message_bytes,
+                       size_reason=limits.max_message_reason)
     settings = JobSettings(source=source, destination=destination, max_retries=retries,
-                           copy=CopyOptions(batch_bytes=int(batch_mb * 2**20)),
-                           state_dir=state_dir, connections=connections)
+                           copy=copy, state_dir=state_dir, connections=connections,
+                           folders=(folders or FolderRules()).plus(src_kind.folders),
+                           limits=limits, kinds=(src_kind.name, dst_kind.name))
     script = None
     if post_migrate_script and not verify:
         script = post_migrate(post_migrate_script, post_migrate_minutes)

@@ -81,8 +81,9 @@ def describe_server(config: ServerConfig) -> str:
         text += (f", certificate pinned to {config.fingerprint}" if config.fingerprint
                  else ", certificate verified")
     if config.auth == "master":
-        style = ("SASL PLAIN authorization identity" if config.master_style == "authzid"
-                 else f"'user{config.master_separator}{config.master_user}' login")
+        style = {"authzid": "SASL PLAIN authorization identity",
+                 "combined": f"'{config.master_user}\\user' login"}.get(
+            config.master_style, f"'user{config.master_separator}{config.master_user}' login")
         text += f"; logs in as admin {config.master_user} for each user ({style})"
     elif config.auth == "kerio-master":
         text += "; logs in for each user with Kerio's master authentication (X-MASTERAUTH)"
@@ -218,6 +219,9 @@ def mailbox_section(r: MailboxResult, verify: bool = False) -> str:
             lines.append(f"    '{f.folder}'{to}: {what}")
     if r.retries:
         lines.append(f"  Reconnects: {r.retries}")
+    if r.throttled_seconds:
+        lines.append(f"  Waited for the servers (they asked to slow down): "
+                     f"{r.throttled_seconds:.0f} s")
     for f in r.folders:
         if f.dropped_flags:
             lines.append(f"  Flags the destination does not keep, dropped in '{f.folder}': "
@@ -226,6 +230,8 @@ def mailbox_section(r: MailboxResult, verify: bool = False) -> str:
         lines.append(f"  Note: {note}")
     for name in r.skipped_namespaces:
         lines.append(f"  Shared/public folder not migrated: {name}")
+    for line in r.folders_left_out:
+        lines.append(f"  Folder not migrated: {line}")
     for p in r.folder_problems:
         lines.append(f"  Problem: {p}")
     for f in r.failed_folders:

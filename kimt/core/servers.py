@@ -35,6 +35,7 @@ from .wire import (
     quiet,
     raw_exchange,
     server_words,
+    throttling,
 )
 
 log = logging.getLogger("kimt.servers")
@@ -56,7 +57,7 @@ class ServerConfig:
     connect_timeout: float = 20.0
     read_timeout: float = 120.0
     auth: str = "user"  # key of AUTHENTICATORS
-    master_style: str = "authzid"  # for auth="master": "authzid" or "separator"
+    master_style: str = "authzid"  # for auth="master": a key of MASTER_STYLES
     master_user: str | None = None
     master_password: str | None = field(default=None, repr=False)
     master_separator: str = "*"
@@ -72,6 +73,8 @@ class ServerConfig:
             )
         if self.auth not in AUTHENTICATORS:
             raise SettingsError(f"unknown {self.role} login method {self.auth!r}")
+        if self.master_style not in MASTER_STYLES:
+            raise SettingsError(f"unknown {self.role} master style {self.master_style!r}")
         if self.auth == "master" and not (self.master_user and self.master_password):
             raise SettingsError(f"{self.role}: a master login needs an admin user and password")
         if self.auth == "kerio-master" and not self.master_password:
@@ -320,6 +323,11 @@ def _login_master(
     if config.master_style == "separator":
         _password_login(client, config, f"{user}{config.master_separator}{config.master_user}",
                         config.master_password, "admin password")
+    elif config.master_style == "combined":  # Exchange: 'DOMAIN\admin\user', 'admin@x\user'
+        # imaplib sends LOGIN's user name as it is given (the password it quotes), and a
+        # backslash can't stand in an atom: quoted here, each backslash escaped.
+        client.login(_imap_quoted(f"{config.master_user}\\{user}").decode("ascii"),
+                     config.master_password)
     else:
         client.plain_login(config.master_user, config.master_password,
                            authorization_identity=user)
@@ -365,6 +373,12 @@ def _login_xoauth2(
     client.sasl_login("XOAUTH2", mech)
 
 
+# How an admin logs in as a user (auth="master"): SASL PLAIN with the user as
+# authorization identity (Dovecot, Cyrus, Zimbra, Exchange); Dovecot's 'user*admin'
+# LOGIN; Exchange's combined LOGIN 'DOMAIN\admin\user' (or 'admin@domain\user'),
+# where the user part is the mailbox's alias (--source-login local) or address.
+MASTER_STYLES = ("authzid", "separator", "combined")
+
 Authenticator = Callable[[IMAPClient, ServerConfig, str, "str | None"], None]
 
 # How KIMT logs in to a user's mailbox: (client, config, login name, user password or token).
@@ -395,6 +409,11 @@ def connect(config: ServerConfig, email: str, password: str | None = None) -> Wi
         # its user database is down): worth a retry, and no sign of a wrong password.
         if "[UNAVAILABLE]" in why.upper():
             raise ConnectError(f"{config.address} can't check logins right now: {why}") from None
+        # Over the server's connection limit ("[LIMIT] Maximum number of connections"):
+        # the password is fine; wait for a connection to close.
+        limit = throttling(why, f" (login of {email} on {config.address})")
+        if limit is not None:
+            raise limit from None
         raise LoginError(_refused(config, email, why)) from None
     except imap_exc.IMAPClientError as e:
         close_quietly(client)

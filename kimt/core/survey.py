@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from .accounts import Account
 from .detect import Detected, detect
 from .errors import CertificateError, KimtError
-from .folders import list_folders
+from .folder_rules import FolderRules
+from .folders import list_folders, select
 from .report import SECURITY_WORDS, number, size
 from .servers import AUTO, ServerConfig, close_quietly, connect, open_connection
 from .wire import Refused, Wire
@@ -117,12 +118,16 @@ def check_login(config: ServerConfig, account: Account) -> LoginCheck:
     return LoginCheck(account.email, True)
 
 
-def estimate(config: ServerConfig, account: Account) -> Estimate:
-    """Folders, messages and bytes of one mailbox, read with STATUS or EXAMINE only."""
-    return check_and_estimate(config, account)[1] or Estimate(account.email, error="no login")
+def estimate(config: ServerConfig, account: Account,
+             folders: FolderRules | None = None) -> Estimate:
+    """Folders, messages and bytes of one mailbox, read with STATUS or EXAMINE only; of
+    the folders a run with the folder choices `folders` copies."""
+    return (check_and_estimate(config, account, folders)[1]
+            or Estimate(account.email, error="no login"))
 
 
-def check_and_estimate(config: ServerConfig, account: Account
+def check_and_estimate(config: ServerConfig, account: Account,
+                       folders: FolderRules | None = None,
                        ) -> tuple[LoginCheck, Estimate | None]:
     """Both with one login; the estimate is None when the login failed."""
     try:
@@ -130,14 +135,16 @@ def check_and_estimate(config: ServerConfig, account: Account
     except KimtError as e:
         return LoginCheck(account.email, False, str(e)), Estimate(account.email, error=str(e))
     try:
-        return LoginCheck(account.email, True), _estimate(client, account.email)
+        return LoginCheck(account.email, True), _estimate(client, account.email,
+                                                          folders or FolderRules())
     finally:
         close_quietly(client)
 
 
-def _estimate(client: Wire, email: str) -> Estimate:
+def _estimate(client: Wire, email: str, rules: FolderRules) -> Estimate:
     try:
-        names = [f.name for f in list_folders(client).folders if f.selectable]
+        chosen, _ = select(list_folders(client), rules)
+        names = [f.name for f in chosen.folders if f.selectable]
         if client.has("STATUS=SIZE"):  # RFC 8438: the server adds it up, nothing is opened
             counted = client.status_sizes(names)
         else:

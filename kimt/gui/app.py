@@ -223,16 +223,18 @@ class Wizard:
         from 4D WebSTAR `options.webstar_request`, as `4d2kms`)."""
         source, destination = self.source_page.config(), self.destination_page.config()
         provision = self.destination_page.provisioning()
+        folders = self.users_page.folder_rules()
         config = self.webstar()
         script = self.users_page.post_migrate()
         if config is None:
             return run_request(self.users_page.accounts, accounts, source, destination,
-                               workers=workers, provision=provision, **script)
+                               workers=workers, provision=provision, folders=folders,
+                               **script)
         if provision is None:
             raise SettingsError("4D WebSTAR's users move to Kerio Connect: choose it on the "
                                 "destination page")
         return webstar_request(config, accounts, source, destination, provision,
-                               workers=workers, **script)
+                               workers=workers, folders=folders, **script)
 
     def follow_run(self) -> None:
         """Show the status page what the engine did since; the result page when it is over."""

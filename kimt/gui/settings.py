@@ -47,6 +47,10 @@ class Settings:
     geometry: str = ""
     source_kind: str = "imap"  # or "webstar": 4D WebSTAR on this computer
     webstar_folder: str = ""  # where its configuration was read last
+    # "Advanced: folders", as typed: patterns to leave out, to copy only, SOURCE=DEST lines
+    exclude_folders: list[str] = field(default_factory=list)
+    include_folders: list[str] = field(default_factory=list)
+    map_folders: list[str] = field(default_factory=list)
     post_migrate_script: str = ""  # a program's path (the users page's run options)
     post_migrate_minutes: int = 10  # its time limit
 
@@ -75,6 +79,10 @@ class Settings:
         kind = data.get("source_kind")
         s.source_kind = kind if kind in ("imap", "webstar") else "imap"
         s.webstar_folder = str(data.get("webstar_folder", ""))
+        for name in ("exclude_folders", "include_folders", "map_folders"):
+            value = data.get(name)
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                setattr(s, name, list(value))
         s.post_migrate_script = str(data.get("post_migrate_script", ""))
         minutes = data.get("post_migrate_minutes", 10)
         s.post_migrate_minutes = minutes if isinstance(minutes, int) and 1 <= minutes <= 1440 \

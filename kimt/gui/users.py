@@ -9,11 +9,14 @@ are keyed by their position in the file. Check logins and Estimate run
 over) and fill each row as its answer comes back, an unexpected error
 included; a new survey or file drops the answers still on their way. With
 security Detect, a survey detects it once first and asks every user with that.
-Passwords are shown as dots. The run options: a post-migrate script with
-its time limit (remembered), or "Passwords only" (never remembered), which
-makes the run a passwords-only one. The page gives the wizard its values
-(`accounts`, `selected()`, `expected_messages()`, `post_migrate()`,
-`passwords_only()`) and asks it to start the run.
+Passwords are shown as dots. "Advanced: folders…" opens the folder choices
+(`folders.FolderDialog`); Estimate counts only what they let through, and
+new choices drop an estimate made under the old ones. The run options: a
+post-migrate script with its time limit (remembered), or "Passwords only"
+(never remembered), which makes the run a passwords-only one. The page gives
+the wizard its values (`accounts`, `selected()`, `expected_messages()`,
+`folder_rules()`, `post_migrate()`, `passwords_only()`) and asks it to start
+the run.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from ..core import survey
 from ..core.accounts import ENCODING_CHOICES, ENCODING_LABELS, Account, AccountList, read_accounts
 from ..core.detect import detect
 from ..core.errors import KimtError
+from ..core.folder_rules import FolderRules
 from ..core.report import number, size
 from ..core.script import post_migrate_script
 from ..core.servers import AUTO, ServerConfig
 from ..core.webstar import WebstarConfig
 from .common import PAD, FieldError, Latest, Page, PageHost, autowrap, scrolled_table, tone
+from .folders import FolderChoices, FolderDialog
 from .settings import Settings
 
 CHECKED, UNCHECKED = "☑", "☐"
@@ -141,6 +146,14 @@ class UsersPage(Page):
         self.estimate_button = ttk.Button(actions, text="Estimate", command=self.estimate,
                                           bootstyle="primary-outline")
         self.estimate_button.pack(side="left", padx=(6, 0))
+        saved = wizard.settings
+        self.choices = FolderChoices(tuple(saved.exclude_folders), tuple(saved.include_folders),
+                                     tuple(saved.map_folders))
+        try:
+            self.choices.rules()
+        except KimtError:  # a settings file edited by hand: the choices are made again
+            self.choices = FolderChoices()
+        self.folder_dialog: FolderDialog | None = None
         self.survey_label = autowrap(ttk.Label(self, text="", justify="left"))
         self.survey_label.grid(row=7, column=0, sticky="we", pady=(4, 0))
         self.workers = tk.IntVar(value=wizard.settings.workers)
@@ -148,16 +161,24 @@ class UsersPage(Page):
                                        textvariable=self.workers)
         self.workers_box.pack(side="right")
         ttk.Label(actions, text="Mailboxes at the same time:").pack(side="right", padx=(0, 6))
+        folders = ttk.Frame(self)
+        folders.grid(row=8, column=0, sticky="we", pady=(PAD / 2, 0))
+        self.folders_button = ttk.Button(folders, text="Advanced: folders…",
+                                         command=self.open_folders,
+                                         bootstyle="secondary-outline")
+        self.folders_button.pack(side="left")
+        self.folders_label = ttk.Label(folders, text=self.choices.summary())
+        self.folders_label.pack(side="left", padx=(6, 0))
         self.build_run_options(wizard.settings)
         self.hint = autowrap(ttk.Label(self, text="", bootstyle="secondary", justify="left"))
-        self.hint.grid(row=9, column=0, sticky="we", pady=(PAD / 2, 0))
+        self.hint.grid(row=10, column=0, sticky="we", pady=(PAD / 2, 0))
         self.update_counts()
 
     def build_run_options(self, settings: Settings) -> None:
         """What happens besides copying (the post-migrate script), or instead (passwords
         only)."""
         options = ttk.Frame(self)
-        options.grid(row=8, column=0, sticky="we", pady=(PAD / 2, 0))
+        options.grid(row=9, column=0, sticky="we", pady=(PAD / 2, 0))
         options.columnconfigure(1, weight=1)
         ttk.Label(options, text="After each mailbox, run:").grid(row=0, column=0, sticky="w")
         self.script = tk.StringVar(value=settings.post_migrate_script)
@@ -428,6 +449,36 @@ class UsersPage(Page):
                  "Tip: for large migrations (many users or tens of GB), migrate in parts by "
                  "selecting some users at a time. A re-run only copies what is missing.")
 
+    # -- folder choices -----------------------------------------------------------------
+
+    def open_folders(self) -> None:
+        self.folder_dialog = FolderDialog(self.winfo_toplevel(), self.choices,
+                                          self.folders_chosen)
+
+    def folders_chosen(self, choices: FolderChoices) -> None:
+        """New choices: remembered; an estimate made under the old ones is dropped."""
+        self.folder_dialog = None
+        if choices == self.choices:
+            return
+        self.choices = choices
+        saved = self.wizard.settings
+        saved.exclude_folders, saved.include_folders, saved.map_folders = (
+            list(choices.exclude), list(choices.include), list(choices.maps))
+        self.folders_label.configure(text=choices.summary())
+        if self.estimates or self.estimating:
+            self.survey_answers.forget()
+            self._forget_unanswered()
+            self.estimates.clear()
+            for i in list(self.logins):
+                self.refresh_row(i)
+            tone(self.survey_label, "muted", "The folder choices changed: press Estimate "
+                                             "again to count what will be copied.")
+            self.update_counts()
+
+    def folder_rules(self) -> FolderRules:
+        """The folder choices as the run takes them (checked when they were chosen)."""
+        return self.choices.rules()
+
     # -- checks -------------------------------------------------------------------------
 
     def check_logins(self) -> None:
@@ -494,8 +545,9 @@ class UsersPage(Page):
             answered(i, survey.LoginCheck(account.email, False, f"unexpected error: {error}"),
                      None)
 
-        ask, both = ((survey.check_and_estimate, lambda r: r) if estimate
-                     else (survey.check_login, lambda r: (r, None)))
+        rules = self.folder_rules()
+        ask, both = ((lambda c, a: survey.check_and_estimate(c, a, rules), lambda r: r)
+                     if estimate else (survey.check_login, lambda r: (r, None)))
         for i, account in todo:
             self.logins[i] = None
             if estimate:

@@ -12,7 +12,16 @@ fake with the same methods in its place (tests/fake_wire.py).
 
 from ._client import mark_logged_in, no_delay, peer_certificate, quiet, raw_exchange
 from ._connection import AppendAnswer, FolderView, HeaderRecord, Outgoing, Wire
-from ._errors import MAX_LINE, LineTooLong, Refused, SessionEnded, server_words, translate
+from ._errors import (
+    MAX_LINE,
+    LineTooLong,
+    Refused,
+    SessionEnded,
+    Throttled,
+    server_words,
+    throttling,
+    translate,
+)
 from ._protocol import Malformed, NotImap
 
 __all__ = [
@@ -26,6 +35,7 @@ __all__ = [
     "Outgoing",
     "Refused",
     "SessionEnded",
+    "Throttled",
     "Wire",
     "mark_logged_in",
     "no_delay",
@@ -33,5 +43,6 @@ __all__ = [
     "quiet",
     "raw_exchange",
     "server_words",
+    "throttling",
     "translate",
 ]

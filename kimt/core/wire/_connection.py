@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from imapclient import IMAPClient
 
 from ..listing import KEY_ITEMS, FolderStatus
-from ._errors import Refused, translate, words
+from ._errors import Refused, Throttled, throttling, translate, words
 from ._protocol import (
     Literal,
     Malformed,
@@ -212,12 +212,18 @@ class Wire:
         first = parts[0]
         assert isinstance(first, bytes)
         if first[2:5].upper() == b"BYE":
-            raise imaplib.IMAP4.abort(words(first[6:]) or "BYE")
+            said = words(first[6:]) or "BYE"
+            limit = throttling(said, self._where)
+            if limit is not None:
+                raise limit
+            raise imaplib.IMAP4.abort(said)
         if on_untagged is not None:
             on_untagged(parts)
 
-    def _refused(self, done: _Done, what: str) -> Refused:
-        return Refused(words(done.text) or f"{what} refused without a reason")
+    def _refused(self, done: _Done, what: str) -> Refused | Throttled:
+        said = words(done.text)
+        return throttling(said, self._where) or Refused(said or f"{what} refused "
+                                                               "without a reason")
 
     # -- a folder ------------------------------------------------------------------------
 

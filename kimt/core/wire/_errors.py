@@ -40,6 +40,37 @@ class SessionEnded(ConnectError):
     """The server said BYE, or closed the connection."""
 
 
+class Throttled(ConnectError):
+    """The server asked KIMT to slow down, or refused a connection over its limit:
+    wait (`wait` seconds when it said how long), reconnect, go on. Never a failure."""
+
+    def __init__(self, message: str, wait: float | None = None):
+        super().__init__(message)
+        self.wait = wait
+
+
+# What servers say when KIMT goes too fast or opens too many connections: Exchange
+# Online's suggested backoff, RFC 5530's codes, Dovecot's connection limit, Gmail's
+# "Session expired" BYE, and the plain words others use.
+_BACKOFF = re.compile(r"Suggested Backoff Time:\s*(\d+)\s*milli", re.IGNORECASE)
+# Not RFC 5530's [LIMIT] alone: servers also use it for "message too large".
+_LIMIT_WORDS = ("[THROTTLED]", "[UNAVAILABLE]", "REQUEST IS THROTTLED",
+                "MAXIMUM NUMBER OF CONNECTIONS", "TOO MANY CONNECTIONS",
+                "TOO MANY SIMULTANEOUS", "SESSION EXPIRED", "RATE LIMIT")
+
+
+def throttling(text: str, where: str = "") -> Throttled | None:
+    """A `Throttled` when a server's words are a request to slow down, else None."""
+    m = _BACKOFF.search(text)
+    if m:
+        return Throttled(f"the server asked to slow down{where}: {text}",
+                         int(m.group(1)) / 1000)
+    upper = text.upper()
+    if any(w in upper for w in _LIMIT_WORDS):
+        return Throttled(f"the server asked to slow down{where}: {text}")
+    return None
+
+
 class LineTooLong(ProtocolError):
     """An answer line longer than MAX_LINE."""
 

@@ -159,9 +159,16 @@ def status_items(parts: Sequence[Piece]) -> tuple[bytes, dict[bytes, int]]:
     assert isinstance(first, bytes)
     if not first[:9].upper() == b"* STATUS ":
         raise Malformed("not a STATUS response")
-    tokens = _tokens([first[9:], *parts[1:]])
+    text = first[9:]
     try:
-        name = _value(tokens)
+        if len(parts) == 1 and text[:1] != b'"':
+            # an atom name may hold '[' and ']' (Gmail's "[Gmail]/Spam"), which the
+            # tokens take for a FETCH section: it ends at the space before the list
+            name, _, text = text.partition(b" ")
+            tokens = _tokens([text])
+        else:
+            tokens = _tokens([text, *parts[1:]])
+            name = _value(tokens)
         values = _value(tokens)
     except StopIteration:
         raise Malformed("a STATUS response that ends early") from None

@@ -1,0 +1,65 @@
+"""How hard a run may push the servers: connection caps, rates, daily volumes, size.
+
+`Limits` is plain data carried in `mailbox.JobSettings` (it crosses into the
+worker processes). Where a value comes from is `presets` (a provider's
+figures) and the admin's options (`--max-connections`,
+`--max-bytes-per-second`, `--max-messages-per-second`), which win; None
+means no limit of KIMT's own. The largest message the destination takes is
+applied by the copier before anything is fetched (`CopyOptions`), so such a
+message is skipped with its reason up front instead of being refused after
+its upload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import SettingsError
+from .report import number, size
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A run's limits; None: none of KIMT's own (the servers' still apply)."""
+
+    source_connections: int | None = None  # open at once to the source server
+    destination_connections: int | None = None  # and to the destination
+    bytes_per_second: float | None = None  # message bytes copied per second, whole run
+    messages_per_second: float | None = None  # messages copied per second, whole run
+    source_daily_bytes: int | None = None  # a provider's download cap per account and day
+    destination_daily_bytes: int | None = None  # its upload cap per account and day
+    max_message_bytes: int | None = None  # the largest message the destination takes
+    max_message_reason: str = ""  # whose limit that is, for the Report
+
+    def __post_init__(self) -> None:
+        for name in ("source_connections", "destination_connections"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise SettingsError(f"the connection cap must be at least 1, not {value}")
+        for name in ("bytes_per_second", "messages_per_second"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise SettingsError(f"a rate limit must be more than 0, not {value:g}")
+
+    def describe(self) -> list[str]:
+        """The Report header's lines."""
+        parts = []
+        if self.source_connections or self.destination_connections:
+            parts.append("connections at most " + ", ".join(
+                f"{n} to the {side}" for side, n in (
+                    ("source", self.source_connections),
+                    ("destination", self.destination_connections)) if n))
+        if self.bytes_per_second:
+            parts.append(f"{size(self.bytes_per_second)}/s")
+        if self.messages_per_second:
+            parts.append(f"{self.messages_per_second:g} messages/s")
+        if self.source_daily_bytes:
+            parts.append(f"the source allows {size(self.source_daily_bytes)} a day per account")
+        if self.destination_daily_bytes:
+            parts.append(f"the destination takes {size(self.destination_daily_bytes)} a day "
+                         "per account")
+        if self.max_message_bytes:
+            parts.append(f"messages over {size(self.max_message_bytes)} "
+                         f"({number(self.max_message_bytes)} bytes) skipped: "
+                         f"{self.max_message_reason or 'the size limit'}")
+        return ["Limits: " + "; ".join(parts)] if parts else []
