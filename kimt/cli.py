@@ -218,6 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="messages copied per second, the whole run together (default: "
                             "the server kind's)")
         _folder_options(c)
+        c.add_argument("--public-into", metavar="USER@DOMAIN",
+                       help="copy the source's public (shared) folders, as the admin login "
+                            "sees them, into this mailbox under 'Public Folders/' (it must "
+                            "be one of the users migrated); without it they are left out "
+                            "and listed")
         c.add_argument("--log-dir", metavar="DIR",
                        help="where the KimtLogs run folders go (default: the system's place)")
         c.add_argument("--log-file", metavar="PATH",
@@ -467,6 +472,7 @@ def build_request(args: argparse.Namespace, accounts: AccountList, chosen: list,
                        max_connections=args.max_connections,
                        bytes_per_second=args.max_bytes_per_second,
                        messages_per_second=args.max_messages_per_second,
+                       public_into=args.public_into,
                        post_migrate_script=getattr(args, "post_migrate_script", None),
                        post_migrate_minutes=getattr(args, "post_migrate_timeout",
                                                     DEFAULT_SCRIPT_MINUTES))

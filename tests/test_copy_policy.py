@@ -617,3 +617,18 @@ def test_a_dot_separated_prefixed_source_lands_by_logical_names(tmp_path: Path) 
     assert result.state == DONE, result.error
     assert [f.folder for f in result.folders] == ["INBOX", "Work/2024"]
     assert contents(dst)["Work/2024"] == contents(src)["INBOX.Work.2024"]
+
+
+def test_batches_wait_for_the_window_and_a_message_bigger_than_it_still_goes(
+        tmp_path: Path) -> None:
+    """A window of 2 KB, batches of one message: each lane fetches its next batch only
+    when the one before is appended, and a 40 KB message (20 times the window) goes
+    alone once its lane holds nothing."""
+    src, dst = servers()
+    fill(src, "INBOX", 6)
+    src.add("INBOX", message(99) + b"x" * 40_000, (), internaldate(99))
+    fill(src, "Work", 5, start=200)
+    result = migrate(src, dst, tmp_path, copy=CopyOptions(batch_messages=1,
+                                                           window_bytes=2_000))
+    assert result.state == DONE, result.error
+    assert contents(dst) == contents(src)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from kimt.core.identity import (
     MessageInfo,
     body_hash,
@@ -118,3 +120,20 @@ def test_loose_match_an_altered_message_id_needs_the_exact_size():
 def test_loose_match_without_anything_to_go_by_copies():
     src = [full(1, "s1", instant="", sender="")]
     assert loose_match(src, [full(10, "d", instant="", sender="")]) == {}
+
+
+@pytest.mark.parametrize("value", [
+    "John Doe <JD@Example.com>", "jd@example.com", "  <jd@example.com>  ",
+    '"Doe, John" <j@x.com>', "j@x.com (John)", "undisclosed-recipients:;",
+    "A <a@x>, B <b@y>", "<weird>", "name@", "a@b@c", "", "Mr. X <x@y.z>",
+    "Jérôme Ü <jj@x.fr>",
+])
+def test_the_quick_sender_reading_agrees_with_the_email_package(value):
+    from email.utils import getaddresses
+
+    from kimt.core.identity import key_parts
+
+    fields = {"message-id": "", "date": "", "from": value, "subject": ""}
+    addresses = [a.lower() for _, a in getaddresses([value]) if a]
+    expected = ",".join(addresses) if addresses else value.lower()
+    assert key_parts(fields)[2] == expected

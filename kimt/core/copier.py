@@ -90,6 +90,7 @@ class FolderCopier:
         result: FolderResult | None = None,
         src_status: FolderStatus | None = None,
         both: Both = _one_then_other,
+        pace: Callable[[int, int], None] | None = None,
     ):
         self.src, self.dst = source, destination
         self.src_name, self.dst_name = source_name, destination_name
@@ -100,6 +101,7 @@ class FolderCopier:
         self.journal = journal
         self.src_status = src_status  # STATUS before this pass (with HIGHESTMODSEQ)
         self.both = both  # one step on each server at once
+        self.pace = pace  # waits for the run's rates: (messages, bytes) about to be fetched
         # A retried folder goes on with the result of the attempt before.
         self.result = result if result is not None else FolderResult(*display)
         self.passed: tuple[FolderStatus, str] | None = None  # for the journal, when complete
@@ -116,6 +118,7 @@ class FolderCopier:
             self._limit_words, self._limit_source = "the limit", options.size_reason
         self._owed: tuple[list[Appended], list[int]] | None = None  # appended, not settled
         self._pending: Future | None = None  # the next batch being fetched
+        self._storable: dict[tuple[str, ...], tuple[str, ...]] = {}  # flags -> as APPENDed
 
     def run(self) -> FolderResult:
         started = time.monotonic()
@@ -146,6 +149,7 @@ class FolderCopier:
                                          listing="keys" if fresh else "flags"))
         permanent = dst_view.permanent_flags
         self._permanent = None if permanent is None else set(permanent)
+        self._storable = {}
         self._uidvalidity = (src_view.uidvalidity, dst_view.uidvalidity)
         src_status = self.src_status or src_view.status
         if src_status is None or src_status.uidvalidity != self._uidvalidity[0]:
@@ -315,13 +319,13 @@ class FolderCopier:
         window = process_window(self.options.window_bytes)
         with ThreadPoolExecutor(1, thread_name_prefix="fetch") as prefetch:
             self._pending = prefetch.submit(contextvars.copy_context().run,
-                                            self._fetch_batch, batches[0], window, 0)
+                                            self._fetch_batch, batches[0], window)
             try:
                 self._copy_batches(batches, prefetch, window)
             finally:  # a batch fetched for nothing gives its bytes back
                 if self._pending is not None and not self._pending.cancel():
                     try:
-                        window.give(self._pending.result()[1])
+                        window.give(self._pending.result()[1], self)
                     except BaseException:
                         pass  # its fetch failed: it gave them back itself
 
@@ -339,18 +343,23 @@ class FolderCopier:
                 if number + 1 < len(batches):
                     self._pending = prefetch.submit(
                         contextvars.copy_context().run, self._fetch_batch,
-                        batches[number + 1], window, held)
+                        batches[number + 1], window)
                 self._append_batch(items)
                 del items
             finally:
-                window.give(held)
+                window.give(held, self)
             if number + 1 == len(batches):
                 self._settle_owed(None)
             self.progress(res.already + res.copied + len(res.skipped) + res.vanished,
                           res.total, res.bytes_copied)
 
     def _flags_for(self, flags: Iterable[str]) -> list[str]:
+        flags = tuple(flags)
+        known = self._storable.get(flags)  # a folder has few sets of flags: filter each once
+        if known is not None:
+            return list(known)
         keep, dropped = filter_flags(flags, self._permanent)
+        self._storable[flags] = tuple(keep)
         for f in dropped:
             if f not in self.result.dropped_flags:
                 self.result.dropped_flags.add(f)
@@ -364,15 +373,21 @@ class FolderCopier:
         log.info("folder %r: message uid %d (%d bytes) skipped: %s", self.result.folder,
                  msg.uid, msg.size, reason)
 
-    def _fetch_batch(self, batch: list[MessageInfo], window: ByteWindow, holding: int,
+    def _fetch_batch(self, batch: list[MessageInfo], window: ByteWindow,
                      ) -> tuple[list[tuple[MessageInfo, bytes]], int]:
-        """(the batch's messages with their bodies, the window bytes taken for them)."""
-        nbytes = sum(m.size for m in batch)
-        window.take(nbytes, holding, self.should_stop)
+        """(the batch's messages with their bodies, the window bytes taken for them);
+        the window and the run's rates count the messages fetched (a message over the
+        size limit is not)."""
+        fits = [m.size for m in batch
+                if self._append_limit is None or m.size <= self._append_limit]
+        nbytes = sum(fits)
+        window.take(nbytes, self, self.should_stop)
         try:
+            if self.pace is not None:
+                self.pace(len(fits), nbytes)
             return self._fetch_bodies(batch), nbytes
         except BaseException:
-            window.give(nbytes)
+            window.give(nbytes, self)
             raise
 
     def _fetch_bodies(self, batch: list[MessageInfo]) -> list[tuple[MessageInfo, bytes]]:

@@ -55,6 +55,7 @@ from .events import (
 from .journal import default_state_dir, journal_path
 from .logs import Redactor, RunLogs
 from .mailbox import JobSettings, MailboxRun
+from .pacing import RunPacing
 from .presets import PRESETS
 from .provision import REFUSED, KerioProvisioning, ProvisionResult, provision, report_section
 from .report import describe_server
@@ -125,7 +126,8 @@ def _peak_memory_mb() -> int | None:
 
 
 def _worker_main(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
-                 stop: multiprocessing.Event, verify: bool, mailboxes: int = 1) -> None:
+                 stop: multiprocessing.Event, verify: bool, mailboxes: int = 1,
+                 pacing: RunPacing | None = None) -> None:
     """A worker process: `mailboxes` threads, each taking (account, settings) jobs from
     the queue until it meets a None. The settings come with each job, not with the
     process: workers start while the preflight still decides them (security 'auto')."""
@@ -137,11 +139,11 @@ def _worker_main(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     others = [threading.Thread(target=_mailboxes, name=f"mailbox-{n}",
-                               args=(jobs, events, stop, verify))
+                               args=(jobs, events, stop, verify, pacing))
               for n in range(1, mailboxes)]
     for t in others:
         t.start()
-    _mailboxes(jobs, events, stop, verify)
+    _mailboxes(jobs, events, stop, verify, pacing)
     for t in others:
         t.join()
 
@@ -163,7 +165,8 @@ def _tune_malloc() -> None:
 
 
 def _mailboxes(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
-               stop: multiprocessing.Event, verify: bool) -> None:
+               stop: multiprocessing.Event, verify: bool,
+               pacing: RunPacing | None = None) -> None:
     while True:
         job: tuple[Account, JobSettings] | None = jobs.get()
         if job is None:
@@ -174,7 +177,8 @@ def _mailboxes(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
         if stop.is_set():
             result = MailboxResult(account.email, STOPPED, "stopped before it started")
         else:
-            result = MailboxRun(account, settings, events.put, stop.is_set, verify).run()
+            result = MailboxRun(account, settings, events.put, stop.is_set, verify,
+                                pacing=pacing).run()
         peak = _peak_memory_mb()
         if peak is not None:
             log.debug("worker peak memory %d MB", peak)
@@ -201,6 +205,8 @@ class Engine:
         self._workers: list = []
         self._per_process = 1  # mailboxes each worker process copies side by side
         self._stop = self._ctx.Event()
+        # The run's rates and connection caps, shared by every worker (a Process argument).
+        self._pacing = RunPacing.create(request.settings.limits, self._ctx)
         self._hard_stop = threading.Event()
         self.logs: RunLogs | None = None
         self.provisioned: ProvisionResult | None = None  # what the Kerio step did
@@ -234,6 +240,9 @@ class Engine:
             f"Workers: {r.workers}",
             f"Migration journal: {self._journal_words()}",
         ] + self._kinds() + s.folders.describe() + s.limits.describe()
+        if s.public_into:
+            lines.append(f"Public folders of the source: copied into {s.public_into} under "
+                         "'Public Folders/'")
         if r.provision and not r.verify:
             lines.append(
                 f"Destination accounts: created if missing through the Kerio admin API at "
@@ -296,6 +305,8 @@ class Engine:
                                        **self._where())
             else:
                 results = self._with_refused(self._run_workers())
+                self.logs.amend_header([f"Limits lowered during the run: {line}"
+                                        for line in self._pacing.lowered()])
                 finished = RunFinished(results, time.monotonic() - started,
                                        self._stop.is_set(), **self._where())
             self._emit(finished)
@@ -422,7 +433,8 @@ class Engine:
     def _start_worker(self):
         p = self._ctx.Process(target=_worker_main, name="kimt-worker", daemon=True,
                               args=(self._jobs, self._events, self._stop,
-                                    self.request.verify, self._per_process))
+                                    self.request.verify, self._per_process,
+                                    self._pacing))
         p.start()
         return p
 

@@ -97,6 +97,7 @@ class MailboxResult:
     folders_left_out: list[str] = field(default_factory=list)
     retries: int = 0
     throttled_seconds: float = 0.0  # waited because a server asked to slow down
+    paced_seconds: float = 0.0  # waited for the run's own rate limits
     seconds: float = 0.0
     # What to fix before a re-run can help (a refused login or account); "" when
     # running again is all it takes (a broken connection, a stop).

@@ -9,7 +9,10 @@ flag first and by well-known names second, so `Sent Items` lands in the
 destination's existing Sent folder instead of beside it, unless the folder
 rules (`folder_rules`: the admin's `--map-folder`, a preset's) say where a
 folder goes, which wins over both; `select` first leaves out the folders the
-rules exclude, each with its reason. Two source folders
+rules exclude, each with its reason. The folders of the source's public
+(shared) namespace are listed apart (`Listing.public`), named under
+`Public Folders/`: a run copies them into the one mailbox the admin chose
+(`--public-into`), and leaves them out elsewhere. Two source folders
 that would meet in one destination name are kept apart: the name goes to a
 special folder following its use, else to the folder that keeps its own name
 (not one renamed for the destination's separator); the other gets " (2)".
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("kimt.folders")
 
 SPECIAL_USES = tuple(USE_NAMES)  # Sent, Drafts, Trash, Junk, Archive
+PUBLIC_FOLDERS = "Public Folders"  # where a public namespace's folders go (--public-into)
 
 # Well-known top-level names per use, most canonical first (lower case).
 WELL_KNOWN_NAMES: dict[str, tuple[str, ...]] = {
@@ -54,6 +58,8 @@ class Layout:
     prefix: str = ""
     delimiter: str = "/"
     other_prefixes: tuple[str, ...] = ()
+    # the public (shared) namespaces, NAMESPACE's third group: (prefix, delimiter)
+    public: tuple[tuple[str, str], ...] = ()
 
     def parts(self, name: str) -> tuple[str, ...]:
         if name.upper() == "INBOX":
@@ -76,6 +82,26 @@ class Layout:
                 return True
         return False
 
+    def public_parts(self, name: str) -> tuple[str, ...] | None:
+        """A public folder's parts under PUBLIC_FOLDERS (() for the namespace itself);
+        None for any other name."""
+        found = self._public(name)
+        return None if found is None else (PUBLIC_FOLDERS, *found[1]) if found[1] else ()
+
+    def public_display(self, name: str) -> str:
+        """A public folder as the source names it, with '/' between the parts."""
+        found = self._public(name)
+        return "/".join((found[0], *found[1])) if found else name
+
+    def _public(self, name: str) -> tuple[str, tuple[str, ...]] | None:
+        for prefix, delim in self.public:
+            bare = prefix.rstrip(delim) if delim else prefix
+            if not prefix or not (name.startswith(prefix) or name == bare):
+                continue
+            rest = name[len(prefix):] if name.startswith(prefix) else ""
+            return bare, tuple(p for p in (rest.split(delim) if delim else [rest]) if p)
+        return None
+
 
 def read_layout(client: Wire) -> Layout:
     """Personal prefix and delimiter from NAMESPACE, or from LIST "" ""."""
@@ -84,14 +110,17 @@ def read_layout(client: Wire) -> Layout:
         personal = ns.personal[0] if ns.personal else ("", None)
         prefix, delim = personal[0] or "", personal[1]
         others = tuple(p for group in (ns.other, ns.shared) if group for p, _ in group)
+        public = tuple((p, _text(d)) for p, d in ns.shared or ())
     else:
-        prefix, delim, others = "", None, ()
+        prefix, delim, others, public = "", None, (), ()
     if not delim:
         listed = client.list_folders("", "")
         delim = listed[0][1] if listed and listed[0][1] else None
-    if isinstance(delim, bytes):
-        delim = delim.decode()
-    return Layout(prefix, delim or "/", others)
+    return Layout(prefix, _text(delim) or "/", others, public)
+
+
+def _text(value: str | bytes | None) -> str:
+    return value.decode() if isinstance(value, bytes) else value or ""
 
 
 @dataclass(frozen=True)
@@ -100,6 +129,8 @@ class Folder:
     parts: tuple[str, ...]
     flags: frozenset[str]
     subscribed: bool = False
+    public: bool = False  # in the source's public namespace, named under PUBLIC_FOLDERS
+    label: str = ""  # how the Report names it, when not by its parts (a public folder)
 
     @property
     def selectable(self) -> bool:
@@ -112,14 +143,15 @@ class Folder:
 
     @property
     def display(self) -> str:
-        return "/".join(self.parts)
+        return self.label or "/".join(self.parts)
 
 
 @dataclass
 class Listing:
     layout: Layout
     folders: list[Folder]
-    skipped_other_namespaces: list[str] = field(default_factory=list)
+    skipped_other_namespaces: list[str] = field(default_factory=list)  # public ones too
+    public: list[Folder] = field(default_factory=list)  # the public namespace's folders
 
 
 def _flag(f: object) -> str:
@@ -131,6 +163,7 @@ def list_folders(client: Wire, layout: Layout | None = None) -> Listing:
     layout = layout or read_layout(client)
     subscribed = {name for _, _, name in client.list_subscribed()}
     folders: list[Folder] = []
+    public: list[Folder] = []
     skipped: list[str] = []
     seen: set[str] = set()
     for flags, _, name in client.list_folders():
@@ -140,6 +173,11 @@ def list_folders(client: Wire, layout: Layout | None = None) -> Listing:
         seen.add(name)
         if layout.is_other_namespace(name):
             skipped.append(name)
+            shared = layout.public_parts(name)
+            if shared:
+                public.append(Folder(name, shared, frozenset(_flag(f) for f in flags),
+                                     name in subscribed, public=True,
+                                     label=layout.public_display(name)))
             continue
         parts = layout.parts(name)
         if not parts:  # the prefix itself, e.g. "INBOX." listed as a parent
@@ -149,7 +187,15 @@ def list_folders(client: Wire, layout: Layout | None = None) -> Listing:
     if not any(f.parts == ("INBOX",) for f in folders):
         folders.insert(0, Folder("INBOX", ("INBOX",), frozenset(), "INBOX" in subscribed))
     folders.sort(key=lambda f: (f.parts != ("INBOX",), [p.lower() for p in f.parts]))
-    return Listing(layout, folders, skipped)
+    return Listing(layout, folders, skipped, public)
+
+
+def with_public(listing: Listing, copy: bool) -> Listing:
+    """The listing without the public namespace among the names left out, its folders
+    among the mailbox's own where this mailbox takes them (`copy`, `--public-into`)."""
+    return Listing(listing.layout, listing.folders + (listing.public if copy else []),
+                   [n for n in listing.skipped_other_namespaces
+                    if listing.layout.public_parts(n) is None])
 
 
 def select(listing: Listing, rules: FolderRules) -> tuple[Listing, list[str]]:
@@ -165,7 +211,8 @@ def select(listing: Listing, rules: FolderRules) -> tuple[Listing, list[str]]:
             kept.append(f)
         elif f.selectable:
             left_out.append(f"'{f.display}': {why}")
-    return Listing(listing.layout, kept, listing.skipped_other_namespaces), left_out
+    return Listing(listing.layout, kept, listing.skipped_other_namespaces,
+                   listing.public), left_out
 
 
 @dataclass(frozen=True)

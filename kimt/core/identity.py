@@ -56,6 +56,8 @@ def _fold(text: str) -> str:
 
 
 def _decode(value: str) -> str:
+    if "=?" not in value:  # no encoded-word: nothing to decode (most headers)
+        return value
     try:
         return str(make_header(decode_header(value)))
     except Exception:  # malformed encoded-words: keep the raw text
@@ -95,8 +97,10 @@ def key_block(message: bytes) -> bytes:
     form: those lines and their continuations in the message's order, CRLF, a blank
     line), so a message listed without headers gets its key from its body."""
     end = message.find(b"\r\n\r\n")
-    lf_end = message.find(b"\n\n")
-    if end < 0 or (0 <= lf_end < end):
+    # A bare-LF blank line can only end the header before that one: search no further
+    # (a body is up to megabytes; the header a few hundred bytes).
+    lf_end = message.find(b"\n\n", 0, end if end >= 0 else len(message))
+    if lf_end >= 0:
         end = lf_end
     head = message if end < 0 else message[:end]
     out: list[bytes] = []
@@ -125,6 +129,19 @@ def header_fields(raw_headers: bytes) -> dict[str, str]:
     }
 
 
+# `Name <box@host>` or a bare `box@host` with nothing getaddresses would read otherwise
+# (no quotes, comments, groups or second address): the same answer, without its parser.
+_SIMPLE_FROM = re.compile(r"(?:[^\"(),:;<>@\\]*<([^\s\"(),:;<>@\\]+@[^\s\"(),:;<>@\\]+)>"
+                          r"|([^\s\"(),:;<>@\\]+@[^\s\"(),:;<>@\\]+))\s*")
+
+
+def _simple_address(value: str) -> list[str] | None:
+    m = _SIMPLE_FROM.fullmatch(value.strip())
+    if m is None:
+        return None
+    return [(m.group(1) or m.group(2)).lower()]
+
+
 def key_parts(fields: dict[str, str]) -> tuple[str, str, str, str]:
     """(message-id, date instant, sender, subject) normalised from `header_fields`."""
     msgid = fields["message-id"].replace(" ", "").strip("<>").lower()
@@ -137,7 +154,8 @@ def key_parts(fields: dict[str, str]) -> tuple[str, str, str, str]:
             date = date.lower()
     else:
         date = date.lower()
-    addresses = [a.lower() for _, a in getaddresses([fields["from"]]) if a]
+    addresses = _simple_address(fields["from"]) or [
+        a.lower() for _, a in getaddresses([fields["from"]]) if a]
     sender = ",".join(addresses) if addresses else fields["from"].lower()
     return msgid, date, sender, fields["subject"]
 

@@ -4,7 +4,8 @@
 worker processes). Where a value comes from is `presets` (a provider's
 figures) and the admin's options (`--max-connections`,
 `--max-bytes-per-second`, `--max-messages-per-second`), which win; None
-means no limit of KIMT's own. The largest message the destination takes is
+means no limit of KIMT's own. The engine keeps the caps and rates with
+`pacing.RunPacing`, shared by every worker process. The largest message the destination takes is
 applied by the copier before anything is fetched (`CopyOptions`), so such a
 message is skipped with its reason up front instead of being refused after
 its upload.

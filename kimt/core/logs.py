@@ -132,6 +132,22 @@ class RunLogs:
         title = "comparison" if verify else "migration"
         self.write_report(f"KIMT {__version__} — {title} report\n"
                           f"Started: {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n{header}\n")
+        self._header_end = self._report.tell()
+
+    def amend_header(self, lines: list[str]) -> None:
+        """Add lines to the header once the run knows them (a connection cap a server
+        made lower): the Report is rewritten beside itself, then put in its place."""
+        if not lines:
+            return
+        self._report.close()
+        data = self.report_path.read_bytes()
+        added = self.redact("".join(f"{line}\n" for line in lines)).encode("utf-8")
+        partial = self.report_path.with_name(".report.log.kimt-partial")
+        partial.unlink(missing_ok=True)
+        with open_private(partial) as f:
+            f.buffer.write(data[:self._header_end] + added + data[self._header_end:])
+        os.replace(partial, self.report_path)
+        self._report = open(self.report_path, "a", encoding="utf-8", newline="\n")
 
     def write_report(self, text: str, keep: Iterable[str] = ()) -> None:
         """Append to the Report, secrets masked; `keep` names the ones this text may show

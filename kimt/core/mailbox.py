@@ -43,11 +43,12 @@ from .events import (
     Notice,
 )
 from .folder_rules import FolderRules
-from .folders import FolderMap, list_folders, map_folders, select
+from .folders import PUBLIC_FOLDERS, FolderMap, list_folders, map_folders, select, with_public
 from .hierarchy import build_tree, subscribe
 from .journal import FolderJournal, Journal, JournalError
 from .limits import Limits
 from .listing import FolderStatus
+from .pacing import NoFreeConnection, RunPacing, ServerCap
 from .servers import ServerConfig, connect
 from .wire import Throttled, Wire
 
@@ -55,6 +56,7 @@ log = logging.getLogger("kimt.mailbox")
 
 
 THROTTLE_GIVE_UP = 30 * 60.0  # seconds of waiting for a server, per mailbox
+RATE_NOTICE_EVERY = 30.0  # a mailbox says it waits for the run's rate limit this seldom
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -80,6 +82,7 @@ class JobSettings:
     folders: FolderRules = field(default_factory=FolderRules)  # what to copy, and where
     limits: Limits = field(default_factory=Limits)  # caps and rates for the whole run
     kinds: tuple[str, str] = ("generic", "generic")  # the presets of source, destination
+    public_into: str | None = None  # the mailbox the source's public folders go into
 
 
 class _Lane:
@@ -94,6 +97,7 @@ class _Lane:
         self.dst: Wire | None = None
         self.journal: Journal | None = None  # SQLite: one connection per thread
         self._side: ThreadPoolExecutor | None = None
+        self.permits: list[ServerCap] = []  # a connection cap's permits its connections hold
 
     def both(self, on_source: Callable[[], S], on_destination: Callable[[], D],
              ) -> tuple[S, D]:
@@ -112,6 +116,8 @@ class _Lane:
             if wire is not None:
                 wire.close()
         self.src = self.dst = None
+        while self.permits:
+            self.permits.pop().give()
 
     def shutdown(self, journal: bool = True) -> None:
         self.close()
@@ -130,8 +136,10 @@ class MailboxRun:
 
     def __init__(self, account: Account, settings: JobSettings,
                  emit: Callable[[Event], None], should_stop: Callable[[], bool],
-                 verify: bool = False, connector: Connector = connect):
+                 verify: bool = False, connector: Connector = connect,
+                 pacing: RunPacing | None = None):
         self.connector = connector
+        self.pacing = pacing or RunPacing()  # the run's rates and caps, shared by all workers
         self.account = account
         self.settings = settings
         self.emit = emit
@@ -142,6 +150,7 @@ class MailboxRun:
         self.journal: Journal | None = None  # the main lane's
         self._gave_up = False  # a folder used up the reconnects: no more waiting
         self._retry_lock = threading.Lock()
+        self._rate_said = -RATE_NOTICE_EVERY  # when a rate wait was last shown
 
     @property
     def src(self) -> Wire | None:
@@ -153,21 +162,52 @@ class MailboxRun:
 
     # -- connections -------------------------------------------------------------------
 
-    def _connect(self, lane: _Lane) -> None:
+    def _connect(self, lane: _Lane, wait: bool = True) -> None:
+        """Log in on both sides, each connection with a permit of its server's cap; a
+        lane that does not `wait` for one gets NoFreeConnection."""
         lane.close()
         a = self.account
         password = a.destination_password if a.destination_password is not None else a.password
+        try:
+            for cap in self.pacing.caps():  # source first: see pacing
+                self._take_permit(lane, cap, wait)
 
-        def source() -> None:
-            lane.src = self.connector(self.settings.source, a.email, a.password)
+            def source() -> None:
+                lane.src = self._login(lane, self.settings.source, self.pacing.source,
+                                       a.password)
 
-        def destination() -> None:
-            lane.dst = self.connector(self.settings.destination, a.email, password)
+            def destination() -> None:
+                lane.dst = self._login(lane, self.settings.destination,
+                                       self.pacing.destination, password)
 
-        try:  # the side that logged in is closed when the other could not
             lane.both(source, destination)
-        except BaseException:
+        except BaseException:  # the side that logged in is closed when the other could not
             lane.close()
+            raise
+
+    def _take_permit(self, lane: _Lane, cap: ServerCap, wait: bool) -> None:
+        if not cap.take(False):
+            if not wait:
+                raise NoFreeConnection(f"the {cap.role} has its {cap.cap} connections "
+                                       "open already (the run's cap)")
+            log.info("%s: waiting for a free connection to the %s (at most %d at once)",
+                     self.account.email, cap.role, cap.cap)
+            cap.take(True, self.should_stop)
+        lane.permits.append(cap)
+
+    def _login(self, lane: _Lane, config: ServerConfig, cap: ServerCap | None,
+               password: str | None) -> Wire:
+        try:
+            return self.connector(config, self.account.email, password)
+        except Throttled as e:
+            if cap is not None:  # over the server's limit: KIMT's cap is too high
+                lowered = cap.lower()
+                if lowered is not None:
+                    lane.permits.remove(cap)  # kept for good
+                    text = (f"the {cap.role} refused a connection over its limit; at most "
+                            f"{lowered} connections to it from now on ({e})")
+                    log.warning("%s: %s", self.account.email, text)
+                    self.emit(Notice(self.account.email, text))
             raise
 
     def _with_retries(self, what: str, action: Callable[[], T], folder: bool = False,
@@ -232,6 +272,25 @@ class MailboxRun:
         text = f"waiting {seconds:.0f} s: the server asked to slow down ({what}; {e})"
         log.info("%s: %s", self.account.email, text)
         self.emit(Notice(self.account.email, text))
+        self._sleep(seconds)
+
+    def _pace(self, messages: int, nbytes: int) -> None:
+        """Before a batch is fetched: wait for the run's rates (the admin's own limits),
+        shown at most every RATE_NOTICE_EVERY seconds."""
+        seconds, rate = self.pacing.reserve(messages, nbytes)
+        if rate is None:
+            return
+        now = time.monotonic()
+        with self._retry_lock:
+            self.result.paced_seconds += seconds
+            say = now - self._rate_said >= RATE_NOTICE_EVERY
+            if say:
+                self._rate_said = now
+        if say:
+            text = (f"waiting {seconds:.0f} s: the run's own speed limit of {rate.words()}, "
+                    "not the server's")
+            log.info("%s: %s", self.account.email, text)
+            self.emit(Notice(self.account.email, text))
         self._sleep(seconds)
 
     def _sleep(self, seconds: float) -> None:
@@ -316,6 +375,16 @@ class MailboxRun:
         source, destination = self.lane.both(lambda: list_folders(src),
                                              lambda: list_folders(dst))
         res = self.result
+        public_notes = []
+        if self._takes_public():
+            for f in source.public:
+                log.info("%s: public folder %r copied under %r", res.email, f.name,
+                         PUBLIC_FOLDERS)
+            public_notes = [f"public folder '{f.display}' copied into this mailbox under "
+                            f"'{PUBLIC_FOLDERS}'" for f in source.public if f.selectable]
+            source = with_public(source, copy=True)
+        elif self.settings.public_into:  # another mailbox has them: not said to be left out here
+            source = with_public(source, copy=False)
         res.skipped_namespaces = sorted(source.skipped_other_namespaces)
         for name in res.skipped_namespaces:
             log.info("%s: shared/public folder %r skipped", res.email, name)
@@ -326,7 +395,8 @@ class MailboxRun:
             log.info("%s: folder %s", res.email, line)
         maps = map_folders(source, destination,
                            special_use_create=dst.has("CREATE-SPECIAL-USE"), rules=rules)
-        res.notes = unused + [f"{m.source.display}: {m.note}" for m in maps if m.note]
+        res.notes = public_notes + unused + [f"{m.source.display}: {m.note}" for m in maps
+                                             if m.note]
         if not self.verify:
             made = build_tree(dst, maps, destination)
             for problem in made.problems:
@@ -354,11 +424,19 @@ class MailboxRun:
         else:
             lane.journal = journal
 
+    def _takes_public(self) -> bool:
+        into = self.settings.public_into
+        return bool(into) and into.casefold() == self.account.email.casefold()
+
     def _folder_journal(self, lane: _Lane, fmap: FolderMap) -> FolderJournal | None:
         if lane.journal is None:
             return None
-        fj = lane.journal.folder(self.settings.source.address, self.account.email,
-                                 fmap.source.name)
+        # A public folder's entries are kept apart from the mailbox's own folders: no
+        # address ends in a space and parentheses, so no folder of a user meets them.
+        owner = self.account.email
+        if fmap.source.public:
+            owner = f"{owner} (public folders)"
+        fj = lane.journal.folder(self.settings.source.address, owner, fmap.source.name)
         if fj.id is not None:
             self.result.rerun = True
         return fj
@@ -440,7 +518,7 @@ class MailboxRun:
             try:
                 if lane is not self.lane:
                     try:  # before taking a folder: a lane that can't log in leaves them
-                        self._connect(lane)
+                        self._connect(lane, wait=False)
                     except (ConnectError, LoginError) as e:
                         # The main lane's login worked: this is a limit on connections
                         # (Dovecot: "[LIMIT] Maximum number of connections"), not a
@@ -554,7 +632,8 @@ class MailboxRun:
         copier = FolderCopier(lane.src, lane.dst, fmap.source.name, fmap.destination_name,
                               display, self.settings.copy, progress, self.should_stop,
                               self.verify, journal=fj, result=result, src_status=src_status,
-                              both=lane.both)
+                              both=lane.both,
+                              pace=self._pace if self.pacing.rates else None)
         copier.run()
         if copier.passed is None or fj is None:
             return None

@@ -116,6 +116,7 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
                 max_connections: int | None = None,
                 bytes_per_second: float | None = None,
                 messages_per_second: float | None = None,
+                public_into: str | None = None,
                 post_migrate_script: str | None = None,
                 post_migrate_minutes: float = DEFAULT_SCRIPT_MINUTES) -> RunRequest:
     """The one way a front end builds a run; raises SettingsError on a value out of range.
@@ -123,7 +124,8 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
     `users_text` names where the users came from when it was no users file; `folders`
     are the folder choices (`folder_rules.folder_rules`); `source_kind` and
     `destination_kind` name the presets (`presets.PRESETS`) whose figures fill the
-    limits not given and whose source folder rules follow the admin's;
+    limits not given and whose source folder rules follow the admin's; `public_into`
+    is the mailbox (one of `chosen`) the source's public folders go into;
     `post_migrate_script`, a program to run after each completed mailbox (checked now).
     """
     if not 1 <= workers <= MAX_WORKERS:
@@ -137,6 +139,11 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
     if not 0 < batch_mb <= 1024:
         raise SettingsError(f"the batch size must be more than 0 and at most 1024 MB, "
                             f"not {batch_mb:g}")
+    public_into = (public_into or "").strip() or None
+    if public_into and not any(a.email.casefold() == public_into.casefold() for a in chosen):
+        raise SettingsError(f"the mailbox for the public folders, {public_into}, is not among "
+                            "the users to migrate: it needs its line in the users file (and "
+                            "to be selected) like any other")
     src_kind, dst_kind = preset(source_kind), preset(destination_kind)
     limits = preset_limits(src_kind, dst_kind, source_master=source.auth in MASTER_LOGINS,
                            destination_master=destination.auth in MASTER_LOGINS,
@@ -149,7 +156,8 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
     settings = JobSettings(source=source, destination=destination, max_retries=retries,
                            copy=copy, state_dir=state_dir, connections=connections,
                            folders=(folders or FolderRules()).plus(src_kind.folders),
-                           limits=limits, kinds=(src_kind.name, dst_kind.name))
+                           limits=limits, kinds=(src_kind.name, dst_kind.name),
+                           public_into=public_into)
     script = None
     if post_migrate_script and not verify:
         script = post_migrate(post_migrate_script, post_migrate_minutes)

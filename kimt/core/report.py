@@ -222,6 +222,8 @@ def mailbox_section(r: MailboxResult, verify: bool = False) -> str:
     if r.throttled_seconds:
         lines.append(f"  Waited for the servers (they asked to slow down): "
                      f"{r.throttled_seconds:.0f} s")
+    if r.paced_seconds >= 1:
+        lines.append(f"  Waited for the run's own speed limit: {r.paced_seconds:.0f} s")
     for f in r.folders:
         if f.dropped_flags:
             lines.append(f"  Flags the destination does not keep, dropped in '{f.folder}': "
