@@ -239,10 +239,9 @@ class Engine:
             f"Users file: {r.users_file or '-'}; selected mailboxes: {len(r.accounts)}",
             f"Workers: {r.workers}",
             f"Migration journal: {self._journal_words()}",
-        ] + self._kinds() + s.folders.describe() + s.limits.describe()
-        if s.public_into:
-            lines.append(f"Public folders of the source: copied into {s.public_into} under "
-                         "'Public Folders/'")
+        ] + self._kinds() + s.folders.describe() + s.limits.describe() + (
+            [f"Public folders of the source: copied into {s.public_into} under "
+             "'Public Folders/'"] if s.public_into else [])
         if r.provision and not r.verify:
             lines.append(
                 f"Destination accounts: created if missing through the Kerio admin API at "
@@ -433,8 +432,7 @@ class Engine:
     def _start_worker(self):
         p = self._ctx.Process(target=_worker_main, name="kimt-worker", daemon=True,
                               args=(self._jobs, self._events, self._stop,
-                                    self.request.verify, self._per_process,
-                                    self._pacing))
+                                    self.request.verify, self._per_process, self._pacing))
         p.start()
         return p
 
