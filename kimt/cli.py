@@ -1,5 +1,5 @@
-"""`kimt` on the command line: migrate, verify, check, check-csv, 4d2kms (the wizard without
-arguments).
+"""`kimt` on the command line: migrate, verify, check, check-csv, 4d2kms, cluster-* (the
+wizard without arguments).
 
 A thin layer: it turns options into a `RunRequest`, renders the engine's
 events as text, and maps the outcome to an exit code. It never handles a
@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from . import __version__
+from .cli_cluster import COMMANDS as CLUSTER_COMMANDS
+from .cli_cluster import add_cluster_commands, add_cluster_options, coordinator
 from .core import report, survey
 from .core.accounts import AccountList, format_problems, read_accounts
 from .core.engine import Engine, RunRequest
@@ -248,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "login, nothing else) and set it on the destination where it "
                                 "differs (Kerio Connect, --target-kind kerio), for accounts "
                                 "whose mail was moved by other means")
+        add_cluster_options(c)
         _kerio_options(c)
 
     text = ("try every selected user's login on the source and estimate their mailboxes "
@@ -278,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_4d import HELP, add_4d2kms_options  # (it imports this module)
 
     add_4d2kms_options(sub.add_parser("4d2kms", help=HELP))
+    add_cluster_commands(sub)
     return p
 
 
@@ -488,6 +492,9 @@ def check_log_file(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace, verify: bool) -> int:
     check_log_file(args)
     _folder_rules(args)  # a mistake in them is said before the users file is read
+    cluster = coordinator(args)  # a wrong address or a missing extra, said now
+    if cluster is not None and getattr(args, "passwords_only", False):
+        raise InputError("--passwords-only runs on this computer: leave out --cluster")
     if getattr(args, "passwords_only", False):
         from .cli_passwords import cmd_passwords  # (it imports this module)
 
@@ -498,15 +505,16 @@ def cmd_run(args: argparse.Namespace, verify: bool) -> int:
         print(f"kimt: the {len(accounts.problems)} line(s) above are left out; the other "
               f"{len(accounts.accounts)} users go on.", file=sys.stderr)
     request = build_request(args, accounts, chosen, verify)
-    finished = run_engine(request, ConsoleView(len(chosen), args.quiet, verify))
+    finished = run_engine(request, ConsoleView(len(chosen), args.quiet, verify), cluster)
     left_out = (f"{len(accounts.problems)} line(s) of the users file were left out (listed at "
                 "the start and in the Report log)." if accounts.problems else "")
     return closing(finished, verify, left_out, args.log_file)
 
 
-def run_engine(request: RunRequest, view: ConsoleView) -> RunFinished:
-    """Run with Ctrl+C as Stop (a second one stops at once) and SIGTERM as stop now."""
-    engine = Engine(request, view)
+def run_engine(request: RunRequest, view: ConsoleView, cluster=None) -> RunFinished:
+    """Run with Ctrl+C as Stop (a second one stops at once) and SIGTERM as stop now;
+    with `cluster` (a `cluster.Coordinator`), on its Dask workers."""
+    engine = Engine(request, view, cluster)
 
     def on_signal(signum, frame):
         if engine.stopping:
@@ -643,6 +651,8 @@ def main(argv: Sequence[str] | None = None,
             return cmd_check(args)
         if args.command == "check-csv":
             return cmd_check_csv(args)
+        if args.command in CLUSTER_COMMANDS:
+            return CLUSTER_COMMANDS[args.command](args)
         if args.command == "4d2kms":
             from .cli_4d import cmd_4d2kms
 

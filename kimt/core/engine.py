@@ -18,7 +18,10 @@ A completed mailbox's post-migrate script runs here, in the main process,
 in a thread (`script.ScriptRunner`) so that events keep flowing; that
 mailbox's MailboxFinished waits for its script, and the run for all of them.
 The GUI and the CLI both call `Engine.run` with a callback; neither has
-its own way to migrate.
+its own way to migrate. Given a `cluster.Coordinator`, the same run sends
+its mailboxes to Dask workers on other computers instead of starting
+processes here; everything else (preflight, events, logs, stop) is this
+module's.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ..system.workers import worker_context
 from .accounts import Account
@@ -62,6 +66,9 @@ from .report import describe_server
 from .script import COMPLETED as SCRIPT_AFTER
 from .script import PostMigrateScript, ScriptRunner
 from .servers import AUTO, ServerConfig, connect, open_connection
+
+if TYPE_CHECKING:
+    from .cluster import Coordinator
 
 log = logging.getLogger("kimt.engine")
 
@@ -191,7 +198,8 @@ def _mailboxes(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
 class Engine:
     """Runs one request; `stop()` may be called from any thread."""
 
-    def __init__(self, request: RunRequest, on_event: Callable[[Event], None]):
+    def __init__(self, request: RunRequest, on_event: Callable[[Event], None],
+                 cluster: Coordinator | None = None):
         s = request.settings
         if s.use_journal and s.state_dir is None:
             # Resolved here, in the process the user started: a worker's environment is
@@ -211,6 +219,8 @@ class Engine:
         self.logs: RunLogs | None = None
         self.provisioned: ProvisionResult | None = None  # what the Kerio step did
         self._detected: dict[str, Detected] = {}  # role -> security decided ('auto')
+        self.cluster = cluster  # the mailboxes run on Dask workers (`kimt migrate --cluster`)
+        self._cluster_problem = ""  # why the cluster could not be reached
 
     def stop(self) -> None:
         """Finish the batch in flight everywhere, then stop."""
@@ -237,7 +247,7 @@ class Engine:
             f"Source: {describe_server(s.source)}",
             f"Destination: {describe_server(s.destination)}",
             f"Users file: {r.users_file or '-'}; selected mailboxes: {len(r.accounts)}",
-            f"Workers: {r.workers}",
+            self.cluster.describe() if self.cluster else f"Workers: {r.workers}",
             f"Migration journal: {self._journal_words()}",
         ] + self._kinds() + s.folders.describe() + s.limits.describe() + (
             [f"Public folders of the source: copied into {s.public_into} under "
@@ -274,6 +284,10 @@ class Engine:
         s = self.request.settings
         if not s.use_journal:
             return "not used"
+        if self.cluster:
+            return ("on each worker machine, in its own state folder (KIMT's memory of what "
+                    "it put where; a machine without it compares message keys in full, which "
+                    "alone prevents duplicates)")
         if s.destination.security == AUTO:  # it is named after the address detected
             return "named below, once the destination's security is detected"
         path = journal_path(s.state_dir, s.destination.address)
@@ -297,6 +311,7 @@ class Engine:
             starting.start()
             fatal = self._preflight()
             starting.join()
+            fatal = fatal or self._cluster_problem
             if fatal:
                 self._dismiss_workers()
                 log.error("%s", fatal)
@@ -439,6 +454,12 @@ class Engine:
     def _start_workers(self) -> None:
         """The workers start now and wait for accounts (the preflight runs meanwhile)."""
         r = self.request
+        if self.cluster is not None:
+            limits = r.settings.limits
+            self._cluster_problem = self.cluster.start(
+                {"source": limits.source_connections,
+                 "destination": limits.destination_connections})
+            return
         self._jobs, self._events = self._ctx.Queue(), self._ctx.Queue()
         count = max(1, min(r.workers, len(r.accounts)))
         processes = min(count, worker_processes())
@@ -446,6 +467,9 @@ class Engine:
         self._workers = [self._start_worker() for _ in range(processes)]
 
     def _dismiss_workers(self) -> None:
+        if self.cluster is not None:
+            self.cluster.close()
+            return
         assert self._jobs is not None
         for _ in range(len(self._workers) * self._per_process):
             self._jobs.put(None)
@@ -454,7 +478,19 @@ class Engine:
             if p.is_alive():
                 p.kill()
 
+    def _run_cluster(self) -> list[MailboxResult]:
+        r = self.request
+        assert self.cluster is not None
+        try:
+            results = self.cluster.run(r.accounts, r.settings, r.verify, self._emit,
+                                       self._stop.is_set, self._hard_stop.is_set)
+        finally:
+            self.cluster.close()
+        return self._left_over([a.email for a in r.accounts], results, {})
+
     def _run_workers(self) -> list[MailboxResult]:
+        if self.cluster is not None:
+            return self._run_cluster()
         r = self.request
         jobs, events = self._jobs, self._events
         assert jobs is not None and events is not None
@@ -514,6 +550,11 @@ class Engine:
                     p.kill()
             if scripts:  # waited for (killed when stopping at once)
                 finish_scripts(scripts.wait(kill=hard or sys.exc_info()[0] is not None))
+        return self._left_over(order, results, in_flight)
+
+    def _left_over(self, order: list[str], results: dict[str, MailboxResult],
+                   in_flight: dict[int, list[str]]) -> list[MailboxResult]:
+        """Every mailbox's result in file order: those without one stopped or failed."""
         for email in order:
             if email not in results:
                 state, why = (STOPPED, "stopped by the user") if self._stop.is_set() else (
@@ -521,6 +562,8 @@ class Engine:
                 if any(email in emails for emails in in_flight.values()) and (
                         not self._stop.is_set()):
                     why = "the worker process stopped unexpectedly"
+                if self.cluster is not None and not self._stop.is_set():
+                    why = "not finished: the Dask scheduler lost it (it stopped answering)"
                 results[email] = MailboxResult(email, state, why)
                 self._emit(MailboxFinished(results[email]))
         return [results[e] for e in order]

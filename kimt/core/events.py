@@ -176,6 +176,7 @@ class RunStarted:
 class MailboxStarted:
     email: str
     pid: int = 0  # the worker that took it
+    where: str = ""  # the worker machine that took it (a cluster run)
 
 
 @dataclass

@@ -9,11 +9,18 @@ means no limit of KIMT's own. The engine keeps the caps and rates with
 applied by the copier before anything is fetched (`CopyOptions`), so such a
 message is skipped with its reason up front instead of being refused after
 its upload.
+
+A connection cap is enforced by whatever hands out `ConnectionSlots`: a
+mailbox takes a slot of a server before it connects there and gives it back
+when that connection closes. A cluster run's slots are Dask semaphores shared
+by every machine (`cluster.DaskSlots`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from .errors import SettingsError
 from .report import number, size
@@ -64,3 +71,16 @@ class Limits:
                          f"({number(self.max_message_bytes)} bytes) skipped: "
                          f"{self.max_message_reason or 'the size limit'}")
         return ["Limits: " + "; ".join(parts)] if parts else []
+
+
+class ConnectionSlots(Protocol):
+    """The run's connection caps, one count per server role ("source", "destination")."""
+
+    def take(self, role: str, wait: bool, should_stop: Callable[[], bool]) -> bool:
+        """Hold one connection of `role`: True once held; False when none is free and
+        `wait` is false. Raises StoppedError when `should_stop()` ends the wait."""
+        ...
+
+    def give(self, role: str) -> None:
+        """Give back one connection of `role` taken before."""
+        ...

@@ -167,8 +167,9 @@ class RunLogs:
                 self.debug(level, name, text, email)
             case RunStarted(mailboxes=boxes):
                 self.debug("INFO", "kimt.engine", f"run of {len(boxes)} mailboxes started")
-            case MailboxStarted(email=email):
-                self.debug("INFO", "kimt.engine", "mailbox started", email)
+            case MailboxStarted(email=email, where=where):
+                self.debug("INFO", "kimt.engine",
+                           f"mailbox started on {where}" if where else "mailbox started", email)
             case Notice(email=email, text=text):
                 self.debug("WARNING", "kimt.engine", text, email)
             case ScriptStarted(email=email, state=state):

@@ -46,7 +46,7 @@ from .folder_rules import FolderRules
 from .folders import PUBLIC_FOLDERS, FolderMap, list_folders, map_folders, select, with_public
 from .hierarchy import build_tree, subscribe
 from .journal import FolderJournal, Journal, JournalError
-from .limits import Limits
+from .limits import ConnectionSlots, Limits
 from .listing import FolderStatus
 from .pacing import NoFreeConnection, RunPacing, ServerCap
 from .servers import ServerConfig, connect
@@ -91,10 +91,12 @@ class _Lane:
     while the destination's runs (over a slow link a step then costs one side's round
     trips, not both)."""
 
-    def __init__(self, number: int):
+    def __init__(self, number: int, slots: ConnectionSlots | None = None):
         self.number = number
         self.src: Wire | None = None
         self.dst: Wire | None = None
+        self.slots = slots
+        self.held: list[str] = []  # the roles whose connection slot this lane holds
         self.journal: Journal | None = None  # SQLite: one connection per thread
         self._side: ThreadPoolExecutor | None = None
         self.permits: list[ServerCap] = []  # a connection cap's permits its connections hold
@@ -118,6 +120,9 @@ class _Lane:
         self.src = self.dst = None
         while self.permits:
             self.permits.pop().give()
+        while self.held:  # closed first: a slot given back is a connection gone
+            assert self.slots is not None
+            self.slots.give(self.held.pop())
 
     def shutdown(self, journal: bool = True) -> None:
         self.close()
@@ -132,21 +137,23 @@ Connector = Callable[[ServerConfig, str, "str | None"], Wire]
 
 class MailboxRun:
     """Migrates (or, with verify, compares) one account. `connector` opens a logged-in
-    connection (`servers.connect`; the tests' in-memory fake in its place)."""
+    connection (`servers.connect`; the tests' in-memory fake in its place); `slots`,
+    when given, caps the connections to each server of the whole run (`limits`)."""
 
     def __init__(self, account: Account, settings: JobSettings,
                  emit: Callable[[Event], None], should_stop: Callable[[], bool],
                  verify: bool = False, connector: Connector = connect,
-                 pacing: RunPacing | None = None):
+                 pacing: RunPacing | None = None, slots: ConnectionSlots | None = None):
         self.connector = connector
         self.pacing = pacing or RunPacing()  # the run's rates and caps, shared by all workers
+        self.slots = slots  # a cluster run's caps, shared by all machines
         self.account = account
         self.settings = settings
         self.emit = emit
         self.should_stop = should_stop
         self.verify = verify
         self.result = MailboxResult(account.email)
-        self.lane = _Lane(0)  # logs in, lists, creates; then copies folders with the others
+        self.lane = _Lane(0, slots)  # logs in, lists, creates; then copies folders with the others
         self.journal: Journal | None = None  # the main lane's
         self._gave_up = False  # a folder used up the reconnects: no more waiting
         self._retry_lock = threading.Lock()
@@ -163,9 +170,18 @@ class MailboxRun:
     # -- connections -------------------------------------------------------------------
 
     def _connect(self, lane: _Lane, wait: bool = True) -> None:
-        """Log in on both sides, each connection with a permit of its server's cap; a
-        lane that does not `wait` for one gets NoFreeConnection."""
+        """Log `lane` in on both servers, each connection with a permit of its server's
+        cap (the run's, and a cluster's slots); a lane that does not `wait` for one gets
+        NoFreeConnection (or ConnectError for a cluster slot) instead of waiting its turn."""
         lane.close()
+        if lane.slots is not None:
+            # Both slots before either connection, always the source's first: two lanes
+            # each holding one and waiting for the other's would wait for ever.
+            for role in ("source", "destination"):
+                if not lane.slots.take(role, wait, self.should_stop):
+                    lane.close()
+                    raise ConnectError(f"the run's cap on {role} connections is reached")
+                lane.held.append(role)
         a = self.account
         password = a.destination_password if a.destination_password is not None else a.password
         try:
@@ -498,7 +514,7 @@ class MailboxRun:
                     passed.append(done)
             self._write_passes(passed)
             return
-        extra = [_Lane(n) for n in range(1, lanes)]
+        extra = [_Lane(n, self.slots) for n in range(1, lanes)]
         try:
             self._write_passes(self._side_by_side(todo, extra, count))
         finally:
