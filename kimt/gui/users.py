@@ -48,10 +48,10 @@ COLUMNS = (("use", "", 30), ("address", "Address", 170), ("name", "Full name", 1
            ("messages", "Messages", 90), ("size", "Size", 76))
 LARGE_USERS, LARGE_BYTES = 50, 20 * 2**30
 SHOWN_PROBLEMS = 5
-PASSWORDS_NOTE = ("For accounts whose mail was moved by other means. Each password is tried "
-                  "with a login on the old server (nothing else), then on the new one; where "
-                  "the new server has another, KIMT sets it there if it is Kerio Connect. "
-                  "Those already the same are left as they are.")
+PASSWORDS_NOTE = ("Passwords only, for accounts whose mail was moved by other means: each "
+                  "password is tried with a login on the old server (nothing else), then on "
+                  "the new one; where the new server has another, KIMT sets it there if it is "
+                  "Kerio Connect. Those already the same are left as they are.")
 SCRIPT_HINT = "Optional. No shell: the address as argument, the password on standard input."
 
 
@@ -169,14 +169,14 @@ class UsersPage(Page):
         self.folders_button.pack(side="left")
         self.folders_label = ttk.Label(folders, text=self.choices.summary())
         self.folders_label.pack(side="left", padx=(6, 0))
-        self.build_run_options(wizard.settings)
+        self.build_run_options(wizard.settings, folders)
         self.hint = autowrap(ttk.Label(self, text="", bootstyle="secondary", justify="left"))
         self.hint.grid(row=10, column=0, sticky="we", pady=(PAD / 2, 0))
         self.update_counts()
 
-    def build_run_options(self, settings: Settings) -> None:
+    def build_run_options(self, settings: Settings, row: ttk.Frame) -> None:
         """What happens besides copying (the post-migrate script), or instead (passwords
-        only)."""
+        only, whose box goes at the end of `row`)."""
         options = ttk.Frame(self)
         options.grid(row=9, column=0, sticky="we", pady=(PAD / 2, 0))
         options.columnconfigure(1, weight=1)
@@ -201,12 +201,11 @@ class UsersPage(Page):
         self.script_hint.grid(row=2, column=1, columnspan=5, sticky="we", padx=6)
         self.only_passwords = tk.BooleanVar(value=False)  # never remembered: a run's choice
         self.passwords_check = ttk.Checkbutton(
-            options, text="Passwords only: copy no mail; check each user's password on the "
-            "old server and set it on the new one", variable=self.only_passwords)
-        self.passwords_check.grid(row=3, column=0, columnspan=6, sticky="w", pady=(6, 0))
+            row, text="Passwords only: copy no mail", variable=self.only_passwords)
+        self.passwords_check.pack(side="right")
         self.passwords_note = autowrap(ttk.Label(options, text="", justify="left",
                                                  bootstyle="secondary"))
-        self.passwords_note.grid(row=4, column=0, columnspan=6, sticky="we")
+        self.passwords_note.grid(row=4, column=0, columnspan=6, sticky="we", pady=(4, 0))
         self.passwords_note.grid_remove()
         self.passwords_error = FieldError(options)
         self.passwords_error.grid(row=5, column=0, columnspan=6, sticky="w")
@@ -218,9 +217,10 @@ class UsersPage(Page):
         return bool(self.only_passwords.get())
 
     def passwords_toggled(self) -> None:
-        """Passwords only: the script's fields don't apply (no mailbox is migrated)."""
+        """Passwords only: the folders and the script don't apply (no mailbox is migrated)."""
         state = "disabled" if self.passwords_only() else "normal"
-        for widget in (self.script_entry, self.script_button, self.minutes_box):
+        for widget in (self.folders_button, self.script_entry, self.script_button,
+                       self.minutes_box):
             widget.configure(state=state)
         if self.passwords_only():
             self.passwords_note.configure(text=PASSWORDS_NOTE)

@@ -182,6 +182,7 @@ def test_passwords_only_in_the_wizard(wizard, kerio, tmp_path, screenshots):
     w.root.update()
     assert text_of(w.next_button) == "Set passwords"
     assert str(users.script_entry.cget("state")) == "disabled"
+    assert str(users.folders_button.cget("state")) == "disabled"
     assert "Kerio Connect" in text_of(users.passwords_note)
     # Only the users' own passwords can be checked on the old server.
     w.source_page.kind.set("master")
