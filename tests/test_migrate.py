@@ -363,7 +363,10 @@ def test_destination_restart_mid_run_is_survived(dovecot_factory, tmp_path):
 
     t = threading.Thread(target=restart_when_copying)
     t.start()
-    proc = kimt(*migrate_args(src, dst, users, tmp_path / "logs", "--batch-mb", "0.02"))
+    # At most 1 000 messages a second: the 3 000 take 3 s or more, so the restart (at 300)
+    # lands while copying even when the machine is slow to notice (it was not always so).
+    proc = kimt(*migrate_args(src, dst, users, tmp_path / "logs", "--batch-mb", "0.02",
+                              "--max-messages-per-second", "1000"))
     t.join()
     assert at_restart and at_restart[0] < 3000, "the restart came while copying"
     assert proc.returncode == 0, proc.stdout + proc.stderr
