@@ -3,11 +3,14 @@
 A proxy listens on 127.0.0.1 at a free port and, for each client, opens a
 connection to the real server and hands both sockets to `serve`, which
 starts its own threads to pump and change the two streams. `close()` ends
-the listener and every connection.
+the listener and every connection. `CommandProxy` reads the client's
+commands line by line (literals passed on by their length) and lets a
+subclass answer some of them itself instead of the server.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 
@@ -52,3 +55,62 @@ class TcpProxy:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class CommandProxy(TcpProxy):
+    """Passes the client's commands on line by line, unless `answer` gives a reply of
+    its own for one (and whether to close the connection after it)."""
+
+    _LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n$")
+
+    def answer(self, line: bytes) -> tuple[bytes, bool] | None:
+        raise NotImplementedError
+
+    def serve(self, client: socket.socket, upstream: socket.socket) -> None:
+        to_client = threading.Lock()  # the server's answers and the proxy's own
+        threading.Thread(target=self._down, args=(upstream, client, to_client),
+                         daemon=True).start()
+        threading.Thread(target=self._up, args=(client, upstream, to_client),
+                         daemon=True).start()
+
+    def _up(self, client: socket.socket, upstream: socket.socket,
+            to_client: threading.Lock) -> None:
+        buffer, literal_left = b"", 0
+        try:
+            while data := client.recv(65536):
+                buffer += data
+                while buffer:
+                    if literal_left:
+                        take, buffer = buffer[:literal_left], buffer[literal_left:]
+                        upstream.sendall(take)
+                        literal_left -= len(take)
+                        continue
+                    end = buffer.find(b"\r\n")
+                    if end < 0:
+                        break
+                    line, buffer = buffer[:end + 2], buffer[end + 2:]
+                    literal = self._LITERAL.search(line)
+                    literal_left = int(literal.group(1)) if literal else 0
+                    reply = None if literal else self.answer(line)
+                    if reply is None:
+                        upstream.sendall(line)
+                        continue
+                    with to_client:
+                        client.sendall(reply[0])
+                    if reply[1]:
+                        return
+        except OSError:
+            pass
+        finally:
+            self.shut(client, upstream)
+
+    def _down(self, upstream: socket.socket, client: socket.socket,
+              to_client: threading.Lock) -> None:
+        try:
+            while data := upstream.recv(65536):
+                with to_client:
+                    client.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self.shut(client, upstream)

@@ -13,8 +13,6 @@ The source's parents are made with a bare CREATE of the child (the rigs'
 from __future__ import annotations
 
 import re
-import socket
-import threading
 
 import pytest
 from dovecot import Dovecot, make_message
@@ -29,7 +27,7 @@ from helpers import (
     run_dir_of,
     write_csv,
 )
-from tcp_proxy import TcpProxy
+from tcp_proxy import CommandProxy
 
 NOSELECT_PARENTS = ("Archive", "L1", "L1/L2", "L1/L2/L3", "L1/L2/L3/L4", "Účty")
 CHILDREN = ("Archive/2022", "Archive/2023", "L1/L2/L3/L4/L5", "Účty/Faktury 2023")
@@ -149,15 +147,13 @@ def test_cyrus_makes_the_parents_real_and_the_report_says_so(dovecot_factory, cy
     assert MADE_REAL not in report_of(second)  # said once, when it happened
 
 
-class ParentsFirstProxy(TcpProxy):
+class ParentsFirstProxy(CommandProxy):
     """Before a Dovecot: refuses a CREATE whose parent is no real folder there yet, as a
     server that makes no hierarchy itself does; everything else passes through.
 
-    Commands are read line by line, literals (APPEND) passed on by their length; a
-    CREATE passed on counts as done for the commands after it, as the server would run
-    them in order."""
+    A CREATE passed on counts as done for the commands after it, as the server would
+    run them in order."""
 
-    _LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n$")
     _CREATE = re.compile(rb'^(\S+) CREATE "((?:[^"\\]|\\.)*)"', re.IGNORECASE)
 
     def __init__(self, server: Dovecot, user: str):
@@ -166,14 +162,7 @@ class ParentsFirstProxy(TcpProxy):
         self.passed: set[str] = set()  # CREATEs passed on: a server takes them in order
         super().__init__(server.port, server.host, name="parents-proxy")
 
-    def serve(self, client: socket.socket, upstream: socket.socket) -> None:
-        to_client = threading.Lock()  # the server's answers and our refusals
-        threading.Thread(target=self._down, args=(upstream, client, to_client),
-                         daemon=True).start()
-        threading.Thread(target=self._up, args=(client, upstream, to_client),
-                         daemon=True).start()
-
-    def _refusal(self, line: bytes) -> bytes | None:
+    def answer(self, line: bytes) -> tuple[bytes, bool] | None:
         m = self._CREATE.match(line)
         if not m:
             return None
@@ -191,47 +180,7 @@ class ParentsFirstProxy(TcpProxy):
             self.passed.add(logical)
             return None
         self.refused.append(logical)
-        return m.group(1) + b" NO [NONEXISTENT] Create the parent folder first\r\n"
-
-    def _up(self, client: socket.socket, upstream: socket.socket,
-            to_client: threading.Lock) -> None:
-        buffer, literal_left = b"", 0
-        try:
-            while data := client.recv(65536):
-                buffer += data
-                while buffer:
-                    if literal_left:
-                        take, buffer = buffer[:literal_left], buffer[literal_left:]
-                        upstream.sendall(take)
-                        literal_left -= len(take)
-                        continue
-                    end = buffer.find(b"\r\n")
-                    if end < 0:
-                        break
-                    line, buffer = buffer[:end + 2], buffer[end + 2:]
-                    literal = self._LITERAL.search(line)
-                    literal_left = int(literal.group(1)) if literal else 0
-                    refusal = None if literal else self._refusal(line)
-                    if refusal is None:
-                        upstream.sendall(line)
-                    else:
-                        with to_client:
-                            client.sendall(refusal)
-        except OSError:
-            pass
-        finally:
-            self.shut(client, upstream)
-
-    def _down(self, upstream: socket.socket, client: socket.socket,
-              to_client: threading.Lock) -> None:
-        try:
-            while data := upstream.recv(65536):
-                with to_client:
-                    client.sendall(data)
-        except OSError:
-            pass
-        finally:
-            self.shut(client, upstream)
+        return m.group(1) + b" NO [NONEXISTENT] Create the parent folder first\r\n", False
 
 
 

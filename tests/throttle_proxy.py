@@ -14,18 +14,15 @@ the server's lines.
 from __future__ import annotations
 
 import re
-import socket
 import threading
 
-from tcp_proxy import TcpProxy
+from tcp_proxy import CommandProxy
 
 EXCHANGE = "exchange"  # BAD Request is throttled. Suggested Backoff Time: ...
 GMAIL_BYE = "gmail-bye"  # * BYE Session expired, then the connection is closed
 
 
-class ThrottleProxy(TcpProxy):
-    _LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n$")
-
+class ThrottleProxy(CommandProxy):
     def __init__(self, target_port: int, mode: str, trigger: bytes, times: int = 1,
                  backoff_ms: int = 1500):
         self.mode, self.trigger, self.left = mode, re.compile(trigger, re.I), times
@@ -34,14 +31,7 @@ class ThrottleProxy(TcpProxy):
         self._lock = threading.Lock()
         super().__init__(target_port, name="throttle-proxy")
 
-    def serve(self, client: socket.socket, upstream: socket.socket) -> None:
-        to_client = threading.Lock()
-        threading.Thread(target=self._down, args=(upstream, client, to_client),
-                         daemon=True).start()
-        threading.Thread(target=self._up, args=(client, upstream, to_client),
-                         daemon=True).start()
-
-    def _answer(self, line: bytes) -> tuple[bytes, bool] | None:
+    def answer(self, line: bytes) -> tuple[bytes, bool] | None:
         """(what to send the client instead, whether to close) for a matching command."""
         with self._lock:
             if self.left <= 0 or not self.trigger.search(line):
@@ -53,47 +43,3 @@ class ThrottleProxy(TcpProxy):
             return (tag + b" BAD Request is throttled. Suggested Backoff Time: %d "
                     b"milliseconds\r\n" % self.backoff_ms, False)
         return b"* BYE Session expired, please login again.\r\n", True
-
-    def _up(self, client: socket.socket, upstream: socket.socket,
-            to_client: threading.Lock) -> None:
-        buffer, literal_left = b"", 0
-        try:
-            while data := client.recv(65536):
-                buffer += data
-                while buffer:
-                    if literal_left:
-                        take, buffer = buffer[:literal_left], buffer[literal_left:]
-                        upstream.sendall(take)
-                        literal_left -= len(take)
-                        continue
-                    end = buffer.find(b"\r\n")
-                    if end < 0:
-                        break
-                    line, buffer = buffer[:end + 2], buffer[end + 2:]
-                    literal = self._LITERAL.search(line)
-                    literal_left = int(literal.group(1)) if literal else 0
-                    answer = None if literal else self._answer(line)
-                    if answer is None:
-                        upstream.sendall(line)
-                        continue
-                    reply, close = answer
-                    with to_client:
-                        client.sendall(reply)
-                    if close:
-                        self.shut(client, upstream)
-                        return
-        except OSError:
-            pass
-        finally:
-            self.shut(client, upstream)
-
-    def _down(self, upstream: socket.socket, client: socket.socket,
-              to_client: threading.Lock) -> None:
-        try:
-            while data := upstream.recv(65536):
-                with to_client:
-                    client.sendall(data)
-        except OSError:
-            pass
-        finally:
-            self.shut(client, upstream)
