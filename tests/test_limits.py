@@ -23,10 +23,10 @@ from helpers import (
     report_of,
     write_csv,
 )
-from throttle_proxy import EXCHANGE, ThrottleProxy
+from tcp_proxy import CommandProxy
 
 
-class CountingProxy(ThrottleProxy):
+class CountingProxy(CommandProxy):
     """Passes everything through; counts the logged-in connections open at once (a login
     counts from the command's line, until the LOGOUT line: both seen before the server
     answers, so before KIMT takes or gives back a permit around them)."""
@@ -35,11 +35,11 @@ class CountingProxy(ThrottleProxy):
     _LOGOUT = re.compile(rb"^\S+ LOGOUT\r\n", re.I)
 
     def __init__(self, target_port: int):
-        super().__init__(target_port, EXCHANGE, rb"(?!)", times=0)
+        super().__init__(target_port, name="counting-proxy")
         self.open = self.peak = self.logins = 0
         self._count = threading.Lock()
 
-    def _answer(self, line: bytes):
+    def answer(self, line: bytes) -> tuple[bytes, bool] | None:
         with self._count:
             if self._LOGIN.match(line):
                 self.open += 1
