@@ -44,14 +44,22 @@ def set_path(entry: ttk.Entry, path: str | os.PathLike | None) -> None:
     entry.var.set("" if path is None else str(path))  # type: ignore[attr-defined]
 
 
-def open_folder(folder: str | os.PathLike) -> str:
-    """Open `folder` with the desktop; what to tell the admin when it can't ("" if done)."""
+def open_folder(folder: str | os.PathLike, where: str = "above") -> str:
+    """Open `folder` with the desktop; what to tell the admin when it can't ("" if done),
+    who sees its path `where` ("above", "below") in a `path_field`."""
     try:
         open_path(folder)
     except OSError as e:
-        return f"Could not open the folder: {e}. Its path is shown above: select it or " \
-               "press Copy path."
+        return f"Could not open the folder: {e}. Its path is shown {where}: select it " \
+               "and copy it."
     return ""
+
+
+def selectable(text: tk.Text) -> tk.Text:
+    """A read-only (disabled) text whose selection Ctrl+C copies: a click gives it the
+    focus, which Tk gives a disabled text no longer."""
+    text.bind("<Button-1>", lambda e: text.focus_set(), add="+")
+    return text
 
 
 class LogViewer(tk.Toplevel):
@@ -100,8 +108,7 @@ class LogViewer(tk.Toplevel):
         self.text.tag_configure("match", background="#fff3b0")
         self.text.tag_configure("current", background="#ffb000")
         self.text.tag_raise("sel")
-        # A disabled text takes no focus on a click; then Ctrl+C would copy nothing.
-        self.text.bind("<Button-1>", lambda e: self.text.focus_set(), add="+")
+        selectable(self.text)
 
         find = ttk.Frame(self, padding=PAD)
         find.grid(row=3, column=0, sticky="we")

@@ -44,7 +44,7 @@ from ..core.report import (
     verdict,
 )
 from .common import PAD, Page, PageHost, autowrap, tone
-from .logview import LogViewer, open_folder, path_field, set_path, show_log
+from .logview import LogViewer, open_folder, path_field, selectable, set_path, show_log
 
 SHOWN_ACCOUNTS = 8  # addresses named per line; the Report log lists every one
 
@@ -89,7 +89,8 @@ class ResultPage(Page):
         box.grid(row=4, column=0, sticky="nsew")
         box.columnconfigure(0, weight=1)
         box.rowconfigure(0, weight=1)
-        self.problems = tk.Text(box, height=6, wrap="word", relief="flat", padx=8, pady=6)
+        self.problems = selectable(tk.Text(box, height=6, wrap="word", relief="flat", padx=8,
+                                           pady=6))
         self.problems.grid(row=0, column=0, sticky="nsew")
         scroll = ttk.Scrollbar(box, orient="vertical", command=self.problems.yview)
         scroll.grid(row=0, column=1, sticky="ns")
@@ -134,7 +135,7 @@ class ResultPage(Page):
 
     def open_folder(self) -> None:
         if self.log_dir is not None:
-            tone(self.error_label, "danger", open_folder(self.log_dir))
+            tone(self.error_label, "danger", open_folder(self.log_dir, "below"))
 
     def clear(self) -> None:
         """A new run starts: nothing of the last one stays (its logs, figures, lines);

@@ -185,7 +185,7 @@ def test_logs_open_in_a_window_of_kimt(wizard, src, dst, tmp_path, screenshots, 
     press(w, result.folder_button)
     assert "no program to open it with (xdg-open is not installed)" in text_of(
         result.error_label)
-    assert "select it or press Copy path" in text_of(result.error_label)
+    assert "Its path is shown below: select it and copy it." in text_of(result.error_label)
 
     press(w, result.report_button)
     viewer = result.viewers[result.report_path]
@@ -196,6 +196,9 @@ def test_logs_open_in_a_window_of_kimt(wizard, src, dst, tmp_path, screenshots, 
     assert viewer.path_entry.get() == str(result.report_path)
     press(w, viewer.copy_button)
     assert w.root.clipboard_get() == str(result.report_path)
+    viewer.text.tag_add("sel", "1.0", "1.4")  # what a user selects in it copies
+    viewer.text.event_generate("<<Copy>>")
+    assert w.root.clipboard_get() == "KIMT"
     press(w, viewer.folder_button)
     assert "no program to open it with" in text_of(viewer.note)
 
