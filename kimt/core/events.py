@@ -107,6 +107,7 @@ class MailboxResult:
     # Every folder to copy was counted (STATUS) before the first was copied, so `total`
     # is the whole mailbox even when it stopped half-way; False: only what was listed.
     counted: bool = False
+    started: bool = True  # False: the run stopped before this mailbox's turn
 
     @property
     def mail_state(self) -> str:
@@ -117,11 +118,6 @@ class MailboxResult:
     @property
     def total(self) -> int:
         return sum(f.total for f in self.folders)
-
-    @property
-    def started(self) -> bool:
-        """Its folders were listed: a stop before that leaves a mailbox not started."""
-        return bool(self.folders) or self.state != STOPPED
 
     @property
     def copied(self) -> int:

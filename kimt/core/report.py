@@ -137,8 +137,9 @@ def verdict(r: MailboxResult, verify: bool = False) -> str:
             if r.total else ""
         return f"FAILED: {r.error.rstrip('.')}{done}. {r.advice or 'Run again to finish.'}"
     if r.state == STOPPED:
-        return stopped_words(r) + (". Run again to finish (nothing is copied twice)."
-                                   if r.started else ". Run again to copy it.")
+        return stopped_words(r, verify) + (
+            ". Run again to finish (nothing is copied twice)." if r.started
+            else ". Run again to copy it.")
     altered = r.altered_total
     differently = (f" ({number(altered)} of them stored differently by the destination"
                    + (", listed above)" if r.altered else ", reported when they were copied)")
@@ -161,15 +162,21 @@ def verdict(r: MailboxResult, verify: bool = False) -> str:
     return "; ".join(parts) + "."
 
 
-def stopped_words(r: MailboxResult) -> str:
+def stopped_words(r: MailboxResult, verify: bool = False) -> str:
     """How far a stopped mailbox got, counted against the whole mailbox (its folders'
     STATUS at the start), never against only the folders it had reached."""
     if not r.started:
         return "not started"
+    if not r.folders:  # stopped while logging in or listing, or its worker was ended
+        return "stopped before its folders were listed" if r.error.startswith(
+            "stopped by the user") else r.error
     on_dest = r.copied + r.already
     if not r.counted:  # the STATUS at the start failed: the folders not reached are unknown
         return (f"stopped: {number(on_dest)} messages are on the destination; the folders "
                 "not reached yet were not counted")
+    if verify:
+        return (f"stopped: {number(r.already)} of {number(r.total)} messages found on the "
+                "destination so far")
     if r.already:
         return (f"stopped: {number(on_dest)} of {number(r.total)} messages are on the "
                 f"destination ({number(r.copied)} copied in this run)")

@@ -224,8 +224,8 @@ class StatusPage(Page):
         speed = eta = folders = ""
         if p.result is not None:
             r = p.result
-            messages = (f"{number(r.copied + r.already)} / {number(r.total)}" if r.started
-                        else stopped_words(r))
+            messages = (f"{number(r.copied + r.already)} / {number(r.total)}" if r.folders
+                        else "" if r.started else stopped_words(r))  # "not started"
             if r.folders:
                 folders = number(len(r.folders))
         elif p.state in (MIGRATING, RUNNING_SCRIPT):
