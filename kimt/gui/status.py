@@ -230,6 +230,8 @@ class StatusPage(Page):
                 folders = number(len(r.folders))
         elif p.state in (MIGRATING, RUNNING_SCRIPT):
             messages = number(p.done) + (f" / {number(p.expected)}" if p.expected else "")
+            if p.phase in (LOGGING_IN, LISTING) and not p.expected:
+                messages = ""  # not counted yet: no "0" that looks like an empty mailbox
             if p.folder_count:
                 folders = f"{p.folders_done} / {p.folder_count}"
             elapsed = time.monotonic() - p.started

@@ -88,6 +88,7 @@ def test_stop_counts_whole_mailboxes_and_run_again_starts_clean(wizard, src, dst
     first = next(n for n, r in enumerate(seen)
                  if r["folder"] not in ("", LOGGING_IN, LISTING, COUNTED))
     assert LISTING in folders[:first], folders[:first + 1]
+    assert {r["messages"] for r in seen if r["folder"] == LISTING} == {""}  # no "0" yet
     assert seen[first - 1]["folder"] == COUNTED, seen[:first + 1]
     assert seen[first - 1]["messages"] == "0 / 204"  # counted by the engine, not estimated
     assert row(status.tree, JDOE)["messages"].endswith(" / 204")
