@@ -20,6 +20,10 @@ import pytest
 from dovecot import make_message
 from helpers import assert_same_mail, kimt, migrate_args, report_of, run_dir_of, write_csv
 
+from kimt.core.errors import ConnectError
+from kimt.core.kerio import KerioAdmin
+from kimt.core.provision import check_admin
+
 USER, PASSWORD = "jdoe@example.com", "Src-Secret-7x!"
 
 CA_CONFIG = """[ca]
@@ -127,6 +131,16 @@ def test_implicit_tls_on_a_plain_port_says_so(dovecot_factory, tmp_path):
     assert (f"127.0.0.1:{src.port} answered without TLS (WRONG_VERSION_NUMBER): that port "
             "speaks plain IMAP. Choose STARTTLS (or no encryption)") in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_kerio_admin_api_at_a_port_without_tls_says_so(dovecot_factory):
+    server = dovecot_factory()  # its plain IMAP port answers a TLS hello with a greeting
+    with pytest.raises(ConnectError) as refused:
+        check_admin(KerioAdmin(server.host, server.port, "Admin", "Kerio-Pw", timeout=10))
+    assert str(refused.value) == (
+        f"the Kerio admin API {server.host}:{server.port} answered without TLS "
+        "(WRONG_VERSION_NUMBER): that port speaks no HTTPS. Kerio's administration is on "
+        "port 4040 unless it was changed")
 
 
 # ------------------------------------------------------------------ security 'auto' (Detect)

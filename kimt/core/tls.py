@@ -35,6 +35,7 @@ import ipaddress
 import logging
 import os
 import platform
+import re
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +55,9 @@ else:
     from truststore import _openssl
 
     _TRUSTSTORE_BUNDLES = getattr(_openssl, "_CA_FILE_CANDIDATES", [])
+
+# What OpenSSL's `c_rehash` names a certificate in a store folder (as truststore checks).
+HASHED_NAME = re.compile(r"^[0-9a-fA-F]{8}\.[0-9]$")
 
 SYSTEM_STORE = "this computer"
 BUNDLED = "KIMT's bundled list (this computer has no certificate store of its own)"
@@ -119,7 +123,7 @@ def _holds_hashed_certificates(folder: str) -> bool:
         names = os.listdir(folder)
     except OSError:
         return False
-    return any(len(n) == 10 and n[8] == "." and n[9].isdigit() for n in names)
+    return any(HASHED_NAME.match(name) for name in names)
 
 
 def _holds_certificates(cafile: str | None) -> bool:
