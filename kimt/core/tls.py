@@ -8,7 +8,8 @@ keychain natively, on Linux (and other Unixes) OpenSSL's default verify paths
 every computer by policy, is trusted here as in the browser. One function,
 `client_context`, builds the context of every connection (IMAP on both sides,
 STARTTLS, the Kerio admin API; the OAuth tokens come from the admin's own
-command, which makes no connection of KIMT's), so all of them agree.
+command, which makes no connection of KIMT's), so all of them agree. (A
+KIMT cluster's own connections trust its own CA only, `certs`: on purpose.)
 
 certifi's bundle is the fallback, never an addition: it is used only where
 Linux has no store at all (a bare container, a frozen app on a minimal
