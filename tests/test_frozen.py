@@ -6,9 +6,10 @@ tests an archive built before instead). It is unpacked into an empty folder
 outside the repository whose path has a space in it, and every program runs
 with a bare environment: no PYTHONPATH, no virtualenv, and a PATH with no
 programs on it at all. The headless migration runs over implicit TLS with
-pinned certificates (certifi's bundle is loaded for every TLS context) and two
-spawned worker processes, which in a frozen app are the `kimt` executable
-itself; the wizard is started under X and photographed.
+pinned certificates and two spawned worker processes, which in a frozen app are
+the `kimt` executable itself; servers with certificates of a company's own CA
+are refused, then trusted once the CA is in the (process's own) system store,
+through the frozen truststore; the wizard is started under X and photographed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pytest
 from dovecot import make_message
 from helpers import ADMIN_PASSWORD, ROOT, assert_same_mail, report_of, write_csv
 from PIL import Image, ImageGrab
+from private_ca import CA_NAME, PrivateCA, fingerprint, serve
 from xserver import x_display  # noqa: F401  (a fixture)
 
 from kimt import __version__
@@ -187,6 +189,46 @@ def test_programs_kimt_starts_do_not_get_its_bundled_libraries(unpacked, bare_en
     assert env["KIMT_OAUTH_EMAIL"] == email
     assert "LD_LIBRARY_PATH" not in env, "a program started by KIMT loads KIMT's libraries"
     assert not [key for key in env if key.startswith("_PYI_")]
+
+
+def test_a_company_ca_in_the_system_store_is_trusted_frozen(unpacked, bare_env, src, dst,
+                                                            tmp_path):
+    email, password, name = USERS[0]
+    src.add_user(email, password)
+    dst.add_user(email, "Dst-Unused-9")
+    src.append(email, "INBOX", make_message("over TLS, trusted by the company's CA"))
+    company = PrivateCA(tmp_path / "company-ca")
+    serve(src, *company.issue("source"))
+    serve(dst, *company.issue("destination"))
+    users = write_csv(tmp_path / "users.csv", [(email, password, name)])
+    check = ["check", "--users", str(users), "--source-host", f"127.0.0.1:{src.ssl_port}",
+             "--source-security", "ssl", "--no-estimate"]
+
+    # The machine's store has no such CA: refused, naming it, with the fingerprint.
+    proc = run(unpacked, bare_env, *check)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert (f"answered, but its certificate was refused: it is issued by “{CA_NAME}”, not an "
+            f"authority this computer trusts. Its fingerprint is {fingerprint(src.cert_path)}"
+            ) in proc.stderr, proc.stderr
+
+    store = dict(bare_env, **company.store(tmp_path / "store"))
+    proc = run(unpacked, store, *check)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith(f"Connected to 127.0.0.1:{src.ssl_port} (SSL/TLS), "
+                                  "certificate valid"), proc.stdout
+    admin = tmp_path / "admin.pass"
+    admin.write_text(ADMIN_PASSWORD + "\n")
+    admin.chmod(0o600)
+    proc = run(unpacked, store, "migrate", "--users", str(users),
+               "--source-host", f"127.0.0.1:{src.ssl_port}", "--source-security", "ssl",
+               "--target-host", f"127.0.0.1:{dst.port}", "--target-security", "starttls",
+               "--target-auth", "master", "--target-user", "admin",
+               "--target-pass-file", str(admin), "--workers", "2",
+               "--log-dir", str(tmp_path / "logs"))
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert_same_mail(src, dst, email)
+    assert report_of(proc).count(
+        "certificate verified against the authorities this computer trusts") == 2
 
 
 @pytest.fixture

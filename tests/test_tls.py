@@ -20,6 +20,10 @@ import pytest
 from dovecot import make_message
 from helpers import assert_same_mail, kimt, migrate_args, report_of, run_dir_of, write_csv
 
+from kimt.core.errors import ConnectError
+from kimt.core.kerio import KerioAdmin
+from kimt.core.provision import check_admin
+
 USER, PASSWORD = "jdoe@example.com", "Src-Secret-7x!"
 
 CA_CONFIG = """[ca]
@@ -59,10 +63,14 @@ def fingerprint(cert: Path) -> str:
 
 CERTS = {
     "expired": ("IP:127.0.0.1,DNS:localhost", "20200101000000Z", "20210101000000Z",
-                "certificate has expired"),
+                "; it expired on 2021-01-01 00:00 UTC (valid from 2020-01-01 00:00 UTC to "
+                "2021-01-01 00:00 UTC; this computer's clock says "),
     "wrong host": ("DNS:mail.other.example", "20200101000000Z", "20991231000000Z",
-                   "mismatch, certificate is not valid for '127.0.0.1'"),
+                   "; it is for mail.other.example, not 127.0.0.1: the server name typed "
+                   "must be one of the names it covers. It shows the fingerprint"),
 }
+SELF_SIGNED = ("was refused: it is a self-signed certificate, not signed by an authority this "
+               "computer trusts")
 
 
 @pytest.mark.parametrize("security", ["ssl", "starttls"])
@@ -87,7 +95,7 @@ def test_bad_certificate_is_refused_with_reason_and_fingerprint(dovecot_factory,
     before = len(src.log_text())
     proc = kimt(*args, check_rc=3)
     assert f"The TLS certificate of 127.0.0.1:{port} was refused: " in proc.stderr
-    assert "self-signed certificate" in proc.stderr and reason in proc.stderr
+    assert SELF_SIGNED + reason in proc.stderr  # every problem, not only OpenSSL's first
     assert fingerprint(cert) in proc.stderr and "--source-fingerprint" in proc.stderr
     assert "Login: user=" not in src.log_text()[before:]  # no password went to that server
     assert dst.messages(USER, "INBOX") == []
@@ -123,6 +131,16 @@ def test_implicit_tls_on_a_plain_port_says_so(dovecot_factory, tmp_path):
     assert (f"127.0.0.1:{src.port} answered without TLS (WRONG_VERSION_NUMBER): that port "
             "speaks plain IMAP. Choose STARTTLS (or no encryption)") in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_kerio_admin_api_at_a_port_without_tls_says_so(dovecot_factory):
+    server = dovecot_factory()  # its plain IMAP port answers a TLS hello with a greeting
+    with pytest.raises(ConnectError) as refused:
+        check_admin(KerioAdmin(server.host, server.port, "Admin", "Kerio-Pw", timeout=10))
+    assert str(refused.value) == (
+        f"the Kerio admin API {server.host}:{server.port} answered without TLS "
+        "(WRONG_VERSION_NUMBER): that port speaks no HTTPS. Kerio's administration is on "
+        "port 4040 unless it was changed")
 
 
 # ------------------------------------------------------------------ security 'auto' (Detect)
@@ -184,7 +202,7 @@ def test_detect_keeps_certificate_checks_and_never_works_around_them(pair, tmp_p
         before = len(src.log_text())
         proc = kimt(*args, check_rc=3)
         assert src.fingerprint in proc.stderr  # what it showed, to compare and pin
-        assert ("was refused: self-signed certificate" in proc.stderr if not extra
+        assert (SELF_SIGNED in proc.stderr if not extra
                 else "not the trusted" in proc.stderr)
         assert "STARTTLS" not in proc.stderr  # a refused certificate ends the detection
         assert "Login: user=" not in src.log_text()[before:]

@@ -47,11 +47,13 @@ class ConnectError(KimtError):
 
 
 class CertificateError(ConnectError):
-    """The server's TLS certificate was refused; `fingerprint` is what it showed."""
+    """The server's TLS certificate was refused; `fingerprint` is what it showed, `problem`
+    what is wrong with it ("it is a self-signed certificate, …"), for a sentence of its own."""
 
-    def __init__(self, message: str, fingerprint: str | None = None):
+    def __init__(self, message: str, fingerprint: str | None = None, problem: str = ""):
         super().__init__(message)
         self.fingerprint = fingerprint
+        self.problem = problem
 
 
 class LoginError(KimtError):

@@ -10,7 +10,8 @@ repeated once after a new login. Kerio's messages hold %1, %2… filled from
 whole call's JSON-RPC error under `error.data`.
 
 Stdlib `http.client`: one short HTTPS connection per call, whose certificate
-is checked (CA, or the pinned SHA-256 fingerprint as for IMAP) *before* the
+is checked (this computer's trusted authorities through `tls.client_context`,
+or the pinned SHA-256 fingerprint, as for IMAP) *before* the
 request with the password is written, which `urllib` or `requests` only allow
 through their adapters' internals; no new dependency for a dozen calls per
 run. The one session cookie is kept by hand. Request bodies are never logged
@@ -25,9 +26,8 @@ import logging
 import ssl
 from dataclasses import dataclass, field
 
-import certifi
-
 from .. import __version__
+from . import tls
 from .errors import (
     CertificateError,
     ConnectError,
@@ -36,7 +36,7 @@ from .errors import (
     ServerError,
     SettingsError,
 )
-from .servers import ServerConfig, fingerprint_of, normalise_fingerprint, probe_fingerprint
+from .servers import ServerConfig, fingerprint_of, normalise_fingerprint, probe_certificate
 
 log = logging.getLogger("kimt.kerio")
 
@@ -103,11 +103,8 @@ class KerioClient:
         self.token: str | None = None
         self.cookies: dict[str, str] = {}
         self._id = 0
-        self._ctx = ssl.create_default_context(cafile=certifi.where())
-        if admin.fingerprint:
-            # Verified against the pinned fingerprint below instead of a CA.
-            self._ctx.check_hostname = False
-            self._ctx.verify_mode = ssl.CERT_NONE
+        # With a fingerprint, the certificate is compared with it below instead of a CA.
+        self._ctx = tls.client_context(admin.fingerprint)
 
     def __enter__(self) -> KerioClient:
         self.login()
@@ -125,9 +122,14 @@ class KerioClient:
             conn.connect()
         except ssl.SSLCertVerificationError as e:
             conn.close()
-            raise self._cert_refused(e.verify_message or str(e)) from None
+            raise self._cert_refused(e) from None
         except ssl.SSLError as e:
             conn.close()
+            if tls.speaks_no_tls(e):
+                raise ConnectError(f"the Kerio admin API {a.address} answered without TLS "
+                                   f"({e.reason}): that port speaks no HTTPS. Kerio's "
+                                   f"administration is on port {DEFAULT_PORT} unless it was "
+                                   "changed") from None
             raise ConnectError(f"TLS with the Kerio admin API {a.address} failed: "
                                f"{e.reason or e}") from None
         except TimeoutError:
@@ -150,17 +152,19 @@ class KerioClient:
                     "certificate changed or someone is in between.", got)
         return conn
 
-    def _cert_refused(self, reason: str) -> CertificateError:
+    def _cert_refused(self, error: ssl.SSLCertVerificationError) -> CertificateError:
         a = self.admin
-        fp = probe_fingerprint(ServerConfig(a.host, a.port, "ssl", connect_timeout=a.timeout,
-                                            role="Kerio admin API"))
-        text = f"The TLS certificate of the Kerio admin API {a.address} was refused: {reason}."
+        der = probe_certificate(ServerConfig(a.host, a.port, "ssl", connect_timeout=a.timeout,
+                                              role="Kerio admin API"))
+        fp = fingerprint_of(der) if der else None
+        problem = tls.refusal(a.host, der, error)
+        text = f"The TLS certificate of the Kerio admin API {a.address} was refused: {problem}."
         if fp:
             text += (f" It shows the fingerprint {fp}. Kerio Connect ships a self-signed "
                      "certificate: if you trust exactly this one (compare it with the one in "
                      f"Kerio's administration, SSL certificates), run again with "
                      f"--kerio-fingerprint {fp}")
-        return CertificateError(text, fp)
+        return CertificateError(text, fp, problem)
 
     def _post(self, method: str, params: dict) -> dict:
         self._id += 1

@@ -20,6 +20,7 @@ from .events import (
     Skipped,
 )
 from .servers import AUTO, ServerConfig
+from .tls import verified_against
 
 SECURITY_WORDS = {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "no encryption",
                   AUTO: "detected"}
@@ -79,7 +80,7 @@ def describe_server(config: ServerConfig) -> str:
         text = f"{config.address}, {SECURITY_WORDS[config.security]}"
     if config.security != "none":
         text += (f", certificate pinned to {config.fingerprint}" if config.fingerprint
-                 else ", certificate verified")
+                 else f", certificate verified against {verified_against()}")
     if config.auth == "master":
         style = {"authzid": "SASL PLAIN authorization identity",
                  "combined": f"'{config.master_user}\\user' login"}.get(

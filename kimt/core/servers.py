@@ -2,7 +2,8 @@
 
 A `ServerConfig` is plain data (it crosses into worker processes); `connect`
 turns it into a logged-in `Wire`. Certificate checking is strict by
-default with certifi's CA bundle; a self-signed server is trusted only by
+default, against this computer's certificate store (`tls`); a self-signed
+server is trusted only by
 the exact SHA-256 fingerprint the admin confirmed, compared before any
 credential is sent. Every way of logging in to a user's mailbox is an entry
 in `AUTHENTICATORS`, so a new one is one function, not a branch in the
@@ -21,11 +22,11 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-import certifi
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_exc
 from imapclient.imapclient import SocketTimeout
 
+from . import tls
 from .errors import CertificateError, ConnectError, LoginError, SettingsError
 from .wire import (
     Wire,
@@ -132,13 +133,8 @@ def fingerprint_of(der: bytes) -> str:
 
 
 def tls_context(config: ServerConfig) -> ssl.SSLContext:
-    """CA-verified context, or (with a fingerprint) one that the caller pins."""
-    ctx = ssl.create_default_context(cafile=certifi.where())
-    if config.fingerprint:
-        # Verified below against the pinned fingerprint instead of a CA.
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+    """Verified against the trusted store, or (with a fingerprint) one the caller pins."""
+    return tls.client_context(config.fingerprint)
 
 
 def _presented_certificate(config: ServerConfig, ctx: ssl.SSLContext) -> bytes | None:
@@ -146,8 +142,8 @@ def _presented_certificate(config: ServerConfig, ctx: ssl.SSLContext) -> bytes |
     if config.security == "ssl":
         with socket.create_connection(
             (config.host, config.effective_port), timeout=config.connect_timeout
-        ) as raw, ctx.wrap_socket(raw, server_hostname=config.host) as tls:
-            return tls.getpeercert(binary_form=True)
+        ) as raw, ctx.wrap_socket(raw, server_hostname=config.host) as conn:
+            return conn.getpeercert(binary_form=True)
     client = IMAPClient(
         config.host, config.effective_port, ssl=False,
         timeout=SocketTimeout(config.connect_timeout, config.read_timeout),
@@ -159,54 +155,29 @@ def _presented_certificate(config: ServerConfig, ctx: ssl.SSLContext) -> bytes |
         close_quietly(client)
 
 
-def probe_fingerprint(config: ServerConfig) -> str | None:
-    """Fetch the certificate the server shows, without trusting or logging in."""
-    der = _probe_certificate(config)
-    return fingerprint_of(der) if der else None
-
-
-def _probe_certificate(config: ServerConfig) -> bytes | None:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
+def probe_certificate(config: ServerConfig) -> bytes | None:
+    """The certificate (DER) the server shows, without trusting or logging in."""
     try:
-        return _presented_certificate(config, ctx)
+        return _presented_certificate(config, tls.unverified_context())
     except (OSError, imap_exc.IMAPClientError):
         return None
 
 
-def _other_problem(config: ServerConfig, der: bytes) -> str | None:
-    """What else is wrong with a certificate once its issuer is trusted (expiry, name)."""
-    ctx = ssl.create_default_context(cadata=der)  # trust exactly this certificate
-    try:
-        _presented_certificate(config, ctx)
-    except ssl.SSLCertVerificationError as e:
-        return e.verify_message or str(e)
-    except (OSError, imap_exc.IMAPClientError):
-        return None
-    return None
-
-
-def _cert_refused(config: ServerConfig, reason: str) -> CertificateError:
-    der = _probe_certificate(config)
+def _cert_refused(config: ServerConfig, error: ssl.SSLCertVerificationError
+                  ) -> CertificateError:
+    der = probe_certificate(config)
     fp = fingerprint_of(der) if der else None
     option = "--source-fingerprint" if config.role == "source" else "--target-fingerprint"
-    # OpenSSL names only the first problem; an untrusted certificate may also have
-    # expired or name another host, which the admin must know before pinning it.
-    other = _other_problem(config, der) if der else None
-    if other and other != reason:
-        reason = f"{reason}; {other.rstrip('.')}"
-    text = f"The TLS certificate of {config.address} was refused: {reason}."
+    problem = tls.refusal(config.host, der, error)
+    text = f"The TLS certificate of {config.address} was refused: {problem}."
     if fp:
         text += (
             f" It shows the fingerprint {fp}. If you trust exactly this certificate"
             f" (compare it with the one on the server), run again with {option} {fp}"
         )
-    return CertificateError(text, fp)
+    return CertificateError(text, fp, problem)
 
 
-# OpenSSL's words when the other end answers an implicit-TLS hello in plain text.
-PLAIN_ANSWER = ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "HTTP_REQUEST")
 SERVER_WORDS = {"source": "old", "destination": "new"}
 
 
@@ -235,9 +206,9 @@ def open_connection(config: ServerConfig) -> IMAPClient:
             ssl_context=ctx, timeout=timeout,
         )
     except ssl.SSLCertVerificationError as e:
-        raise _cert_refused(config, e.verify_message or str(e)) from None
+        raise _cert_refused(config, e) from None
     except ssl.SSLError as e:
-        if e.reason in PLAIN_ANSWER:
+        if tls.speaks_no_tls(e):
             raise ConnectError(
                 f"{where} answered without TLS ({e.reason}): that port speaks plain IMAP. "
                 "Choose STARTTLS (or no encryption) for it, or give the SSL/TLS port "
@@ -266,7 +237,7 @@ def open_connection(config: ServerConfig) -> IMAPClient:
             try:
                 client.starttls(ctx)
             except ssl.SSLCertVerificationError as e:
-                raise _cert_refused(config, e.verify_message or str(e)) from None
+                raise _cert_refused(config, e) from None
             except (ssl.SSLError, imap_exc.IMAPClientError) as e:
                 raise ConnectError(f"STARTTLS with {where} failed: {e}") from None
         if config.fingerprint:

@@ -20,6 +20,7 @@ from .folder_rules import FolderRules
 from .folders import list_folders, select
 from .report import SECURITY_WORDS, number, size
 from .servers import AUTO, ServerConfig, close_quietly, connect, open_connection
+from .tls import refused_answer
 from .wire import Refused, Wire
 
 log = logging.getLogger("kimt.survey")
@@ -73,14 +74,10 @@ def try_connection(config: ServerConfig) -> ConnectionTest:
         config = detected.config
         client = open_connection(config)
     except CertificateError as e:
-        if e.fingerprint and not config.fingerprint:
-            return ConnectionTest(
-                False,
-                f"{config.host if auto else config.address} answered, but its certificate "
-                "is not signed by an authority this computer trusts (a self-signed "
-                "certificate?). "
-                f"Its fingerprint is {e.fingerprint}.",
-                e.fingerprint)
+        if e.fingerprint and not config.fingerprint and e.problem:
+            where = config.host if auto else config.address
+            return ConnectionTest(False, refused_answer(where, e.problem, e.fingerprint),
+                                  e.fingerprint)
         return ConnectionTest(False, str(e))
     except KimtError as e:
         return ConnectionTest(False, str(e))

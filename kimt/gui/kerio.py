@@ -21,6 +21,7 @@ from ..core.errors import CertificateError, KimtError
 from ..core.kerio import DEFAULT_PORT, KerioAdmin
 from ..core.options import kerio_address, kerio_provisioning
 from ..core.provision import KerioProvisioning, check_admin
+from ..core.tls import refused_answer
 from .common import PAD, SECTION_LABEL_WIDTH, FieldError, Latest, Tasks, TestLine, autowrap, tone
 from .settings import ServerSettings
 
@@ -198,10 +199,10 @@ class KerioSection(ttk.Labelframe):
     def _tested(self, line: TestLine, admin: KerioAdmin, answer: str | BaseException) -> None:
         if isinstance(answer, str):
             line.say("ok", answer)
-        elif isinstance(answer, CertificateError) and answer.fingerprint and not admin.fingerprint:
-            line.say("warning", f"The Kerio admin API at {admin.address} answered, but its "
-                     "certificate is not signed by an authority this computer trusts (Kerio "
-                     f"ships a self-signed one). Its fingerprint is {answer.fingerprint}.",
+        elif (isinstance(answer, CertificateError) and answer.fingerprint and answer.problem
+              and not admin.fingerprint):
+            line.say("warning", refused_answer(f"The Kerio admin API at {admin.address}",
+                                               answer.problem, answer.fingerprint),
                      offer=answer.fingerprint)
         elif isinstance(answer, KimtError):
             line.say("danger", str(answer))
