@@ -7,10 +7,14 @@ Windows and macOS truststore asks the system, which always has a store).
 
 from __future__ import annotations
 
+import os
 import ssl
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
+from helpers import ROOT
 from private_ca import CA_NAME, PrivateCA
 
 from kimt.core import tls
@@ -60,6 +64,42 @@ def test_an_unreadable_certificate_gives_openssls_words():
     assert tls.refusal("mail.example.com", b"junk", refused(20, "unable to get local issuer "
                                                                   "certificate")) == (
         "unable to get local issuer certificate")
+
+
+@pytest.mark.filterwarnings("ignore:Parsed a serial number")  # some changed bytes make one
+def test_a_broken_certificate_is_unreadable_never_an_error(company):
+    # The server chooses these bytes: garbage, or a certificate cut short anywhere, is a
+    # certificate that can't be read (the refusal gives OpenSSL's words), never an error.
+    cert, _ = company.issue("mail", names=("mail.example.com", "192.0.2.7"))
+    der = der_of(cert)
+    assert tls.certificate_facts(der) is not None
+    for junk in (b"", b"\x00", b"junk", b"\x30\x82\xff\xff", b"\x30\x80" + der[2:],
+                 bytes(range(256)) * 4):
+        assert tls.certificate_facts(junk) is None, junk
+    for end in range(len(der)):
+        assert tls.certificate_facts(der[:end]) is None, end
+    # Every byte changed in turn: read or not, never an error, and the refusal has words.
+    for at in range(len(der)):
+        changed = der[:at] + bytes([der[at] ^ 0xFF]) + der[at + 1:]
+        tls.certificate_facts(changed)
+        assert tls.refusal("mail.example.com", changed, refused(20)), at
+    # A version that does not exist: the parser's error is no ValueError.
+    assert der[8:13] == bytes.fromhex("a003020102")  # [0] { INTEGER 2 }: version 3
+    assert tls.certificate_facts(der[:12] + b"\x05" + der[13:]) is None
+
+
+def test_a_negative_serial_number_is_read_quietly(company):
+    # OpenSSL accepts the negative serial numbers of some old certificates, so they are
+    # read, without the warning cryptography prints on stderr. In a process of its own:
+    # pytest shows every warning, whatever the module's filter says.
+    der = der_of(company.issue("mail", names=("mail.example.com",))[0])
+    assert der[13:15] == bytes.fromhex("0214")  # serialNumber INTEGER, 20 bytes
+    negative = der[:15] + bytes([der[15] | 0x80]) + der[16:]
+    read = ("import sys; from kimt.core import tls; "
+            "print(tls.certificate_facts(bytes.fromhex(sys.argv[1])).names)")
+    proc = subprocess.run([sys.executable, "-c", read, negative.hex()], capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "['mail.example.com']\n", "")
 
 
 def test_dates_say_which_end_and_the_clock(company):

@@ -24,10 +24,11 @@ check off: the caller compares the certificate's SHA-256 with the pin before
 any credential is sent, as before; dates and names are not checked then.
 
 When a certificate is refused, `refusal` says what is wrong with it from the
-certificate itself (its issuer, the names it covers, its dates; read by a
-small DER reader, the `cryptography` package is no dependency of the
-download), so that the words are the same on every system and list every
-problem, where OpenSSL names only the first.
+certificate itself (its issuer, the names it covers, its dates), so that the
+words are the same on every system and list every problem, where OpenSSL names
+only the first. The certificate is read with PyCA's `cryptography` (which also
+makes a KIMT cluster's certificates), not by hand: its bytes come from a server
+that may be hostile, and a certificate that can't be read gives OpenSSL's words.
 """
 
 from __future__ import annotations
@@ -38,14 +39,24 @@ import os
 import platform
 import re
 import ssl
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import certifi
 import truststore
 
+if TYPE_CHECKING:
+    from cryptography import x509
+
 log = logging.getLogger("kimt.tls")
+
+# OpenSSL accepts the negative serial numbers of some old certificates; cryptography reads
+# them with a warning on stderr (an admin can do nothing about it): read them quietly.
+warnings.filterwarnings("ignore", message="Parsed a serial number which wasn't positive",
+                       module=__name__)
 
 # Windows and macOS: truststore asks the system itself; elsewhere it loads OpenSSL's
 # default verify paths, or else the first of these bundles that exists (its own list).
@@ -235,87 +246,46 @@ class CertificateFacts:
         return f"it is issued by “{self.issuer}”, not an authority {trusts}"
 
 
-# A minimal DER reader: the fields above only (RFC 5280, section 4.1).
-_CN = bytes.fromhex("550403")  # 2.5.4.3 commonName
-_SAN = bytes.fromhex("551d11")  # 2.5.29.17 subjectAltName
+def certificate_facts(der: bytes) -> CertificateFacts | None:
+    """The facts of a DER certificate; None when it can't be read."""
+    # Here, not at the top: only a refused certificate needs it, and every start of KIMT
+    # (each worker process too) would pay its import, some 50 ms.
+    from cryptography import x509
+
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        subject = _name_text(cert.subject)
+        try:
+            alt_names = cert.extensions.get_extension_for_class(
+                x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            alt_names = x509.SubjectAlternativeName([])
+        names = [str(n.value) for n in alt_names
+                 if isinstance(n, x509.DNSName | x509.IPAddress)]
+        return CertificateFacts(
+            subject=subject,
+            issuer=_name_text(cert.issuer),
+            self_signed=cert.issuer == cert.subject,
+            names=names or [subject],
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+        )
+    except Exception as e:
+        # The server chose these bytes: whatever the parser finds wrong in them (a
+        # ValueError, but also InvalidVersion, DuplicateExtension, ..., which are not), the
+        # refusal gives OpenSSL's words instead.
+        log.debug("TLS: the certificate shown can't be read: %s: %s", type(e).__name__, e)
+        return None
 
 
-def _tlv(data: bytes, at: int) -> tuple[int, int, int]:
-    """(tag, start of the value, end of the value) of the element at `at`."""
-    tag, length = data[at], data[at + 1]
-    at += 2
-    if length & 0x80:
-        count = length & 0x7F
-        length = int.from_bytes(data[at:at + count], "big")
-        at += count
-    if at + length > len(data):
-        raise ValueError("truncated")
-    return tag, at, at + length
-
-
-def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
-    out = []
-    while start < end:
-        element = _tlv(data, start)
-        out.append(element)
-        start = element[2]
-    return out
-
-
-def _name_text(data: bytes, start: int, end: int) -> str:
+def _name_text(name: x509.Name) -> str:
     """A Name's common name, or all its values joined, for the words."""
-    values = []
-    for _, s, e in _children(data, start, end):  # SET of attributes
-        for _, s2, e2 in _children(data, s, e):  # SEQUENCE {type, value}
-            (_, ts, te), (_, vs, ve) = _children(data, s2, e2)[:2]
-            value = data[vs:ve].decode("utf-8", "replace")
-            if data[ts:te] == _CN:
-                return value
-            values.append(value)
+    from cryptography.x509.oid import NameOID
+
+    common = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    values = [_text(a.value) for a in (common[:1] or list(name))]
     return ", ".join(values) or "an unnamed authority"
 
 
-def _time(data: bytes, tag: int, start: int, end: int) -> datetime:
-    text = data[start:end].decode("ascii").rstrip("Z")
-    if tag == 0x17:  # UTCTime: two-digit years, 1950-2049
-        text = ("19" if int(text[:2]) >= 50 else "20") + text
-    return datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-
-
-def certificate_facts(der: bytes) -> CertificateFacts | None:
-    """The facts of a DER certificate; None when it can't be read."""
-    try:
-        _, s, e = _tlv(der, 0)
-        _, ts, te = _children(der, s, e)[0]  # tbsCertificate
-        fields = _children(der, ts, te)
-        if fields[0][0] == 0xA0:  # [0] version
-            fields = fields[1:]
-        issuer, validity, subject = fields[2], fields[3], fields[4]
-        (bt, bs, be), (at_, as_, ae) = _children(der, validity[1], validity[2])[:2]
-        names: list[str] = []
-        for tag, xs, xe in fields[5:]:
-            if tag != 0xA3:  # [3] extensions
-                continue
-            for _, es, ee in _children(der, *_children(der, xs, xe)[0][1:]):
-                parts = _children(der, es, ee)
-                if der[parts[0][1]:parts[0][2]] != _SAN:
-                    continue
-                _, os_, oe = parts[-1]  # OCTET STRING holding GeneralNames
-                _, gs, ge = _tlv(der, os_)
-                for gtag, vs, ve in _children(der, gs, ge):
-                    if gtag == 0x82:  # dNSName
-                        names.append(der[vs:ve].decode("ascii", "replace"))
-                    elif gtag == 0x87:  # iPAddress
-                        names.append(str(ipaddress.ip_address(der[vs:ve])))
-        subject_text = _name_text(der, subject[1], subject[2])
-        return CertificateFacts(
-            subject=subject_text,
-            issuer=_name_text(der, issuer[1], issuer[2]),
-            self_signed=der[issuer[1]:issuer[2]] == der[subject[1]:subject[2]],
-            names=names or [subject_text],
-            not_before=_time(der, bt, bs, be),
-            not_after=_time(der, at_, as_, ae),
-        )
-    except (ValueError, IndexError, UnicodeDecodeError) as e:
-        log.debug("TLS: the certificate shown can't be read: %s", e)
-        return None
+def _text(value: str | bytes) -> str:
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
