@@ -111,22 +111,22 @@ def test_admin_login_says_which_part_failed(dovecot_factory):
                          master_style="separator")
     works = check_admin(admin, [USER])
     assert works.ok and works.master_style == "authzid"
-    assert works.text == (f"The admin admin logs in acting for {USER}; the server takes SASL "
-                          "PLAIN with the user's name, chosen below.")
+    assert works.text == (f'The admin login "admin" works (acting for {USER}); the server '
+                          "takes SASL PLAIN with the user's name, not a user*admin login.")
     probed = check_admin(admin.with_(master_style="authzid"), [])  # no users known yet
     assert probed.ok and probed.master_style == "authzid"
     assert "took the admin's name and password" in probed.text
     wrong = check_admin(admin.with_(master_password="not-the-password"), [USER])
     assert not wrong.ok and wrong.master_style is None
-    assert wrong.text.startswith("The server refused the admin admin: the admin's name or "
-                                 "password is wrong")
+    assert wrong.text.startswith('The server refused the admin login "admin": the admin\'s '
+                                 "name or password is wrong")
     assert "[AUTHENTICATIONFAILED]" in wrong.text and "not-the-password" not in wrong.text
     wrong_probe = check_admin(admin.with_(master_password="not-the-password"), [])
     assert not wrong_probe.ok and "name or password is wrong" in wrong_probe.text
     unknown = check_admin(admin.with_(master_style="authzid"), ["nobody@example.com"])
     assert not unknown.ok and unknown.master_style == "authzid"
-    assert unknown.text.startswith("The admin admin logs in, but the server does not know "
-                                   "nobody@example.com")
+    assert unknown.text.startswith('The admin login "admin" works, but the server does not '
+                                   "know nobody@example.com")
     from dovecot import free_port
     gone = check_admin(admin.with_(port=free_port()), [USER])
     assert not gone.ok and "Connection refused" in gone.text and "firewall" in gone.text

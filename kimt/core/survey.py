@@ -152,7 +152,7 @@ def check_admin(config: ServerConfig, emails: list[str], probes: int = 3) -> Con
             except KimtError as e:
                 return ConnectionTest(False, str(e))
             return ConnectionTest(True, _admin_works(admin, style, config.master_style,
-                                                     f"acting for {email}"),
+                                                     f"(acting for {email})"),
                                   master_style=style)
         else:  # every user was refused after the admin's password was taken
             if probing:
@@ -161,16 +161,17 @@ def check_admin(config: ServerConfig, emails: list[str], probes: int = 3) -> Con
                     "(the server took the admin's name and password; the users are "
                     "checked when a migration starts)"), master_style=style)
             return ConnectionTest(
-                False, f"The admin {admin} logs in, but the server does not know "
-                f"{', '.join(unknown)} (or does not let {admin} act for "
+                False, f'The admin login "{admin}" works, but the server does not know '
+                f'{", ".join(unknown)} (or does not let "{admin}" act for '
                 f"{'it' if len(unknown) == 1 else 'them'}): check that the accounts exist on "
                 "this server and that the users file has their addresses right.",
                 master_style=style)
     tried = " and ".join(STYLE_WORDS[s] for s in styles)
     first = refused[0]
     said = str(first).partition(" server): ")[2] or str(first)  # the server's own words
-    text = (f"The server refused the admin {admin}: the admin's name or password is wrong, "
-            f"or {admin} is not a master user there (tried {tried}). The server said: {said}")
+    text = (f'The server refused the admin login "{admin}": the admin\'s name or password '
+            f'is wrong, or "{admin}" is not a master user there (tried {tried}). The server '
+            f"said: {said}")
     if probing and first.code != "AUTHENTICATIONFAILED":  # it may only mean "no such user"
         text += (f" It was asked for a made-up user, {who[0]}, as no users are selected yet: "
                  "if the admin's name and password are right, select the users and test "
@@ -179,9 +180,9 @@ def check_admin(config: ServerConfig, emails: list[str], probes: int = 3) -> Con
 
 
 def _admin_works(admin: str, style: str, chosen: str, how: str) -> str:
-    text = f"The admin {admin} logs in {how}"
+    text = f'The admin login "{admin}" works {how}'
     if style != chosen:
-        text += f"; the server takes {STYLE_WORDS[style]}, chosen below"
+        text += f"; the server takes {STYLE_WORDS[style]}, not {STYLE_WORDS[chosen]}"
     return text + "."
 
 

@@ -94,6 +94,7 @@ class ServerPage(Page):
         # (host, security, fingerprint): the certificate the admin trusted, and where
         self._trusted = (saved.host.strip(), saved.security or "ssl", saved.fingerprint or "")
         self.untrusted = ""  # the fingerprint the last test offered, not trusted (yet)
+        self._admin_missing = False  # the last test had no admin login to try
         self._tested_at = self._where()
         self.test_answers = Latest()
         self.columnconfigure(0, weight=1)
@@ -284,7 +285,9 @@ class ServerPage(Page):
         self.imap_line.say("muted", f"Connecting to {config.address}…")
         self.test_button.configure(state="disabled")
         self._tested_at = self._where()
-        self.wizard.tasks.run(try_server, config, self.admin_config(),
+        login = self.admin_config()
+        self._admin_missing = self.kind.get() == "master" and login is None
+        self.wizard.tasks.run(try_server, config, login,
                               self.wizard.selected_emails(), done=self.tested,
                               failed=lambda e: self.tested(survey.ConnectionTest(
                                   False, f"Unexpected error: {e}")),
@@ -293,10 +296,14 @@ class ServerPage(Page):
     def tested(self, answer: survey.ConnectionTest) -> None:
         self.test_button.configure(state="normal")
         self.untrusted = answer.untrusted_fingerprint or ""
-        self.imap_line.say("ok" if answer.ok else "danger", answer.text,
-                           offer=answer.untrusted_fingerprint)
+        text = answer.text
+        if answer.ok and self._admin_missing:  # a connection alone proves no admin password
+            text += " Enter the admin's name and password to test the admin login too."
         if answer.master_style and answer.master_style != self.logins.master_style.get():
             self.logins.master_style.set(answer.master_style)  # what the server takes
+            text += " It is chosen above now."
+        self.imap_line.say("ok" if answer.ok else "danger", text,
+                           offer=answer.untrusted_fingerprint)
         self.wizard.refresh()
 
     def trust(self, fingerprint: str) -> None:

@@ -156,11 +156,14 @@ def test_test_connection_logs_in_as_the_admin(wizard, src, dovecot_factory, tmp_
     d = w.destination_page
     d.security.set("none")
     type_into(w, d.host, f"{dst.host}:{dst.port}")
+    answer = answer_of(w, d)  # no admin yet: a connection proves nothing about one
+    assert answer.startswith("Connected") and answer.endswith(
+        "Enter the admin's name and password to test the admin login too.")
     admin(w, "not-the-admins-password")
     answer = answer_of(w, d)
     assert answer.startswith(f"Connected to {dst.host}:{dst.port}")  # the server is fine...
-    assert ("The server refused the admin admin: the admin's name or password is wrong"
-            in answer)  # ...the admin is not
+    assert ('The server refused the admin login "admin": the admin\'s name or password is '
+            "wrong" in answer)  # ...the admin is not
     assert "[AUTHENTICATIONFAILED]" in answer and "not-the-admins-password" not in answer
     assert str(d.imap_line.result.cget("foreground")) == TONES["danger"]
     shot(w, screenshots, "3-destination-wrong-admin")
@@ -169,9 +172,9 @@ def test_test_connection_logs_in_as_the_admin(wizard, src, dovecot_factory, tmp_
     d.logins.master_style.set("separator")  # what an admin used to Dovecot might choose
     w.root.update()
     answer = answer_of(w, d)
-    assert ("The admin admin logs in (the server took the admin's name and password; the "
-            "users are checked when a migration starts); the server takes SASL PLAIN with "
-            "the user's name, chosen below.") in answer
+    assert ('The admin login "admin" works (the server took the admin\'s name and password; '
+            "the users are checked when a migration starts); the server takes SASL PLAIN "
+            "with the user's name, not a user*admin login. It is chosen above now.") in answer
     assert d.logins.master_style.get() == "authzid"  # detected, preselected, still a choice
     assert str(d.imap_line.result.cget("foreground")) == TONES["ok"]
     shot(w, screenshots, "3-destination-admin-detected")
@@ -181,11 +184,11 @@ def test_test_connection_logs_in_as_the_admin(wizard, src, dovecot_factory, tmp_
     w.users_page.load(str(write_csv(tmp_path / "u.csv", [(GHOST, "pw", "Nobody")])))
     press(w, w.back_button)
     answer = answer_of(w, d)
-    assert (f"The admin admin logs in, but the server does not know {GHOST}" in answer)
+    assert f'The admin login "admin" works, but the server does not know {GHOST}' in answer
     press(w, w.next_button)
     w.users_page.load(str(write_csv(tmp_path / "u2.csv", [(JDOE, JDOE_PW, "John")])))
     press(w, w.back_button)
-    assert f"The admin admin logs in acting for {JDOE}." in answer_of(w, d)
+    assert f'The admin login "admin" works (acting for {JDOE}).' in answer_of(w, d)
 
 
 def test_plain_advice_for_a_refused_connection_and_a_failed_login(wizard, src, tmp_path,
