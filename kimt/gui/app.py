@@ -6,9 +6,11 @@ front and exits), then the window. `Wizard` is the one thing that knows
 every page: it is their `PageHost`, owns the remembered settings and the
 run, and passes values between pages (the source server to the users page's
 checks, the pages' values into the run). It disables Next while the page
-reports a `problem()`. A migration is built from the pages' `ServerConfig`s,
-the destination's Kerio account creation and the selected accounts into the
-same `RunRequest` the CLI builds, run by `MigrationRun` (with "Passwords only"
+reports a `problem()`, with the page's own words for why beside it. A
+migration is built from the pages' `ServerConfig`s and server kinds (the
+CLI's presets), the destination's Kerio account creation, the folder and
+public folder choices and the selected accounts into the same `RunRequest`
+the CLI builds, run by `MigrationRun` (with "Passwords only"
 ticked, `PasswordsRun`, as `kimt migrate --passwords-only`), and followed here:
 the status page is shown its events, the result page the outcome. With 4D
 WebSTAR as the source, the configuration the source page read goes to the
