@@ -3,11 +3,11 @@
 What the wizard's "Test connection", "Check logins" and "Estimate" buttons and
 `kimt check` do, without any GUI import. An admin (master user) login is
 checked apart from the connection (`check_admin`), so that an answer can say
-which part failed: the server, the admin's password, or the users. Everything here only reads: mailboxes
-are opened with EXAMINE (or asked with STATUS), never SELECT, so the source
-stays untouched. Each function returns a plain record with admin-readable
-words instead of raising, so a caller can run many of them in threads and
-show each answer next to its user.
+which part failed: the server, the admin's password, or the users.
+Everything here only reads: mailboxes are opened with EXAMINE (or asked
+with STATUS), never SELECT, so the source stays untouched. Each function
+returns a plain record with admin-readable words instead of raising, so a
+caller can run many of them in threads and show each answer next to its user.
 """
 
 from __future__ import annotations
