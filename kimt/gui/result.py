@@ -184,7 +184,7 @@ class ResultPage(Page):
         self.fix_on = getattr(finished, "fix_on", "")  # the server whose settings failed it
         if self.fix_on:
             self.fix_button.configure(text=f"Change the {self.fix_on} server settings")
-            self.fix_button.grid(row=8, column=0, sticky="w", pady=(PAD, 0))
+            self.fix_button.grid(row=9, column=0, sticky="w", pady=(PAD, 0))
         else:
             self.fix_button.grid_remove()
         self.error_label.configure(text="")
