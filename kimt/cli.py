@@ -598,6 +598,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                   f"--source-fingerprint {reached.untrusted_fingerprint}", file=sys.stderr)
         return EXIT_UNREACHABLE
     print(reached.text)
+    if reached.offered:
+        print(f"Before login the server offers {', '.join(reached.offered)}.")
     source = reached.config or source  # security 'auto' decided once, for every login
 
     def one(account):

@@ -61,7 +61,8 @@ def test_connection_words_and_untrusted_certificate(src):
     assert ok.ok and ok.text.startswith(f"Connected to {src.host}:{src.port}, without encryption")
     # Dovecot names LITERAL+ in its greeting, MULTIAPPEND only after login: nothing said
     # to be lacking that the server has
-    assert "before login the server offers LITERAL+" in ok.text and "lacks" not in ok.text
+    assert "LITERAL+" in ok.offered and "lacks" not in ok.text
+    assert "LITERAL+" not in ok.text  # jargon for most admins: the CLI and Debug log say it
     tls = ServerConfig(src.host, src.ssl_port, "ssl", role="source")
     refused = try_connection(tls)
     assert not refused.ok and refused.untrusted_fingerprint == src.fingerprint
@@ -71,7 +72,8 @@ def test_connection_words_and_untrusted_certificate(src):
     from dovecot import free_port
     closed = try_connection(ServerConfig("127.0.0.1", free_port(), "none", role="source"))
     assert not closed.ok and "Could not connect to 127.0.0.1:" in closed.text
-    assert "refused" in closed.text.lower()
+    assert "Connection refused" in closed.text
+    assert "check the port" in closed.text and "firewall" in closed.text
 
 
 def test_kimt_check_prints_each_user_and_the_estimate(src, tmp_path):
@@ -94,3 +96,37 @@ def test_kimt_check_prints_each_user_and_the_estimate(src, tmp_path):
     assert f"--source-fingerprint {src.fingerprint}" in refused.stderr
     trusted = kimt("check", *tls, "--source-fingerprint", src.fingerprint, check_rc=1)
     assert f"ok {USER}\n" in trusted.stdout  # exit 1 only for the bad line in the file
+
+
+def test_admin_login_says_which_part_failed(dovecot_factory):
+    """Test connection's admin check: a wrong admin password, an unknown user, a server
+    that takes only SASL PLAIN (no `user*admin`) told apart, on a real Dovecot."""
+    from kimt.core.survey import check_admin
+
+    # no master separator: only SASL PLAIN with an authorization identity works
+    dst = dovecot_factory(extra_config="auth_master_user_separator =\n")
+    dst.add_user(USER, "Dst-Own-1x")
+    admin = ServerConfig(dst.host, dst.port, "none", role="destination", auth="master",
+                         master_user="admin", master_password="adminpass",
+                         master_style="separator")
+    works = check_admin(admin, [USER])
+    assert works.ok and works.master_style == "authzid"
+    assert works.text == (f'The admin login "admin" works (acting for {USER}); the server '
+                          "takes SASL PLAIN with the user's name, not a user*admin login.")
+    probed = check_admin(admin.with_(master_style="authzid"), [])  # no users known yet
+    assert probed.ok and probed.master_style == "authzid"
+    assert "took the admin's name and password" in probed.text
+    wrong = check_admin(admin.with_(master_password="not-the-password"), [USER])
+    assert not wrong.ok and wrong.master_style is None
+    assert wrong.text.startswith('The server refused the admin login "admin": the admin\'s '
+                                 "name or password is wrong")
+    assert "[AUTHENTICATIONFAILED]" in wrong.text and "not-the-password" not in wrong.text
+    wrong_probe = check_admin(admin.with_(master_password="not-the-password"), [])
+    assert not wrong_probe.ok and "name or password is wrong" in wrong_probe.text
+    unknown = check_admin(admin.with_(master_style="authzid"), ["nobody@example.com"])
+    assert not unknown.ok and unknown.master_style == "authzid"
+    assert unknown.text.startswith('The admin login "admin" works, but the server does not '
+                                   "know nobody@example.com")
+    from dovecot import free_port
+    gone = check_admin(admin.with_(port=free_port()), [USER])
+    assert not gone.ok and "Connection refused" in gone.text and "firewall" in gone.text

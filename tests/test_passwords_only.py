@@ -64,7 +64,7 @@ def test_without_kerio_a_different_password_is_reported_not_set(pair, tmp_path):
                "--target-host", f"{dst.host}:{dst.port}", "--target-security", "none",
                "--log-dir", str(tmp_path / "logs"), check_rc=1)
     assert (f"!! {user}: failed: the destination has another password; KIMT sets passwords "
-            "only in Kerio Connect (--target-kind kerio)") in run.stdout
+            "only where the destination is Kerio Connect") in run.stdout
     mistake = kimt("migrate", "--users", str(users), "--passwords-only",
                    "--generate-passwords", "--source-host", "127.0.0.1:1",
                    "--target-host", "127.0.0.1:1", check_rc=2)

@@ -222,6 +222,7 @@ class Engine:
         self._detected: dict[str, Detected] = {}  # role -> security decided ('auto')
         self.cluster = cluster  # the mailboxes run on Dask workers (`kimt migrate --cluster`)
         self._cluster_problem = ""  # why the cluster could not be reached
+        self._fatal_server = ""  # the server a failed preflight was about (RunFinished.fix_on)
 
     def stop(self) -> None:
         """Finish the batch in flight everywhere, then stop."""
@@ -312,12 +313,13 @@ class Engine:
             starting.start()
             fatal = self._preflight()
             starting.join()
+            server = self._fatal_server if fatal else ""
             fatal = fatal or self._cluster_problem
             if fatal:
                 self._dismiss_workers()
                 log.error("%s", fatal)
                 finished = RunFinished([], time.monotonic() - started, False, fatal,
-                                       **self._where())
+                                       fix_on=server, **self._where())
             else:
                 results = self._with_refused(self._run_workers())
                 self.logs.amend_header([f"Limits lowered during the run: {line}"
@@ -346,6 +348,8 @@ class Engine:
             source = side.submit(self._reach, s.source)
             destination = self._admin_login() if admin_first else self._reach(s.destination)
             fatal = source.result() or destination
+        # whose settings to look at: every later check is the destination's
+        self._fatal_server = "source" if source.result() else "destination"
         if fatal:
             return fatal
         self._use_detected()

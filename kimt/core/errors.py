@@ -57,7 +57,17 @@ class CertificateError(ConnectError):
 
 
 class LoginError(KimtError):
-    """A server refused a login (wrong password, unknown user, no master rights)."""
+    """A server refused a login (wrong password, unknown user, no master rights).
+
+    `code` is the server's RFC 5530 response code, upper case, when it gave one:
+    AUTHENTICATIONFAILED (the name or password is wrong) and AUTHORIZATIONFAILED
+    (they are right, but may not act for that user: an unknown user) tell an
+    admin login's two halves apart.
+    """
+
+    def __init__(self, message: str, code: str = ""):
+        super().__init__(message)
+        self.code = code
 
 
 class ServerError(KimtError):

@@ -303,6 +303,9 @@ class RunFinished:
     debug_path: str = ""
     log_dir: str = ""
     accounts: ProvisionResult | None = None  # what the Kerio step did (no passwords)
+    # with `fatal`: the server whose settings stopped the run ("source" / "destination"),
+    # so a front end can lead the admin back to them; "" for any other reason
+    fix_on: str = ""
 
 
 Event = (RunStarted | MailboxStarted | ListingFolders | MailboxCounted | FolderProgress | Notice

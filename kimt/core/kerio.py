@@ -57,6 +57,8 @@ class KerioAdmin:
     password: str = field(default="", repr=False)
     fingerprint: str | None = None  # "SHA256:…", trusted instead of the CA check
     timeout: float = 30.0
+    # as `ServerConfig.trust_advice` (None: the CLI's option); words, not a setting
+    trust_advice: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not self.user:
@@ -162,8 +164,8 @@ class KerioClient:
         if fp:
             text += (f" It shows the fingerprint {fp}. Kerio Connect ships a self-signed "
                      "certificate: if you trust exactly this one (compare it with the one in "
-                     f"Kerio's administration, SSL certificates), run again with "
-                     f"--kerio-fingerprint {fp}")
+                     "Kerio's administration, SSL certificates), "
+                     + (a.trust_advice or f"run again with --kerio-fingerprint {fp}"))
         return CertificateError(text, fp, problem)
 
     def _post(self, method: str, params: dict) -> dict:

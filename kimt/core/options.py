@@ -51,8 +51,12 @@ def server_config(role: str, host: str, *, port: int | None = None, security: st
                   master_password: str | None = None, master_separator: str = "*",
                   login_name: str = "email", oauth_token_command: str | None = None,
                   read_timeout: float = 120.0,
-                  command_name: str = "--oauth-token-command") -> ServerConfig:
-    """A `ServerConfig` for `role` ("source" / "destination"); raises SettingsError."""
+                  command_name: str = "--oauth-token-command",
+                  trust_advice: str | None = None) -> ServerConfig:
+    """A `ServerConfig` for `role` ("source" / "destination"); raises SettingsError.
+
+    `command_name` and `trust_advice` are the caller's words for its token command
+    field and for how a refused certificate is trusted (None: the CLI's option)."""
     host_name, host_port = parse_host(host)
     if auth == "xoauth2" and oauth_token_command:
         split_command(oauth_token_command, command_name)  # a quoting mistake, said now
@@ -65,7 +69,8 @@ def server_config(role: str, host: str, *, port: int | None = None, security: st
         master_user=master_user if auth == "master" else None,
         master_password=master_password if auth in MASTER_LOGINS else None,
         master_separator=master_separator, login_name=login_name, role=role,
-        oauth_token_command=(oauth_token_command or None) if auth == "xoauth2" else None)
+        oauth_token_command=(oauth_token_command or None) if auth == "xoauth2" else None,
+        trust_advice=trust_advice)
 
 
 def separator_problem(separator: str) -> None:
@@ -87,10 +92,12 @@ def kerio_address(text: str | None, target_host: str) -> tuple[str, int]:
 
 def kerio_provisioning(address: str | None, target_host: str, user: str, password: str,
                        fingerprint: str | None = None, generate_passwords: bool = False,
-                       timeout: float = 30.0) -> KerioProvisioning:
+                       timeout: float = 30.0, trust_advice: str | None = None
+                       ) -> KerioProvisioning:
     """What the engine needs to create the destination accounts in Kerio Connect."""
     host, port = kerio_address(address, target_host)
-    admin = KerioAdmin(host, port, user, password, fingerprint or None, timeout=timeout)
+    admin = KerioAdmin(host, port, user, password, fingerprint or None, timeout=timeout,
+                       trust_advice=trust_advice)
     return KerioProvisioning(admin, generate_passwords)
 
 

@@ -130,8 +130,8 @@ def migrate_passwords(source: ServerConfig, destination: ServerConfig,
     elif to_set and admin is None:
         for account in to_set:
             done(PasswordOutcome(account.email, FAILED, "the destination has another "
-                                 "password; KIMT sets passwords only in Kerio Connect "
-                                 "(--target-kind kerio)"))
+                                 "password; KIMT sets passwords only where the destination "
+                                 "is Kerio Connect"))
     elif to_set:
         assert admin is not None
         set_now = _set_in_kerio(admin, to_set, done)
@@ -163,7 +163,7 @@ def _set_in_kerio(admin: KerioAdmin, accounts: list[Account],
             user_id = users.get(domain_id or "", {}).get(account.local_part.casefold())
             if user_id is None:
                 done(PasswordOutcome(account.email, MISSING, "create the account first, or "
-                                     "migrate it with its mail (without --passwords-only)"))
+                                     "migrate it with its mail (not passwords only)"))
                 continue
             try:
                 api.set_password(user_id, _wanted(account).password)

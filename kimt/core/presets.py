@@ -79,6 +79,12 @@ class Preset:
     max_message_bytes: int | None = None  # as the destination
     size_reason: str = ""
     folders: FolderRules = field(default_factory=FolderRules)  # as the source
+    # What the wizard's "Server kind" fills in: the provider's IMAP host (none for a
+    # server of the admin's own), the login methods it takes, best first, and a
+    # sentence of what choosing it does.
+    imap_host: str = ""
+    logins: tuple[str, ...] = ("user", "master", "xoauth2")
+    words: str = "Any IMAP server: no provider's limits or folder rules."
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
@@ -87,15 +93,22 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     # 10 used, leaving room for the user's own phone and mail program.
     Preset("gmail", "Gmail / Google Workspace", connections_per_account=10,
            daily_download_bytes=2500 * MB, daily_upload_bytes=500 * MB,
-           folders=GMAIL_FOLDERS),
+           folders=GMAIL_FOLDERS, imap_host="imap.gmail.com", logins=("user", "xoauth2"),
+           words="Gmail: app passwords or OAuth tokens; labels become folders, and All Mail, "
+                 "Important and Starred (views of the labels) are left out."),
     # Exchange Server: MaxConnectionsPerUser 16 by default.
     Preset("exchange", "Microsoft Exchange (on-premises)", connections_per_account=12,
-           folders=EXCHANGE_FOLDERS),
+           folders=EXCHANGE_FOLDERS, logins=("master", "user"),
+           words="Exchange: an admin with full access logs in for every user, 12 connections "
+                 "at most; calendars, contacts and Outlook's records are left out and listed."),
     # Exchange Online throttles by load; imapsync's --office2 keeps to 4 messages/s.
     Preset("m365", "Microsoft 365 / Exchange Online", connections_per_account=12,
            messages_per_second=4, max_message_bytes=35 * MB,
            size_reason="Microsoft 365 takes messages up to 35 MB by default",
-           folders=EXCHANGE_FOLDERS),
+           folders=EXCHANGE_FOLDERS, imap_host="outlook.office365.com",
+           logins=("xoauth2", "master"),
+           words="Microsoft 365: OAuth tokens, 4 messages a second, up to 35 MB a message; "
+                 "calendars, contacts and Outlook's records are left out and listed."),
 )}
 
 

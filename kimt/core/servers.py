@@ -35,6 +35,7 @@ from .wire import (
     peer_certificate,
     quiet,
     raw_exchange,
+    response_code,
     server_words,
     throttling,
 )
@@ -65,6 +66,10 @@ class ServerConfig:
     login_name: str = "email"  # "email" or "local": what a user logs in with
     role: str = "server"  # "source" / "destination", for messages
     oauth_token_command: str | None = None  # for auth="xoauth2"; None: the users file's token
+    # What a refused certificate's message tells the admin to do, in the words of the front
+    # end that built this (the wizard has no options); None: the CLI's fingerprint option.
+    # Words, not a setting: two configs that differ only here are the same server.
+    trust_advice: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.security not in SECURITY_CHOICES:
@@ -163,17 +168,24 @@ def probe_certificate(config: ServerConfig) -> bytes | None:
         return None
 
 
+def trust_advice(config: ServerConfig, fingerprint: str) -> str:
+    """How the admin trusts a refused certificate: the front end's words, or the CLI's."""
+    if config.trust_advice:
+        return config.trust_advice
+    option = "--source-fingerprint" if config.role == "source" else "--target-fingerprint"
+    return f"run again with {option} {fingerprint}"
+
+
 def _cert_refused(config: ServerConfig, error: ssl.SSLCertVerificationError
                   ) -> CertificateError:
     der = probe_certificate(config)
     fp = fingerprint_of(der) if der else None
-    option = "--source-fingerprint" if config.role == "source" else "--target-fingerprint"
     problem = tls.refusal(config.host, der, error)
     text = f"The TLS certificate of {config.address} was refused: {problem}."
     if fp:
         text += (
             f" It shows the fingerprint {fp}. If you trust exactly this certificate"
-            f" (compare it with the one on the server), run again with {option} {fp}"
+            f" (compare it with the one on the server), {trust_advice(config, fp)}"
         )
     return CertificateError(text, fp, problem)
 
@@ -216,8 +228,14 @@ def open_connection(config: ServerConfig) -> IMAPClient:
         raise ConnectError(f"TLS with {where} failed: {e.reason or e}") from None
     except TimeoutError:
         raise ConnectError(
-            f"Could not connect to {where}: no answer within {config.connect_timeout:g} s"
+            f"Could not connect to {where}: no answer within {config.connect_timeout:g} s. "
+            "Check the server's name and port, and that no firewall drops the connection"
         ) from None
+    except ConnectionRefusedError:
+        raise ConnectError(
+            f"Could not connect to {where}: Connection refused. Nothing answers on port "
+            f"{config.effective_port} there: check the port (SSL/TLS is usually 993, "
+            "STARTTLS 143) and that no firewall blocks it") from None
     except OSError as e:
         raise ConnectError(f"Could not connect to {where}: {e.strerror or e}") from None
     except imap_exc.IMAPClientError as e:
@@ -385,10 +403,11 @@ def connect(config: ServerConfig, email: str, password: str | None = None) -> Wi
         limit = throttling(why, f" (login of {email} on {config.address})")
         if limit is not None:
             raise limit from None
-        raise LoginError(_refused(config, email, why)) from None
+        raise LoginError(_refused(config, email, why), response_code(why)) from None
     except imap_exc.IMAPClientError as e:
         close_quietly(client)
-        raise LoginError(_refused(config, email, server_words(e))) from None
+        why = server_words(e)
+        raise LoginError(_refused(config, email, why), response_code(why)) from None
     except UnicodeError:  # its text is not shown: the string it names may be a password
         close_quietly(client)
         raise LoginError(_refused(config, email, "the login name or password has characters "

@@ -1,11 +1,13 @@
 """Looking at servers before migrating: test a connection, check a login, estimate a mailbox.
 
 What the wizard's "Test connection", "Check logins" and "Estimate" buttons and
-`kimt check` do, without any GUI import. Everything here only reads: mailboxes
-are opened with EXAMINE (or asked with STATUS), never SELECT, so the source
-stays untouched. Each function returns a plain record with admin-readable
-words instead of raising, so a caller can run many of them in threads and
-show each answer next to its user.
+`kimt check` do, without any GUI import. An admin (master user) login is
+checked apart from the connection (`check_admin`), so that an answer can say
+which part failed: the server, the admin's password, or the users.
+Everything here only reads: mailboxes are opened with EXAMINE (or asked
+with STATUS), never SELECT, so the source stays untouched. Each function
+returns a plain record with admin-readable words instead of raising, so a
+caller can run many of them in threads and show each answer next to its user.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 
 from .accounts import Account
 from .detect import Detected, detect
-from .errors import CertificateError, KimtError
+from .errors import CertificateError, KimtError, LoginError
 from .folder_rules import FolderRules
 from .folders import list_folders, select
 from .report import SECURITY_WORDS, number, size
@@ -35,6 +37,9 @@ class ConnectionTest:
     text: str  # one or two sentences for the admin
     untrusted_fingerprint: str | None = None  # set when an unknown certificate was shown
     config: ServerConfig | None = None  # the server as reached: security 'auto' decided
+    # the notable capabilities offered before login (for experts: the CLI and the Debug log)
+    offered: tuple[str, ...] = ()
+    master_style: str | None = None  # the admin login style that worked (`check_admin`)
 
 
 @dataclass(frozen=True)
@@ -96,13 +101,91 @@ def try_connection(config: ServerConfig) -> ConnectionTest:
         text += f" ({how}), certificate trusted by its fingerprint"
     else:
         text += f" ({how}), certificate valid"
-    offered = [c for c in NOTABLE_CAPABILITIES if c in caps and c != "STARTTLS"]
     # Before login a server lists only some of what it has (Dovecot names MULTIAPPEND
-    # and UIDPLUS after login only): say what it offered, never what it "lacks".
-    text += ("; before login the server offers " + ", ".join(offered)) if offered else ""
+    # and UIDPLUS after login only): what it offered, never what it "lacks"; not in the
+    # admin's answer, where it means nothing to most (the CLI and the Debug log name it).
+    offered = tuple(c for c in NOTABLE_CAPABILITIES if c in caps and c != "STARTTLS")
+    log.debug("%s %s: before login the server offers %s", config.role, config.address,
+              ", ".join(offered) or "none of " + ", ".join(NOTABLE_CAPABILITIES))
     if detected.tried:
         text += f". Tried first: {'; '.join(detected.tried)}"
-    return ConnectionTest(True, text + ".", config=config)
+    return ConnectionTest(True, text + ".", config=config, offered=offered)
+
+
+# Who the admin acts for when no user is known yet: a name no server has, so that
+# a server telling its answers apart (RFC 5530) says "admin right, no such user".
+PROBE_USER = "kimt-login-test"
+STYLE_WORDS = {"authzid": "SASL PLAIN with the user's name",
+               "separator": "a user*admin login", "combined": "a DOMAIN\\admin\\user login"}
+AUTHORIZATION_FAILED = "AUTHORIZATIONFAILED"  # RFC 5530: the admin is right, the user not
+
+
+def check_admin(config: ServerConfig, emails: list[str], probes: int = 3) -> ConnectionTest:
+    """Log in as the admin (a master user) acting for the first of `emails`, saying
+    which part failed: the server, the admin's name or password, or the users.
+
+    With no user known yet it acts for `PROBE_USER`: a server that answers
+    AUTHORIZATIONFAILED took the admin's password and only refused that name. The
+    chosen master style is tried first, then the others, so that the one the server
+    takes can be offered (`master_style` of the answer).
+    """
+    assert config.auth == "master" and config.master_user
+    who = list(dict.fromkeys(emails))[:probes]
+    probing = not who
+    if probing:
+        domain = config.master_user.partition("@")[2] or "example.com"
+        who = [f"{PROBE_USER}@{domain}"]
+    styles = [config.master_style] + [s for s in ("authzid", "separator")
+                                      if s != config.master_style]
+    admin = config.master_user
+    refused: list[LoginError] = []  # per style tried
+    for style in styles:
+        trying = config.with_(master_style=style)
+        unknown: list[str] = []
+        for email in who:
+            try:
+                close_quietly(connect(trying, email))
+            except LoginError as e:
+                if e.code == AUTHORIZATION_FAILED:
+                    unknown.append(email)
+                    continue
+                refused.append(e)
+                break
+            except KimtError as e:
+                return ConnectionTest(False, str(e))
+            return ConnectionTest(True, _admin_works(admin, style, config.master_style,
+                                                     f"(acting for {email})"),
+                                  master_style=style)
+        else:  # every user was refused after the admin's password was taken
+            if probing:
+                return ConnectionTest(True, _admin_works(
+                    admin, style, config.master_style,
+                    "(the server took the admin's name and password; the users are "
+                    "checked when a migration starts)"), master_style=style)
+            return ConnectionTest(
+                False, f'The admin login "{admin}" works, but the server does not know '
+                f'{", ".join(unknown)} (or does not let "{admin}" act for '
+                f"{'it' if len(unknown) == 1 else 'them'}): check that the accounts exist on "
+                "this server and that the users file has their addresses right.",
+                master_style=style)
+    tried = " and ".join(STYLE_WORDS[s] for s in styles)
+    first = refused[0]
+    said = str(first).partition(" server): ")[2] or str(first)  # the server's own words
+    text = (f'The server refused the admin login "{admin}": the admin\'s name or password '
+            f'is wrong, or "{admin}" is not a master user there (tried {tried}). The server '
+            f"said: {said}")
+    if probing and first.code != "AUTHENTICATIONFAILED":  # it may only mean "no such user"
+        text += (f" It was asked for a made-up user, {who[0]}, as no users are selected yet: "
+                 "if the admin's name and password are right, select the users and test "
+                 "again.")
+    return ConnectionTest(False, text)
+
+
+def _admin_works(admin: str, style: str, chosen: str, how: str) -> str:
+    text = f'The admin login "{admin}" works {how}'
+    if style != chosen:
+        text += f"; the server takes {STYLE_WORDS[style]}, not {STYLE_WORDS[chosen]}"
+    return text + "."
 
 
 def check_login(config: ServerConfig, account: Account) -> LoginCheck:

@@ -6,9 +6,11 @@ front and exits), then the window. `Wizard` is the one thing that knows
 every page: it is their `PageHost`, owns the remembered settings and the
 run, and passes values between pages (the source server to the users page's
 checks, the pages' values into the run). It disables Next while the page
-reports a `problem()`. A migration is built from the pages' `ServerConfig`s,
-the destination's Kerio account creation and the selected accounts into the
-same `RunRequest` the CLI builds, run by `MigrationRun` (with "Passwords only"
+reports a `problem()`, with the page's own words for why beside it. A
+migration is built from the pages' `ServerConfig`s and server kinds (the
+CLI's presets), the destination's Kerio account creation, the folder and
+public folder choices and the selected accounts into the same `RunRequest`
+the CLI builds, run by `MigrationRun` (with "Passwords only"
 ticked, `PasswordsRun`, as `kimt migrate --passwords-only`), and followed here:
 the status page is shown its events, the result page the outcome. With 4D
 WebSTAR as the source, the configuration the source page read goes to the
@@ -152,8 +154,7 @@ class Wizard:
         self.back_button.configure(
             state="normal" if page.can_go_back and self.index > 0 and not running
             else "disabled")
-        self.reason_label.configure(text="Complete the marked fields to go on." if reason
-                                    else "")
+        self.reason_label.configure(text=page.reason_words(reason) if reason else "")
 
     def next(self) -> None:
         if str(self.next_button.cget("state")) == "disabled":
@@ -183,6 +184,16 @@ class Wizard:
 
     def webstar(self) -> WebstarConfig | None:
         return self.source_page.webstar()
+
+    def selected_emails(self) -> list[str]:
+        return [a.email for a in self.users_page.selected()]
+
+    def focus_next(self) -> None:
+        self.next_button.focus_set()
+
+    def show_server(self, role: str) -> None:
+        page = self.source_page if role == "source" else self.destination_page
+        self.show(self.pages.index(page))
 
     # -- the run ------------------------------------------------------------------------
 
@@ -230,12 +241,15 @@ class Wizard:
         if config is None:
             return run_request(self.users_page.accounts, accounts, source, destination,
                                workers=workers, provision=provision, folders=folders,
-                               **script)
+                               source_kind=self.source_page.preset_name(),
+                               destination_kind=self.destination_page.preset_name(),
+                               public_into=self.users_page.public_into(), **script)
         if provision is None:
             raise SettingsError("4D WebSTAR's users move to Kerio Connect: choose it on the "
                                 "destination page")
         return webstar_request(config, accounts, source, destination, provision,
-                               workers=workers, folders=folders, **script)
+                               workers=workers, folders=folders,
+                               destination_kind=self.destination_page.preset_name(), **script)
 
     def follow_run(self) -> None:
         """Show the status page what the engine did since; the result page when it is over."""

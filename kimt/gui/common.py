@@ -160,6 +160,18 @@ class PageHost(Protocol):
         """Stop the run after the batch in flight."""
         ...
 
+    def selected_emails(self) -> list[str]:
+        """The addresses selected on the users page (none before a file is loaded)."""
+        ...
+
+    def focus_next(self) -> None:
+        """Put the keyboard on Next (a page's button that was pressed went away)."""
+        ...
+
+    def show_server(self, role: str) -> None:
+        """Go to the page of the "source" or "destination" server (to fix its settings)."""
+        ...
+
 
 class FieldError(ttk.Label):
     """The line under a field that says what is wrong with it.
@@ -198,6 +210,10 @@ class Page(ttk.Frame):
     def problem(self) -> str | None:
         """None when Next may be pressed, else what is missing (also shown at its field)."""
         return None
+
+    def reason_words(self, reason: str) -> str:
+        """What the line beside Next says while `problem()` is `reason`."""
+        return "Complete the marked fields to go on."
 
     def on_show(self) -> None:
         pass
@@ -293,6 +309,8 @@ class TestLine(ttk.Frame):
             self.trust_frame.grid_remove()
 
     def _trust(self) -> None:
+        if not self.offered:  # pressed again (a second Return) after it was trusted
+            return
         self.trust_frame.grid_remove()
         self.on_trust(self.offered)
 

@@ -4,8 +4,11 @@ Three lists, one entry a line: folders to leave out, folders to copy only,
 and folders to put elsewhere (`SOURCE=DEST`). OK checks them with
 `core.folder_rules.folder_rules`, the function behind the command line's
 `--exclude-folder`, `--include-folder` and `--map-folder`, so both read
-them alike; a mistake is said in the window, which stays open. The choices
-are remembered with the other settings (names, never a secret).
+them alike; a mistake is said in the window, which stays open. Below them,
+the source's public (shared) folders: left out and listed in the Report (as
+without a choice), or copied into one mailbox under "Public Folders/", as
+`--public-into` does. The choices are remembered with the other settings
+(names, never a secret).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class FolderChoices:
     exclude: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
     maps: tuple[str, ...] = ()
+    public_into: str = ""  # the mailbox the public folders go into; "": left out
 
     def rules(self) -> FolderRules:
         """As the run takes them; raises SettingsError on a mistake."""
@@ -47,7 +51,15 @@ class FolderChoices:
             parts.append(f"only {len(self.include)} chosen")
         if self.maps:
             parts.append(f"{len(self.maps)} put elsewhere")
+        if self.public_into:
+            parts.append(f"public folders into {self.public_into}")
         return "Folders: " + (", ".join(parts) if parts else "all")
+
+    def public_problem(self) -> str | None:
+        if self.public_into and "@" not in self.public_into.strip("@"):
+            return (f"Public folders: {self.public_into!r} is not a mailbox's address "
+                    "(user@domain)")
+        return None
 
 
 def _lines(text: tk.Text) -> tuple[str, ...]:
@@ -74,10 +86,31 @@ class FolderDialog(ttk.Toplevel):
                                "OLD=NEW a line, e.g. Old Stuff=Archive/Old, or Sent Items=\\Sent "
                                "(the new server's Sent folder); wins over the automatic mapping "
                                "of special folders")
+        self.public = tk.StringVar(value="into" if choices.public_into else "skip")
+        self.public_into = tk.StringVar(value=choices.public_into)
+        ttk.Label(frame, text="Public folders:").grid(row=8, column=0, sticky="nw",
+                                                      padx=(0, PAD), pady=(PAD, 0))
+        public = ttk.Frame(frame)
+        public.grid(row=8, column=1, sticky="we", pady=(PAD, 0))
+        public.columnconfigure(1, weight=1)
+        self.public_skip = ttk.Radiobutton(
+            public, variable=self.public, value="skip",
+            text="Leave them out (the Report lists them)")
+        self.public_skip.grid(row=0, column=0, columnspan=2, sticky="w")
+        self.public_copy = ttk.Radiobutton(public, variable=self.public, value="into",
+                                           text="Copy them into the mailbox:")
+        self.public_copy.grid(row=1, column=0, sticky="w", pady=(4, 0))
+        self.public_entry = ttk.Entry(public, textvariable=self.public_into, width=30)
+        self.public_entry.grid(row=1, column=1, sticky="we", padx=(6, 0), pady=(4, 0))
+        ttk.Label(public, text="the source's shared folders go under \"Public Folders/\" "
+                  "in that mailbox, which must be one of the users migrated",
+                  bootstyle="secondary", wraplength=480, justify="left").grid(
+            row=2, column=0, columnspan=2, sticky="w")
+        self.public_into.trace_add("write", lambda *_: self._public_typed())
         self.error = ttk.Label(frame, text="", wraplength=560, justify="left")
-        self.error.grid(row=8, column=0, columnspan=2, sticky="w", pady=(PAD, 0))
+        self.error.grid(row=9, column=0, columnspan=2, sticky="w", pady=(PAD, 0))
         buttons = ttk.Frame(frame)
-        buttons.grid(row=9, column=0, columnspan=2, sticky="e", pady=(PAD, 0))
+        buttons.grid(row=10, column=0, columnspan=2, sticky="e", pady=(PAD, 0))
         self.cancel_button = ttk.Button(buttons, text="Cancel", command=self.destroy,
                                         bootstyle="secondary")
         self.cancel_button.pack(side="right")
@@ -105,15 +138,30 @@ class FolderDialog(ttk.Toplevel):
                   justify="left").grid(row=row * 2 + 1, column=1, sticky="w")
         return text
 
+    def _public_typed(self) -> None:
+        """Typing a mailbox chooses to copy into it; an error about the field is old now."""
+        if self.public_into.get().strip():
+            self.public.set("into")
+        self.error.configure(text="")
+
     def choices(self) -> FolderChoices:
-        return FolderChoices(_lines(self.exclude), _lines(self.include), _lines(self.maps))
+        public = self.public_into.get().strip() if self.public.get() == "into" else ""
+        return FolderChoices(_lines(self.exclude), _lines(self.include), _lines(self.maps),
+                             public)
 
     def ok(self) -> None:
         choices = self.choices()
+        if self.public.get() == "into" and not choices.public_into:
+            tone(self.error, "danger", "Public folders: enter the mailbox they go into, or "
+                                       "leave them out")
+            return
         try:
             choices.rules()
         except KimtError as e:
             tone(self.error, "danger", str(e))
+            return
+        if choices.public_problem():
+            tone(self.error, "danger", choices.public_problem())
             return
         self.destroy()
         self.on_ok(choices)

@@ -25,6 +25,10 @@ from ..core.tls import refused_answer
 from .common import PAD, SECTION_LABEL_WIDTH, FieldError, Latest, Tasks, TestLine, autowrap, tone
 from .settings import ServerSettings
 
+# How the wizard's words say a refused certificate is trusted (the CLI names its option).
+KERIO_TRUST_ADVICE = ("trust it on the Destination server page: press Test connection there, "
+                      "then \"Trust exactly this certificate\" for the admin API")
+
 WRITE_LABELS = {
     "master": "with Kerio's master authentication (X-MASTERAUTH; works for every run)",
     "user": "by logging in as each user, with the password KIMT sets or the users file gives",
@@ -169,7 +173,7 @@ class KerioSection(ttk.Labelframe):
     def provisioning(self, target_host: str) -> KerioProvisioning:
         return kerio_provisioning(self.api.get(), target_host, self.user.get().strip(),
                                   self.password.get(), self.fingerprint or None,
-                                  self.generate.get())
+                                  self.generate.get(), trust_advice=KERIO_TRUST_ADVICE)
 
     def remember(self, saved: ServerSettings) -> None:
         saved.kerio_api = self.api.get().strip()

@@ -9,7 +9,9 @@ the button reads "Finish migration" (IceWarp's word for it): after the
 cut-over the same run copies mail that arrived on the old server since and
 carries its flag changes over, and this page then shows that per user.
 A passwords-only run shows its outcomes instead (`show_passwords`): what
-was not set, and why.
+was not set, and why. A run that could not start because of a server's
+settings (unreachable, its certificate not trusted, the admin refused)
+offers a button back to that server's page, where it is fixed.
 """
 
 from __future__ import annotations
@@ -113,6 +115,9 @@ class ResultPage(Page):
         self.again_button = ttk.Button(logs, text="Run again", bootstyle="success",
                                        command=self.run_again)
         self.again_button.pack(side="right")
+        self.fix_button = ttk.Button(self, text="", bootstyle="primary",
+                                     command=lambda: self.wizard.show_server(self.fix_on))
+        self.fix_on = ""
         self.again_hint = autowrap(ttk.Label(self, text="", bootstyle="secondary",
                                              justify="right", anchor="e"))
         self.again_hint.grid(row=6, column=0, sticky="we", pady=(4, 0))
@@ -176,6 +181,12 @@ class ResultPage(Page):
 
     def _logs_of(self, finished: RunFinished | PasswordsFinished) -> None:
         self.finished = finished
+        self.fix_on = getattr(finished, "fix_on", "")  # the server whose settings failed it
+        if self.fix_on:
+            self.fix_button.configure(text=f"Change the {self.fix_on} server settings")
+            self.fix_button.grid(row=9, column=0, sticky="w", pady=(PAD, 0))
+        else:
+            self.fix_button.grid_remove()
         self.error_label.configure(text="")
         self.report_path, self.debug_path, self.log_dir = (
             Path(p) if p else None

@@ -6,7 +6,17 @@ same record; how users log in is the `logins.LoginFields` widget. "Test
 connection" runs `survey.try_connection` in the background (a newer
 test's answer wins over an older one still on its way). An unknown
 certificate shows its fingerprint in the page with one button to trust
-exactly that certificate; changing the host or security forgets it. With
+exactly that certificate; trust belongs to that host and security (coming
+back to them brings it back), and until it is given, Next waits. Changing
+the host, port or security clears the test's answer, which was about
+another server. With a master user the test also logs in as the admin
+(`survey.check_admin`, for the first selected users when there are any)
+and says which part failed; the admin login style the server takes is
+chosen for the admin, who can still change it. The "Server kind" fills in
+a provider's host, security and login method from `core.presets`, the
+presets behind the CLI's `--source-preset` / `--target-preset`, and goes
+into the run as theirs does. No text here names a command-line option:
+the engine is handed the wizard's words for trusting a certificate. With
 security Detect the test says what the server speaks (`core.detect`); a run
 decides it again, once, before copying. The
 destination adds Kerio Connect (`kerio.KerioSection`): its test also logs in
@@ -26,10 +36,21 @@ import ttkbootstrap as ttk
 from ..core import survey
 from ..core.errors import KimtError
 from ..core.options import server_config, webstar_source
+from ..core.presets import PRESETS, preset
 from ..core.provision import KerioProvisioning
 from ..core.servers import ServerConfig, parse_host
 from ..core.webstar import DEFAULT_IMAP_PORT, WebstarConfig
-from .common import LABEL_WIDTH, PAD, FieldError, Latest, Page, PageHost, TestLine, labeled_entry
+from .common import (
+    LABEL_WIDTH,
+    PAD,
+    FieldError,
+    Latest,
+    Page,
+    PageHost,
+    TestLine,
+    autowrap,
+    labeled_entry,
+)
 from .kerio import KerioSection
 from .logins import LoginFields
 from .settings import ServerSettings
@@ -37,8 +58,24 @@ from .webstar import WebstarSection
 
 SECURITY_LABELS = {"ssl": "SSL/TLS (port 993)", "starttls": "STARTTLS (port 143)",
                    "auto": "Detect", "none": "None (plain text)"}
-IDLE_TEST_TEXT = ("Optional: checks that the server answers and its certificate, without "
-                  "logging in to a mailbox.")
+IDLE_TEST_TEXT = ("Optional: checks that the server answers and its certificate (and an "
+                  "admin's login), without opening a mailbox.")
+KIND_LABELS = (("generic", "Generic IMAP"), ("gmail", "Gmail"), ("m365", "Microsoft 365"),
+               ("exchange", "Exchange (on-premises)"))
+UNTRUSTED = "Trust the certificate above to go on."
+
+
+def try_server(config: ServerConfig, login: ServerConfig | None,
+                emails: list[str]) -> survey.ConnectionTest:
+    """Test connection: reach the server; with an admin (`login`), log in as the admin too."""
+    reached = survey.try_connection(config)
+    if not reached.ok or login is None:
+        return reached
+    decided = reached.config or config  # security 'auto' decided once
+    admin = survey.check_admin(login.with_(security=decided.security, port=decided.port),
+                               emails)
+    return survey.ConnectionTest(admin.ok, f"{reached.text} {admin.text}", config=decided,
+                                 master_style=admin.master_style)
 
 
 class ServerPage(Page):
@@ -53,8 +90,12 @@ class ServerPage(Page):
         saved: ServerSettings = getattr(wizard.settings, self.settings_key)
         self.host = tk.StringVar(value=saved.host)
         self.security = tk.StringVar(value=saved.security or "ssl")
-        self.fingerprint = saved.fingerprint or ""
-        self._trusted_for = (self.host.get(), self.security.get())
+        self.preset = tk.StringVar(value=saved.preset if saved.preset in PRESETS else "generic")
+        # (host, security, fingerprint): the certificate the admin trusted, and where
+        self._trusted = (saved.host.strip(), saved.security or "ssl", saved.fingerprint or "")
+        self.untrusted = ""  # the fingerprint the last test offered, not trusted (yet)
+        self._admin_missing = False  # the last test had no admin login to try
+        self._tested_at = self._where()
         self.test_answers = Latest()
         self.columnconfigure(0, weight=1)
         self.header = ttk.Frame(self)  # a page's own first question (empty: no room taken)
@@ -65,11 +106,22 @@ class ServerPage(Page):
         form.grid(row=1, column=0, sticky="we")
         form.columnconfigure(0, minsize=LABEL_WIDTH)
         form.columnconfigure(1, weight=1)
+        kind_label = ttk.Label(form, text="Server kind:")
+        kind_label.grid(row=0, column=0, sticky="nw", pady=(6, 0))
+        kinds = ttk.Frame(form)
+        kinds.grid(row=0, column=1, columnspan=2, sticky="w", pady=(6, 0))
+        for value, text in KIND_LABELS:
+            ttk.Radiobutton(kinds, text=text, value=value, variable=self.preset).pack(
+                side="left", padx=(0, PAD))
+        self.preset_hint = autowrap(ttk.Label(form, text=preset(self.preset.get()).words,
+                                              bootstyle="secondary", justify="left"))
+        self.preset_hint.grid(row=1, column=1, columnspan=2, sticky="we", pady=(2, 0))
+        self.preset_widgets = (kind_label, kinds, self.preset_hint)
         self.host_entry, self.host_error = labeled_entry(
-            form, 0, "Server:", self.host, hint="name or address, optionally :port")
-        ttk.Label(form, text="Security:").grid(row=2, column=0, sticky="nw", pady=(8, 0))
+            form, 2, "Server:", self.host, hint="name or address, optionally :port")
+        ttk.Label(form, text="Security:").grid(row=4, column=0, sticky="nw", pady=(8, 0))
         sec = ttk.Frame(form)
-        sec.grid(row=2, column=1, columnspan=2, sticky="w", pady=(8, 0))
+        sec.grid(row=4, column=1, columnspan=2, sticky="w", pady=(8, 0))
         for value, text in SECURITY_LABELS.items():
             ttk.Radiobutton(sec, text=text, value=value, variable=self.security).pack(
                 side="left", padx=(0, PAD))
@@ -94,6 +146,7 @@ class ServerPage(Page):
 
         for var in (self.host, self.security):
             var.trace_add("write", self.changed)
+        self.preset.trace_add("write", lambda *_: self.preset_chosen())
         for entry in (self.host_entry, self.logins.admin_user_entry,
                       self.logins.admin_password_entry):
             entry.bind("<Return>", lambda e: self.wizard.next())
@@ -105,11 +158,51 @@ class ServerPage(Page):
 
     # -- state -----------------------------------------------------------------------------
 
+    def _where(self) -> tuple[str, str]:
+        return self.host.get().strip(), self.security.get()
+
+    @property
+    def fingerprint(self) -> str:
+        """The certificate trusted for the server as it is now given ('' for none)."""
+        host, security, fingerprint = self._trusted
+        return fingerprint if (host, security) == self._where() else ""
+
     def changed(self, *_: object) -> None:
-        if (self.host.get(), self.security.get()) != self._trusted_for:
-            self.fingerprint = ""  # trust belonged to the certificate of another server
-            self._trusted_for = (self.host.get(), self.security.get())
+        if self._where() != self._tested_at and hasattr(self, "imap_line"):
+            # The answer was about another server (or port, or security): gone with it.
+            self._tested_at = self._where()
+            self.untrusted = ""
+            self.test_answers.forget()
+            self.test_button.configure(state="normal")
+            self.imap_line.say("muted", self.idle_words())
         super().changed()
+
+    def idle_words(self) -> str:
+        if self.fingerprint:
+            return (f"The certificate with the fingerprint {self.fingerprint} is trusted for "
+                    "this server.")
+        return IDLE_TEST_TEXT
+
+    def preset_chosen(self) -> None:
+        """A server kind fills in its provider's host, SSL/TLS and a login it takes."""
+        chosen = preset(self.preset.get())
+        self.preset_hint.configure(text=chosen.words)
+        host = self.host.get().strip()
+        if chosen.imap_host or host in {p.imap_host for p in PRESETS.values() if p.imap_host}:
+            self.host.set(chosen.imap_host)  # a provider's host, never one the admin typed
+        if chosen.imap_host:
+            self.security.set("ssl")
+        methods = [m for m in chosen.logins if m in self.logins.methods]
+        if methods and self.kind.get() not in methods:
+            self.kind.set(methods[0])
+        self.changed()
+
+    def preset_name(self) -> str:
+        """The server kind, as `options.run_request` takes it (`presets.PRESETS`)."""
+        return self.preset.get()
+
+    def reason_words(self, reason: str) -> str:
+        return reason if reason == UNTRUSTED else super().reason_words(reason)
 
     def host_problem(self) -> str | None:
         text = self.host.get().strip()
@@ -134,7 +227,12 @@ class ServerPage(Page):
         host = self.host_problem()
         self.host_error.show(host)
         logins = self.logins.problem()  # always: each field shows its own line
-        return host or logins
+        return host or logins or (UNTRUSTED if self.untrusted else None)
+
+    def trust_advice(self) -> str:
+        """How a refused certificate is trusted, in the wizard's words (for the engine's)."""
+        return (f"trust it on the {self.title} page: press Test connection there, then "
+                "\"Trust exactly this certificate\"")
 
     def login_values(self) -> dict:
         return self.logins.values()
@@ -142,18 +240,30 @@ class ServerPage(Page):
     def config(self) -> ServerConfig:
         """The settings as the engine takes them (only call when problem() is None)."""
         return server_config(self.role, self.host.get(), security=self.security.get(),
-                             fingerprint=self.fingerprint or None, **self.login_values())
+                             fingerprint=self.fingerprint or None,
+                             trust_advice=self.trust_advice(), **self.login_values())
 
     def connection_config(self) -> ServerConfig:
         """Where the server is, with no login: what Test connection needs."""
         return server_config(self.role, self.host.get(), security=self.security.get(),
-                             fingerprint=self.fingerprint or None)
+                             fingerprint=self.fingerprint or None,
+                             trust_advice=self.trust_advice())
+
+    def admin_config(self) -> ServerConfig | None:
+        """The server with the admin's login, when users log in through one (complete)."""
+        if self.kind.get() != "master" or self.logins.problem():
+            return None
+        try:
+            return self.config()
+        except KimtError:
+            return None
 
     def remember(self) -> None:
         saved: ServerSettings = getattr(self.wizard.settings, self.settings_key)
         saved.host = self.host.get().strip()
         saved.security = self.security.get()
         saved.fingerprint = self.fingerprint
+        saved.preset = self.preset.get()
         self.logins.remember(saved)
 
     def fill_admin_password(self, password: str) -> None:
@@ -174,19 +284,33 @@ class ServerPage(Page):
         config = self.connection_config()
         self.imap_line.say("muted", f"Connecting to {config.address}…")
         self.test_button.configure(state="disabled")
-        self.wizard.tasks.run(survey.try_connection, config, done=self.tested,
-                            failed=lambda e: self.tested(survey.ConnectionTest(
-                                False, f"Unexpected error: {e}")),
-                            wanted=self.test_answers.ask())
+        self._tested_at = self._where()
+        login = self.admin_config()
+        self._admin_missing = self.kind.get() == "master" and login is None
+        self.wizard.tasks.run(try_server, config, login,
+                              self.wizard.selected_emails(), done=self.tested,
+                              failed=lambda e: self.tested(survey.ConnectionTest(
+                                  False, f"Unexpected error: {e}")),
+                              wanted=self.test_answers.ask())
 
     def tested(self, answer: survey.ConnectionTest) -> None:
         self.test_button.configure(state="normal")
-        self.imap_line.say("ok" if answer.ok else "danger", answer.text,
+        self.untrusted = answer.untrusted_fingerprint or ""
+        text = answer.text
+        if answer.ok and self._admin_missing:  # a connection alone proves no admin password
+            text += " Enter the admin's name and password to test the admin login too."
+        if answer.master_style and answer.master_style != self.logins.master_style.get():
+            self.logins.master_style.set(answer.master_style)  # what the server takes
+            text += " It is chosen above now."
+        self.imap_line.say("ok" if answer.ok else "danger", text,
                            offer=answer.untrusted_fingerprint)
+        self.wizard.refresh()
 
     def trust(self, fingerprint: str) -> None:
-        self.fingerprint = fingerprint
-        self._trusted_for = (self.host.get(), self.security.get())
+        self._trusted = (*self._where(), fingerprint)
+        self.untrusted = ""
+        self.wizard.refresh()
+        self.wizard.focus_next()  # the Trust button is gone: the keyboard goes on from Next
         self.test()
 
     def trust_api(self, fingerprint: str) -> None:
@@ -227,12 +351,14 @@ class SourcePage(ServerPage):
 
     def show_kind(self) -> None:
         """4D WebSTAR: its section instead of the login choices."""
-        if self.is_webstar():
+        if self.is_webstar():  # (4D's own IMAP service: no provider's kind)
             self.logins.grid_remove()
             self.webstar_section.grid()
         else:
             self.webstar_section.grid_remove()
             self.logins.grid()
+        for widget in self.preset_widgets:
+            (widget.grid_remove if self.is_webstar() else widget.grid)()
 
     def kind_changed(self) -> None:
         if self.is_webstar() and not self.host.get().strip():
@@ -253,11 +379,15 @@ class SourcePage(ServerPage):
         self.host_error.show(host)
         return host or self.webstar_section.problem()
 
+    def preset_name(self) -> str:
+        return "generic" if self.is_webstar() else super().preset_name()
+
     def config(self) -> ServerConfig:
         if not self.is_webstar():
             return super().config()
         return webstar_source(self.host.get(), None, self.security.get(),
-                              self.fingerprint or None)
+                              self.fingerprint or None).with_(
+                                  trust_advice=self.trust_advice())
 
     def webstar(self) -> WebstarConfig | None:
         """The 4D configuration read, when 4D WebSTAR is the source."""
@@ -275,7 +405,7 @@ class DestinationPage(ServerPage):
                 "messages already there are not copied again.")
     role = "destination"
     settings_key = "destination"
-    question = "Kind of server:"
+    question = "How KIMT logs in:"  # (not "Kind of server": that is the row above)
     token_place = "the users file's 4th column (the new password)"
     METHODS = (
         ("user", "Any IMAP server; each user logs in with their password from the users file"),

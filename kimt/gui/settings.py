@@ -35,6 +35,7 @@ class ServerSettings:
     kerio_write: str = "master"  # "master": X-MASTERAUTH; "user": each user's own login
     generate_passwords: bool = False
     kerio_fingerprint: str = ""  # the admin API's trusted certificate
+    preset: str = "generic"  # the "Server kind": a name of core.presets.PRESETS
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Settings:
     exclude_folders: list[str] = field(default_factory=list)
     include_folders: list[str] = field(default_factory=list)
     map_folders: list[str] = field(default_factory=list)
+    public_into: str = ""  # the mailbox the source's public folders go into ("": left out)
     post_migrate_script: str = ""  # a program's path (the users page's run options)
     post_migrate_minutes: int = 10  # its time limit
 
@@ -83,6 +85,7 @@ class Settings:
             value = data.get(name)
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
                 setattr(s, name, list(value))
+        s.public_into = str(data.get("public_into", ""))
         s.post_migrate_script = str(data.get("post_migrate_script", ""))
         minutes = data.get("post_migrate_minutes", 10)
         s.post_migrate_minutes = minutes if isinstance(minutes, int) and 1 <= minutes <= 1440 \

@@ -41,6 +41,7 @@ from ..core.webstar import WebstarConfig
 from .common import PAD, FieldError, Latest, Page, PageHost, autowrap, scrolled_table, tone
 from .folders import FolderChoices, FolderDialog
 from .settings import Settings
+from .tooltip import CellTips
 
 CHECKED, UNCHECKED = "☑", "☐"
 COLUMNS = (("use", "", 30), ("address", "Address", 170), ("name", "Full name", 120),
@@ -133,6 +134,7 @@ class UsersPage(Page):
         table.grid(row=3, column=0, sticky="nsew")
         self.tree.bind("<Button-1>", self.clicked)
         self.tree.bind("<space>", lambda e: self.toggle(self.tree.focus()))
+        self.login_tips = CellTips(self.tree, self.login_tip)  # a failed login's whole reason
         self.details = autowrap(ttk.Label(self, text="", justify="left"))
         self.details.grid(row=4, column=0, sticky="we")
         self.selection_error = FieldError(self)
@@ -148,7 +150,7 @@ class UsersPage(Page):
         self.estimate_button.pack(side="left", padx=(6, 0))
         saved = wizard.settings
         self.choices = FolderChoices(tuple(saved.exclude_folders), tuple(saved.include_folders),
-                                     tuple(saved.map_folders))
+                                     tuple(saved.map_folders), saved.public_into)
         try:
             self.choices.rules()
         except KimtError:  # a settings file edited by hand: the choices are made again
@@ -325,8 +327,8 @@ class UsersPage(Page):
             lines = [f"{len(left_out)} user(s) of the 4D configuration are not migrated:"]
             lines += [f"   {line}" for line in left_out[:SHOWN_PROBLEMS]]
             if len(left_out) > SHOWN_PROBLEMS:
-                lines.append(f"   … and {len(left_out) - SHOWN_PROBLEMS} more (4d2kms --list "
-                             "lists them all; the Report log too)")
+                lines.append(f"   … and {len(left_out) - SHOWN_PROBLEMS} more (a run's "
+                             "Report log lists them all)")
             self.problems_label.configure(text="\n".join(lines) if left_out else "")
             return
         problems = self.accounts.problems if self.accounts else []
@@ -338,8 +340,8 @@ class UsersPage(Page):
             lines.append(f"   line {p.line}: {p.reason}" + (f"  ({p.excerpt})" if p.excerpt
                                                              else ""))
         if len(problems) > SHOWN_PROBLEMS:
-            lines.append(f"   … and {len(problems) - SHOWN_PROBLEMS} more (kimt check-csv "
-                         "lists them all)")
+            lines.append(f"   … and {len(problems) - SHOWN_PROBLEMS} more (a run's Report "
+                         "log lists them all)")
         self.problems_label.configure(text="\n".join(lines))
 
     # -- the table ----------------------------------------------------------------------
@@ -397,6 +399,11 @@ class UsersPage(Page):
             self.toggle(iid)
             self.show_details(int(iid))
         return "break"
+
+    def login_tip(self, iid: str, column: str) -> str | None:
+        """The tip of a Login cell: the whole reason a login failed, as the server said it."""
+        login = self.logins.get(int(iid)) if column == "login" else None
+        return login.reason if isinstance(login, survey.LoginCheck) and not login.ok else None
 
     def show_details(self, i: int) -> None:
         """The whole answer for one row (the table has room for only the start of it)."""
@@ -464,6 +471,7 @@ class UsersPage(Page):
         saved = self.wizard.settings
         saved.exclude_folders, saved.include_folders, saved.map_folders = (
             list(choices.exclude), list(choices.include), list(choices.maps))
+        saved.public_into = choices.public_into
         self.folders_label.configure(text=choices.summary())
         if self.estimates or self.estimating:
             self.survey_answers.forget()
@@ -478,6 +486,10 @@ class UsersPage(Page):
     def folder_rules(self) -> FolderRules:
         """The folder choices as the run takes them (checked when they were chosen)."""
         return self.choices.rules()
+
+    def public_into(self) -> str | None:
+        """The mailbox the source's public folders go into (None: left out and listed)."""
+        return self.choices.public_into or None
 
     # -- checks -------------------------------------------------------------------------
 

@@ -99,7 +99,7 @@ def test_4d_webstar_through_the_wizard(wizard, kerio, tmp_path, screenshots, mon
     problems = text_of(page.problems_label)
     assert problems.startswith("6 user(s) of the 4D configuration are not migrated:\n"
                                "   nopass@example.com (post office Head Office): no password")
-    assert "… and 1 more (4d2kms --list lists them all" in problems
+    assert "… and 1 more (a run's Report log lists them all)" in problems
     rows = {row(page.tree, i)["address"]: row(page.tree, i) for i in page.tree.get_children()}
     assert list(rows) == list(sample.accounts)
     assert rows["jiri@firma.cz"]["name"] == "Jiří Dvořák"

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from imapclient import exceptions as imap_exc
 
 from ..errors import ConnectError, ProtocolError, ServerError
-from ._protocol import Malformed, NotImap
+from ._protocol import Malformed, NotImap, response_codes
 
 # imaplib refuses answer lines over 1 MB, but the UID SEARCH answer of a folder of
 # 150 000 messages is longer. Longer than this, a line is a protocol error.
@@ -85,6 +85,12 @@ def server_words(error: BaseException | str, empty: str = "no reason given") -> 
         if prefix in text:
             text = text.replace(prefix, "").rstrip("'\"")
     return _TIMING.sub(".", text.strip()) or empty
+
+
+def response_code(text: str) -> str:
+    """The first `[CODE]` of a server's words (RFC 5530), upper case; '' without one."""
+    found = response_codes(text.encode("utf-8", "replace"))
+    return next(iter(found), b"").decode("ascii", "replace").upper()
 
 
 def words(data: bytes) -> str:
