@@ -14,6 +14,7 @@ watches its parent and exits at once if the parent dies, so no orphan goes
 on copying; a worker that dies itself fails its mailbox and is replaced.
 Stop is cooperative: the workers finish the batch in flight, mark their
 mailbox stopped, and report every account not yet started as stopped.
+The connection permits a dead worker held are given back here (`pacing`).
 A completed mailbox's post-migrate script runs here, in the main process,
 in a thread (`script.ScriptRunner`) so that events keep flowing; that
 mailbox's MailboxFinished waits for its script, and the run for all of them.
@@ -583,6 +584,10 @@ class Engine:
                     results[email] = result
                     self._emit(MailboxFinished(result))
             log.error("worker %s died with exit code %s", p.pid, p.exitcode)
+            freed = self._pacing.reclaim(p.pid)
+            if freed:  # it could not give them back: the others would wait for them
+                log.info("the %d connection permit(s) of worker %s are free again", freed,
+                         p.pid)
             if len(results) < len(self.request.accounts):
                 for _ in range(self._per_process):  # its stop marks were maybe unused
                     jobs.put(None)
