@@ -50,12 +50,16 @@ from .limits import ConnectionSlots, Limits
 from .listing import FolderStatus
 from .pacing import NoFreeConnection, RunPacing, ServerCap
 from .servers import ServerConfig, connect
-from .wire import Throttled, Wire
+from .wire import Refused, Throttled, Wire
 
 log = logging.getLogger("kimt.mailbox")
 
 
 THROTTLE_GIVE_UP = 30 * 60.0  # seconds of waiting for a server, per mailbox
+# A folder the destination refuses to open with [ALREADYEXISTS] is one it was creating
+# itself at that moment (Dovecot makes its special-use folders on first use, and two
+# connections opening two of them at once can meet): opened again after a pause.
+CREATING_RETRIES, CREATING_PAUSE = 3, 0.5
 RATE_NOTICE_EVERY = 30.0  # a mailbox says it waits for the run's rate limit this seldom
 
 T = TypeVar("T")
@@ -601,20 +605,32 @@ class MailboxRun:
         """Copy one folder; a failure is that folder's, unless the connection is gone.
         What the journal needs of a complete pass, when it was one."""
         fj = self._folder_journal(lane, fmap)
-        try:
-            return self._with_retries(f"folder '{result.folder}'", lambda: self._copy_folder(
-                lane, fmap, number, count, result, fj, src_status), folder=True, lane=lane)
-        except (ConnectError, LoginError, StoppedError):
-            raise
-        except KimtError as e:
-            self._folder_failed(lane, result, fj, str(e))
-        except Exception as e:  # an answer the IMAP parser chokes on, say
-            log.debug("%s: unexpected error in folder %r\n%s", self.account.email,
-                      result.folder, traceback.format_exc())
-            self._folder_failed(lane, result, fj, (
-                f"the server sent something KIMT could not understand ({type(e).__name__}: "
-                f"{str(e)[:200]}); details in the Debug log"))
-        return None
+        creating = 0
+        while True:
+            try:
+                return self._with_retries(
+                    f"folder '{result.folder}'", lambda: self._copy_folder(
+                        lane, fmap, number, count, result, fj, src_status),
+                    folder=True, lane=lane)
+            except (ConnectError, LoginError, StoppedError):
+                raise
+            except Refused as e:
+                if e.code == "ALREADYEXISTS" and creating < CREATING_RETRIES:
+                    creating += 1
+                    log.info("%s: folder %r: the destination was still creating it (%s); "
+                             "opening it again", self.account.email, result.folder, e)
+                    self._sleep(CREATING_PAUSE * creating)
+                    continue
+                self._folder_failed(lane, result, fj, str(e))
+            except KimtError as e:
+                self._folder_failed(lane, result, fj, str(e))
+            except Exception as e:  # an answer the IMAP parser chokes on, say
+                log.debug("%s: unexpected error in folder %r\n%s", self.account.email,
+                          result.folder, traceback.format_exc())
+                self._folder_failed(lane, result, fj, (
+                    f"the server sent something KIMT could not understand "
+                    f"({type(e).__name__}: {str(e)[:200]}); details in the Debug log"))
+            return None
 
     def _folder_failed(self, lane: _Lane, result: FolderResult, fj: FolderJournal | None,
                        reason: str) -> None:

@@ -35,6 +35,15 @@ imaplib._MAXLINE = MAX_LINE  # no public setting
 class Refused(ServerError):
     """The server answered a command with NO or BAD; str() is its own words."""
 
+    @property
+    def code(self) -> str | None:
+        """The RFC 5530 response code it gave ("ALREADYEXISTS"), upper case; None."""
+        m = _RESPONSE_CODE.match(str(self))
+        return m.group(1).upper() if m else None
+
+
+_RESPONSE_CODE = re.compile(r"\s*\[([A-Za-z0-9.-]+)[ \]]")
+
 
 class SessionEnded(ConnectError):
     """The server said BYE, or closed the connection."""
