@@ -45,6 +45,7 @@ from .accounts import Account
 from .detect import Detected, detect
 from .errors import ConnectError, KimtError, LoginError
 from .events import (
+    DAY_OVER,
     FAILED,
     MAILBOX,
     STOPPED,
@@ -184,6 +185,10 @@ def _mailboxes(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
         events.put(MailboxStarted(account.email, os.getpid()))
         if stop.is_set():
             result = MailboxResult(account.email, STOPPED, "stopped before it started")
+        elif pacing is not None and pacing.day.until is not None:
+            result = MailboxResult(account.email, DAY_OVER, (
+                "not started: another mailbox reached the daily limit of the admin login "
+                "they share"), resume_at=pacing.day.until)
         else:
             result = MailboxRun(account, settings, events.put, stop.is_set, verify,
                                 pacing=pacing).run()

@@ -9,7 +9,9 @@ way KIMT can't read, is reported with its reason and the next folder goes
 on: one problem never aborts a mailbox, and what was copied before it is
 always counted. With the journal, a re-run first asks every folder's STATUS
 on both sides at once and skips the folders where nothing changed since the
-last complete pass. Used in the worker processes by `engine`.
+last complete pass. A server that asks to slow down is waited for and the
+mailbox goes on, never failed for it; a daily limit (`daily`) stops the mailbox at a clean point,
+to be continued by a later run. Used in the worker processes by `engine`.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ import filelock
 from ..system.locks import mailbox_lock
 from .accounts import Account
 from .copier import CopyOptions, FolderCopier
+from .daily import MailboxDay
 from .errors import ConnectError, KimtError, LoginError, StoppedError
 from .events import (
+    DAY_OVER,
     DONE,
     FAILED,
     PROBLEMS,
@@ -50,7 +54,7 @@ from .limits import ConnectionSlots, Limits
 from .listing import FolderStatus
 from .pacing import NoFreeConnection, RunPacing, ServerCap
 from .servers import ServerConfig, connect
-from .wire import Refused, Throttled, Wire
+from .wire import DailyLimit, Refused, Throttled, Wire
 
 log = logging.getLogger("kimt.mailbox")
 
@@ -154,14 +158,22 @@ class MailboxRun:
         self.account = account
         self.settings = settings
         self.emit = emit
-        self.should_stop = should_stop
+        self._stop_asked = should_stop
         self.verify = verify
         self.result = MailboxResult(account.email)
-        self.lane = _Lane(0, slots)  # logs in, lists, creates; then copies folders with the others
+        # logs in, lists, creates; then copies folders with the others
+        self.lane = _Lane(0, slots)
         self.journal: Journal | None = None  # the main lane's
         self._gave_up = False  # a folder used up the reconnects: no more waiting
         self._retry_lock = threading.Lock()
         self._rate_said = -RATE_NOTICE_EVERY  # when a rate wait was last shown
+        # KIMT's own daily budget and a provider's daily limit (`daily`)
+        self.day = MailboxDay(settings.limits, settings.source, settings.destination,
+                              self.pacing.day)
+
+    def should_stop(self) -> bool:
+        """The user's Stop, or a daily limit: this mailbox's, or one all of them share."""
+        return self._stop_asked() or self.day.over
 
     @property
     def src(self) -> Wire | None:
@@ -220,7 +232,8 @@ class MailboxRun:
         try:
             return self.connector(config, self.account.email, password)
         except Throttled as e:
-            if cap is not None:  # over the server's limit: KIMT's cap is too high
+            if cap is not None and not isinstance(e, DailyLimit):
+                # over the server's connection limit: KIMT's cap is too high
                 lowered = cap.lower()
                 if lowered is not None:
                     lane.permits.remove(cap)  # kept for good
@@ -250,6 +263,10 @@ class MailboxRun:
                 connecting = False
                 return action()
             except LoginError:
+                raise
+            except DailyLimit as e:  # no wait helps today: the mailbox stops here
+                lane.close()
+                self._reached_daily_limit(e)
                 raise
             except Throttled as e:  # not a failure: wait as asked, then go on
                 lane.close()
@@ -294,9 +311,23 @@ class MailboxRun:
         self.emit(Notice(self.account.email, text))
         self._sleep(seconds)
 
-    def _pace(self, messages: int, nbytes: int) -> None:
-        """Before a batch is fetched: wait for the run's rates (the admin's own limits),
-        shown at most every RATE_NOTICE_EVERY seconds."""
+    def _reached_daily_limit(self, e: DailyLimit, own: bool = False) -> None:
+        text = self.day.reached(e, own)
+        if text is not None:
+            log.warning("%s: %s", self.account.email, text)
+            self.emit(Notice(self.account.email, text))
+
+    def _spend_today(self, nbytes: int) -> None:
+        """KIMT's own daily budget: a batch that would go over it is not fetched."""
+        over = self.day.spend(nbytes)
+        if over is not None:
+            self._reached_daily_limit(over, own=True)
+            raise over
+
+    def _pace(self, lane: _Lane, messages: int, nbytes: int) -> None:
+        """Before a batch is fetched: the daily budget, then wait for the run's rates (the
+        admin's own limits), shown at most every RATE_NOTICE_EVERY seconds."""
+        self._spend_today(nbytes)
         seconds, rate = self.pacing.reserve(messages, nbytes)
         if rate is None:
             return
@@ -364,9 +395,15 @@ class MailboxRun:
                              if len(failed) == 1 else
                              f"none of the {len(failed)} folders could be finished (the first, "
                              f"'{failed[0].folder}': {failed[0].error})")
-        except StoppedError:
-            res.state = STOPPED
-            res.error = "stopped by the user before this mailbox was finished"
+        except (DailyLimit, StoppedError) as e:
+            if isinstance(e, DailyLimit):
+                self._reached_daily_limit(e)
+            if self.day.over:
+                res.state = DAY_OVER
+                res.resume_at, res.error = self.day.outcome()
+            else:
+                res.state = STOPPED
+                res.error = "stopped by the user before this mailbox was finished"
         except KimtError as e:
             res.state = FAILED
             res.error = str(e)
@@ -540,6 +577,8 @@ class MailboxRun:
                     try:  # before taking a folder: a lane that can't log in leaves them
                         self._connect(lane, wait=False)
                     except (ConnectError, LoginError) as e:
+                        if isinstance(e, DailyLimit):
+                            self._reached_daily_limit(e)
                         # The main lane's login worked: this is a limit on connections
                         # (Dovecot: "[LIMIT] Maximum number of connections"), not a
                         # wrong password. The other lanes copy every folder.
@@ -665,7 +704,7 @@ class MailboxRun:
                               display, self.settings.copy, progress, self.should_stop,
                               self.verify, journal=fj, result=result, src_status=src_status,
                               both=lane.both,
-                              pace=self._pace if self.pacing.rates else None)
+                              pace=lambda messages, nbytes: self._pace(lane, messages, nbytes))
         copier.run()
         if copier.passed is None or fj is None:
             return None

@@ -116,6 +116,7 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
                 max_connections: int | None = None,
                 bytes_per_second: float | None = None,
                 messages_per_second: float | None = None,
+                bytes_per_day: int | None = None,
                 public_into: str | None = None,
                 post_migrate_script: str | None = None,
                 post_migrate_minutes: float = DEFAULT_SCRIPT_MINUTES) -> RunRequest:
@@ -149,7 +150,8 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
                            destination_master=destination.auth in MASTER_LOGINS,
                            max_connections=max_connections,
                            bytes_per_second=bytes_per_second,
-                           messages_per_second=messages_per_second)
+                           messages_per_second=messages_per_second,
+                           bytes_per_day=bytes_per_day)
     copy = CopyOptions(batch_bytes=int(batch_mb * 2**20),
                        max_message_bytes=limits.max_message_bytes,
                        size_reason=limits.max_message_reason)

@@ -24,7 +24,9 @@ Windows (a queue could not carry them).
   the engine (`RunPacing.reclaim`) instead of being lost until the run ends.
 
 A rate wait is the admin's choice, not a server's request: it is shown, but
-not counted as throttling.
+not counted as throttling. A daily limit that every mailbox shares (one admin
+login's account) is one shared moment, `DayOver`: once set, every worker's
+mailboxes stop at their next clean point and say when the run may go on.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from typing import Any
 
@@ -146,6 +148,7 @@ class ServerCap:
                 return None
             return left - 1
 
+
     def reclaim(self, pid: int) -> int:
         """The permits a process that ended without giving them back held: free again.
         How many."""
@@ -158,6 +161,29 @@ class ServerCap:
         return freed
 
 
+class DayOver:
+    """Set when a daily limit that holds for every mailbox was reached (an admin login's
+    account, which every connection counts against): the moment (epoch seconds) the
+    run may go on, and whose limit it was. Every mailbox stops at a clean point."""
+
+    def __init__(self, ctx: BaseContext | None = None):
+        if ctx is None:
+            self._until: Any = _Cell(0.0)
+            self._lock: Any = threading.Lock()
+        else:
+            self._until, self._lock = ctx.RawValue("d", 0.0), ctx.Lock()
+        self.reason = ""  # in the process that set it; the others see `until` only
+
+    def set(self, until: float) -> None:
+        with self._lock:
+            self._until.value = max(self._until.value, until)
+
+    @property
+    def until(self) -> float | None:
+        value = self._until.value
+        return value or None
+
+
 @dataclass
 class RunPacing:
     """What the workers of one run share (see the module docstring); None: no limit."""
@@ -166,6 +192,7 @@ class RunPacing:
     messages: Rate | None = None
     source: ServerCap | None = None
     destination: ServerCap | None = None
+    day: DayOver = field(default_factory=DayOver)
 
     @classmethod
     def create(cls, limits: Limits, ctx: BaseContext) -> RunPacing:
@@ -178,7 +205,7 @@ class RunPacing:
         return cls(rate(limits.bytes_per_second, "bytes"),
                    rate(limits.messages_per_second, "messages"),
                    cap("source", limits.source_connections),
-                   cap("destination", limits.destination_connections))
+                   cap("destination", limits.destination_connections), DayOver(ctx))
 
     @property
     def rates(self) -> bool:

@@ -34,7 +34,15 @@ from ..core.provision import (
     outcome_words,
     summary,
 )
-from ..core.report import duration, finish_line, number, size, state_counts, verdict
+from ..core.report import (
+    day_over_advice,
+    duration,
+    finish_line,
+    number,
+    size,
+    state_counts,
+    verdict,
+)
 from ..system import open_path
 from .common import PAD, Page, PageHost, autowrap, tone
 
@@ -184,6 +192,9 @@ class ResultPage(Page):
         else:
             head, style = (f"{complete} of {len(results)} mailboxes are complete; the "
                            "others are listed below.", "warning")
+        day_over = day_over_advice(results)
+        if day_over and not finished.fatal:  # when the same run may go on
+            head += f" {day_over}"
         if script_failed and not finished.fatal:
             head += (f" The post-migrate script failed for {script_failed} mailbox(es), "
                      "listed below.")
