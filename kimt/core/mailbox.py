@@ -9,8 +9,9 @@ way KIMT can't read, is reported with its reason and the next folder goes
 on: one problem never aborts a mailbox, and what was copied before it is
 always counted. With the journal, a re-run first asks every folder's STATUS
 on both sides at once and skips the folders where nothing changed since the
-last complete pass. A server that asks to slow down is waited for and the
-mailbox goes on, never failed for it; a daily limit (`daily`) stops the mailbox at a clean point,
+last complete pass. A server that asks to slow down, or whose answers slow
+to a trickle (`slowdown`), is waited for and the mailbox goes on, never
+failed for it; a daily limit (`daily`) stops the mailbox at a clean point,
 to be continued by a later run. Used in the worker processes by `engine`.
 """
 
@@ -54,6 +55,7 @@ from .limits import ConnectionSlots, Limits
 from .listing import FolderStatus
 from .pacing import NoFreeConnection, RunPacing, ServerCap
 from .servers import ServerConfig, connect
+from .slowdown import SlowdownRule, SlowdownWatch, SlowingDown
 from .wire import DailyLimit, Refused, Throttled, Wire
 
 log = logging.getLogger("kimt.mailbox")
@@ -91,6 +93,7 @@ class JobSettings:
     limits: Limits = field(default_factory=Limits)  # caps and rates for the whole run
     kinds: tuple[str, str] = ("generic", "generic")  # the presets of source, destination
     public_into: str | None = None  # the mailbox the source's public folders go into
+    slowdown: SlowdownRule = field(default_factory=SlowdownRule)  # a trickle: throttled
 
 
 class _Lane:
@@ -99,8 +102,10 @@ class _Lane:
     while the destination's runs (over a slow link a step then costs one side's round
     trips, not both)."""
 
-    def __init__(self, number: int, slots: ConnectionSlots | None = None):
+    def __init__(self, number: int, slots: ConnectionSlots | None = None,
+                 slowdown: SlowdownRule | None = None):
         self.number = number
+        self.watch = SlowdownWatch(slowdown or SlowdownRule())  # its steps, timed
         self.src: Wire | None = None
         self.dst: Wire | None = None
         self.slots = slots
@@ -162,7 +167,7 @@ class MailboxRun:
         self.verify = verify
         self.result = MailboxResult(account.email)
         # logs in, lists, creates; then copies folders with the others
-        self.lane = _Lane(0, slots)
+        self.lane = _Lane(0, slots, settings.slowdown)
         self.journal: Journal | None = None  # the main lane's
         self._gave_up = False  # a folder used up the reconnects: no more waiting
         self._retry_lock = threading.Lock()
@@ -269,6 +274,8 @@ class MailboxRun:
                 self._reached_daily_limit(e)
                 raise
             except Throttled as e:  # not a failure: wait as asked, then go on
+                if isinstance(e, SlowingDown):
+                    self._slowed_down(lane, e.side)
                 lane.close()
                 throttled += 1
                 self._wait_for_server(e, throttled, what)
@@ -294,6 +301,21 @@ class MailboxRun:
                 self._sleep(delay)
                 delay = min(delay * 2, 30.0)
 
+    def _slowed_down(self, lane: _Lane, side: str) -> None:
+        """A side slowed to a trickle: its cap, where there is one, is one less for good
+        (this lane's permit is kept), and the lane learns the server's pace afresh."""
+        lane.watch.forget()
+        cap = self.pacing.source if side == "source" else self.pacing.destination
+        if cap is None or cap not in lane.permits:
+            return
+        lowered = cap.lower(slowed=True)
+        if lowered is not None:
+            lane.permits.remove(cap)
+            text = (f"the {side} is slowing down; at most {lowered} connections to it from "
+                    "now on")
+            log.warning("%s: %s", self.account.email, text)
+            self.emit(Notice(self.account.email, text))
+
     def _wait_for_server(self, e: Throttled, attempt: int, what: str) -> None:
         """The wait a server asked for, or exponential backoff with jitter (capped at
         5 minutes); after THROTTLE_GIVE_UP of waiting in all, the mailbox is failed."""
@@ -306,7 +328,9 @@ class MailboxRun:
         if total > THROTTLE_GIVE_UP:
             raise ConnectError(f"the server kept asking to slow down for over "
                                f"{THROTTLE_GIVE_UP // 60:.0f} minutes ({what}): {e}")
-        text = f"waiting {seconds:.0f} s: the server asked to slow down ({what}; {e})"
+        why = ("the server is slowing down" if isinstance(e, SlowingDown)
+               else "the server asked to slow down")
+        text = f"waiting {seconds:.0f} s: {why} ({what}; {e})"
         log.info("%s: %s", self.account.email, text)
         self.emit(Notice(self.account.email, text))
         self._sleep(seconds)
@@ -325,8 +349,10 @@ class MailboxRun:
             raise over
 
     def _pace(self, lane: _Lane, messages: int, nbytes: int) -> None:
-        """Before a batch is fetched: the daily budget, then wait for the run's rates (the
-        admin's own limits), shown at most every RATE_NOTICE_EVERY seconds."""
+        """Before a batch is fetched: a connection slowed to a trickle, the daily budget,
+        then wait for the run's rates (the admin's own limits), shown at most every
+        RATE_NOTICE_EVERY seconds."""
+        lane.watch.check()
         self._spend_today(nbytes)
         seconds, rate = self.pacing.reserve(messages, nbytes)
         if rate is None:
@@ -555,7 +581,7 @@ class MailboxRun:
                     passed.append(done)
             self._write_passes(passed)
             return
-        extra = [_Lane(n, self.slots) for n in range(1, lanes)]
+        extra = [_Lane(n, self.slots, self.settings.slowdown) for n in range(1, lanes)]
         try:
             self._write_passes(self._side_by_side(todo, extra, count))
         finally:
@@ -704,7 +730,8 @@ class MailboxRun:
                               display, self.settings.copy, progress, self.should_stop,
                               self.verify, journal=fj, result=result, src_status=src_status,
                               both=lane.both,
-                              pace=lambda messages, nbytes: self._pace(lane, messages, nbytes))
+                              pace=lambda messages, nbytes: self._pace(lane, messages, nbytes),
+                              timing=lane.watch.record)
         copier.run()
         if copier.passed is None or fj is None:
             return None

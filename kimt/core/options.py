@@ -34,6 +34,7 @@ from .provision import DomainPlan, KerioProvisioning
 from .script import DEFAULT_TIMEOUT_MINUTES as DEFAULT_SCRIPT_MINUTES
 from .script import post_migrate_script as post_migrate
 from .servers import ServerConfig, parse_host
+from .slowdown import SlowdownRule
 from .webstar import DEFAULT_IMAP_PORT, WebstarConfig
 
 MASTER_LOGINS = ("master", "kerio-master")  # the logins that need an admin (master) password
@@ -159,7 +160,8 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
                            copy=copy, state_dir=state_dir, connections=connections,
                            folders=(folders or FolderRules()).plus(src_kind.folders),
                            limits=limits, kinds=(src_kind.name, dst_kind.name),
-                           public_into=public_into)
+                           public_into=public_into,
+                           slowdown=SlowdownRule.from_environment())
     script = None
     if post_migrate_script and not verify:
         script = post_migrate(post_migrate_script, post_migrate_minutes)

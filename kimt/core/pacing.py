@@ -103,6 +103,7 @@ class ServerCap:
         self._holders = ctx.RawArray("i", cap)
         self._lock = ctx.Lock()
         self._freed = ctx.Condition(self._lock)
+        self._slowed = ctx.RawValue("i", 0)  # lowered because the server slowed down
 
     @property
     def cap(self) -> int:
@@ -139,15 +140,21 @@ class ServerCap:
             if self._release(os.getpid()):
                 self._freed.notify_all()
 
-    def lower(self) -> int | None:
-        """The server refused a connection over its limit: the caller's permit is retired
-        and the cap is one less; None (give it back) when it is one already."""
+    def lower(self, slowed: bool = False) -> int | None:
+        """The server refused a connection over its limit (or, `slowed`, slowed down): the
+        caller's permit is retired and the cap is one less; None (give it back) when it
+        is one already."""
         with self._lock:
             left = sum(1 for h in self._holders if h != RETIRED)
             if left <= 1 or not self._release(os.getpid(), RETIRED):
                 return None
+            if slowed:
+                self._slowed.value = 1
             return left - 1
 
+    @property
+    def slowed(self) -> bool:
+        return bool(self._slowed.value)
 
     def reclaim(self, pid: int) -> int:
         """The permits a process that ended without giving them back held: free again.
@@ -232,5 +239,6 @@ class RunPacing:
     def lowered(self) -> list[str]:
         """For the Report: each cap a server made KIMT lower during the run."""
         return [f"connections to the {c.role} lowered from {c.start} to {c.cap}: the server "
-                "refused connections over its own limit"
+                + ("refused connections over its own limit, or slowed down" if c.slowed
+                   else "refused connections over its own limit")
                 for c in self.caps() if c.cap < c.start]

@@ -250,7 +250,7 @@ def mailbox_section(r: MailboxResult, verify: bool = False) -> str:
     if r.retries:
         lines.append(f"  Reconnects: {r.retries}")
     if r.throttled_seconds:
-        lines.append(f"  Waited for the servers (they asked to slow down): "
+        lines.append(f"  Waited for the servers (they asked to slow down, or slowed down): "
                      f"{r.throttled_seconds:.0f} s")
     if r.paced_seconds >= 1:
         lines.append(f"  Waited for the run's own speed limit: {r.paced_seconds:.0f} s")
