@@ -1,9 +1,9 @@
 """A transfer slowing to a trickle: a server that throttles without saying so.
 
-Some servers never answer "slow down": they answer later and later (Gmail
-and Exchange Online are both reported to). KIMT times each step of a copy on
-each connection — a batch's body FETCH on the source, its APPEND on the
-destination — and compares it with what that connection did before. The
+Some servers never answer "slow down": they answer later and later. KIMT
+times each step of a copy on each connection — a batch's body FETCH on the
+source, its APPEND on the destination — and compares it with what that
+connection did before. The
 rule, kept deliberately conservative because a false alarm costs a wait and a
 reconnect while a missed one only costs speed:
 
