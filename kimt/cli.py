@@ -27,6 +27,7 @@ from .core.accounts import AccountList, format_problems, read_accounts
 from .core.engine import Engine, RunRequest
 from .core.errors import InputError, KimtError
 from .core.events import (
+    DAY_OVER,
     DONE,
     SCRIPT_FAILED,
     Event,
@@ -56,6 +57,7 @@ from .core.servers import AUTHENTICATORS, MASTER_STYLES, SECURITY_CHOICES, Serve
 from .system.workers import start_early
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_STOPPED = 0, 1, 2, 3, 130
+EXIT_DAY_OVER = 4
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -65,6 +67,9 @@ exit codes:
   2    bad command line or users file
   3    a server can't be reached, or the destination refused the admin login
        (nothing was copied)
+  4    a daily limit (a provider's, or --max-bytes-per-day) stopped mailboxes at a
+       clean point, nothing else is wrong: run the same command again after the time
+       printed to go on
   130  stopped by the user (Ctrl+C); run the same command again to finish
 """
 
@@ -219,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--max-messages-per-second", type=float, metavar="N",
                        help="messages copied per second, the whole run together (default: "
                             "the server kind's)")
+        c.add_argument("--max-bytes-per-day", type=int, metavar="B",
+                       help="message bytes copied per mailbox before KIMT stops that mailbox "
+                            "for the day, so that a provider's daily cap never locks the "
+                            "account; running again a day later goes on (default: 80%% of "
+                            "the server kind's daily cap, Gmail's 2 500 MB download and 500 MB "
+                            "upload; 0: none)")
         _folder_options(c)
         c.add_argument("--public-into", metavar="USER@DOMAIN",
                        help="copy the source's public (shared) folders, as the admin login "
@@ -462,6 +473,8 @@ def build_request(args: argparse.Namespace, accounts: AccountList, chosen: list,
                           ("--max-messages-per-second", args.max_messages_per_second)):
         if value is not None and not value > 0:
             raise InputError(f"{option} must be more than 0, not {value:g}")
+    if args.max_bytes_per_day is not None and args.max_bytes_per_day < 0:
+        raise InputError(f"--max-bytes-per-day can't be negative ({args.max_bytes_per_day})")
     if args.max_connections is not None and args.max_connections < 1:
         raise InputError(f"--max-connections must be at least 1, not {args.max_connections}")
     source = _server_config(args, "source", "source")
@@ -476,6 +489,7 @@ def build_request(args: argparse.Namespace, accounts: AccountList, chosen: list,
                        max_connections=args.max_connections,
                        bytes_per_second=args.max_bytes_per_second,
                        messages_per_second=args.max_messages_per_second,
+                       bytes_per_day=args.max_bytes_per_day,
                        public_into=args.public_into,
                        post_migrate_script=getattr(args, "post_migrate_script", None),
                        post_migrate_minutes=getattr(args, "post_migrate_timeout",
@@ -569,6 +583,9 @@ def _closing(finished: RunFinished, verify: bool, left_out: str) -> int:
     script_failed = [r for r in finished.results if r.state == SCRIPT_FAILED]
     for line in report.closing_lines(finished.results, verify):
         print(line)
+    day_over = [r for r in incomplete if r.state == DAY_OVER]
+    if day_over and len(day_over) == len(incomplete) and not script_failed and not left_out:
+        return EXIT_DAY_OVER  # the totals said when (report.day_over_advice)
     if incomplete:
         print(f"Not complete: {len(incomplete)} of {len(finished.results)} mailbox(es), see "
               "the Report log." + ("" if verify else " " + report.next_step(incomplete)))

@@ -3,7 +3,9 @@
 A proxy listens on 127.0.0.1 at a free port and, for each client, opens a
 connection to the real server and hands both sockets to `serve`, which
 starts its own threads to pump and change the two streams. `close()` ends
-the listener and every connection. `CommandProxy` reads the client's
+the listener and every connection. `SlowProxy` holds back each chunk of the
+server's answers by `delay` seconds, read afresh for every chunk (a test may
+slow a server down mid-run). `CommandProxy` reads the client's
 commands line by line (literals passed on by their length) and lets a
 subclass answer some of them itself instead of the server.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 
 
 class TcpProxy:
@@ -114,3 +117,25 @@ class CommandProxy(TcpProxy):
             pass
         finally:
             self.shut(client, upstream)
+
+
+class SlowProxy(TcpProxy):
+    """Passes everything through, each chunk the server sends `delay` seconds late."""
+
+    def __init__(self, target_port: int, delay: float = 0.0):
+        self.delay = delay
+        super().__init__(target_port, name="slow-proxy")
+
+    def serve(self, client: socket.socket, upstream: socket.socket) -> None:
+        def pump(a: socket.socket, b: socket.socket, slowed: bool) -> None:
+            try:
+                while data := a.recv(65536):
+                    if slowed and self.delay:
+                        time.sleep(self.delay)
+                    b.sendall(data)
+            except OSError:
+                pass
+            self.shut(a, b)
+
+        threading.Thread(target=pump, args=(client, upstream, False), daemon=True).start()
+        threading.Thread(target=pump, args=(upstream, client, True), daemon=True).start()

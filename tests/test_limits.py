@@ -9,21 +9,28 @@ limit lowers the cap for the rest of the run, and the Report's header says so.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 from dovecot import make_message
 from helpers import (
     PASSWORD,
+    ROOT,
     USER,
     assert_same_mail,
+    descendants,
     kimt,
     migrate_args,
     report_of,
     write_csv,
 )
-from tcp_proxy import CommandProxy
+from tcp_proxy import CommandProxy, SlowProxy
 
 
 class CountingProxy(CommandProxy):
@@ -124,3 +131,55 @@ def test_a_server_that_refuses_a_connection_lowers_the_cap(dovecot_factory, tmp_
     assert ("Limits lowered during the run: connections to the source lowered from 2 to 1: "
             "the server refused connections over its own limit") in header
     assert "failed" not in report
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_killed_worker_gives_its_connection_permit_back(dovecot_factory, tmp_path):
+    """--max-connections 1 and one worker: SIGKILL the worker while its mailbox holds the
+    only permit. The engine fails that mailbox, starts another worker and frees the dead
+    one's permit, so the next mailboxes copy (before, they waited for it until Stop)."""
+    src, dst = dovecot_factory(), dovecot_factory()
+    users = [(f"user{i}@example.com", f"pw-{i}") for i in range(3)]
+    for user, password in users:
+        src.add_user(user, password)
+        dst.add_user(user, "x")
+        src.append_many(user, "INBOX", [make_message(f"{user} {n}", body="x" * 2000)
+                                        for n in range(150)])
+    csv = write_csv(tmp_path / "users.csv", users)
+    first = users[0][0]
+    with SlowProxy(src.port, delay=0.02) as proxy:  # a mailbox lasts seconds, not a blink
+        args = migrate_args(src, dst, csv, tmp_path / "logs", "--workers", "1",
+                            "--max-connections", "1", "--connections-per-mailbox", "1",
+                            "--retries", "0", "--batch-mb", "0.02")
+        args[args.index("--source-host") + 1] = f"127.0.0.1:{proxy.port}"
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        proc = subprocess.Popen([sys.executable, "-m", "kimt", *args], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 120
+            while not dst.messages(first, "INBOX"):  # copying: the permit is held
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.monotonic() < deadline, "the copy never started"
+                time.sleep(0.05)
+            # The worker: a child of the fork server, which is the main process's child.
+            workers = [p for p in descendants(proc.pid) if _parent(p) != proc.pid]
+            assert len(workers) == 1, workers
+            os.kill(workers[0], signal.SIGKILL)
+            out, _ = proc.communicate(timeout=240)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 1, out
+    assert f"{first}: failed" in out and "worker process stopped unexpectedly" in out
+    for user, _ in users[1:]:
+        assert_same_mail(src, dst, user)
+    again = kimt(*args[:args.index("--source-host") + 1], f"{src.host}:{src.port}",
+                 *args[args.index("--source-host") + 2:], check_rc=0)
+    assert "0 copied" in again.stdout
+    for user, _ in users:
+        assert_same_mail(src, dst, user)

@@ -4,6 +4,8 @@ started the way the engine starts them."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from kimt.core.limits import Limits
@@ -117,3 +119,32 @@ def test_workers_share_the_bucket_and_the_cap():
     waits = sorted(w for w, _, _ in results)
     assert waits[1] >= waits[0] + 5  # the second one was reserved behind the first
     assert [r[1:] for r in results] == [(True, False), (False, False)]  # one permit in all
+
+
+def _take_and_die(pacing: RunPacing, out) -> None:
+    out.put(pacing.source.take(False))
+    out.close()
+    out.join_thread()  # the answer is on its way before the process ends
+    os._exit(9)  # as a SIGKILL would: nothing is given back
+
+
+def test_a_dead_process_permits_come_back_when_reclaimed():
+    """A worker that dies holding a permit can't give it back; the engine frees it by the
+    process id, and only that process's permits."""
+    ctx = worker_context()
+    pacing = RunPacing.create(Limits(source_connections=2), ctx)
+    assert pacing.source.take(False)  # this process holds one
+    out = ctx.Queue()
+    p = ctx.Process(target=_take_and_die, args=(pacing, out))
+    p.start()
+    assert out.get(timeout=60) is True
+    p.join(timeout=60)
+    assert p.exitcode == 9
+    assert not pacing.source.take(False)  # the dead one's permit is still taken
+    assert pacing.reclaim(p.pid) == 1
+    assert pacing.reclaim(p.pid) == 0
+    assert pacing.source.take(False)  # free again
+    assert not pacing.source.take(False)  # and ours was not touched
+    pacing.source.give()
+    pacing.source.give()
+    assert pacing.source.cap == 2

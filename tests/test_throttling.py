@@ -9,12 +9,18 @@ connection, so it must not use up the reconnects.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
 from dovecot import make_message
 from helpers import (
     PASSWORD,
+    ROOT,
     USER,
     assert_same_mail,
     kimt,
@@ -23,6 +29,7 @@ from helpers import (
     run_dir_of,
     write_csv,
 )
+from tcp_proxy import SlowProxy
 from throttle_proxy import EXCHANGE, GMAIL_BYE, ThrottleProxy
 
 BODY_FETCH = rb"UID FETCH .*BODY\.PEEK\[\]"
@@ -55,7 +62,7 @@ def test_a_server_that_asks_to_slow_down_gets_its_wait(dovecot_factory, tmp_path
     assert_same_mail(src, dst, USER)
     assert "waiting " in proc.stdout and "the server asked to slow down" in proc.stdout
     report = report_of(proc)
-    assert "Waited for the servers (they asked to slow down)" in report
+    assert "Waited for the servers (they asked to slow down, or slowed down)" in report
     assert "Reconnects" not in report
     debug = (run_dir_of(proc) / "debug.log").read_text(encoding="utf-8")
     waits = [float(w) for w in re.findall(r"kimt\.mailbox .*waiting (\d+) s: the server",
@@ -87,3 +94,53 @@ def test_a_connection_limit_makes_mailboxes_wait_their_turn(dovecot_factory, tmp
     assert " not opened (" in debug and "Maximum number of connections" in debug
     for user, _ in users:
         assert_same_mail(src, dst, user)
+
+
+def test_a_server_slowing_to_a_trickle_is_waited_for(dovecot_factory, tmp_path):
+    """The source starts answering every chunk half a second late mid-copy, and says
+    nothing. With the rule made quick for the test (KIMT_SLOWDOWN_RULE: 5 times slower,
+    steps of 0.4 s, two in a row, 1 s wait), KIMT waits, reconnects and says so; once the
+    server is quick again the mailbox completes, identical, nothing failed or retried."""
+    src, dst = dovecot_factory(), dovecot_factory()
+    src.add_user(USER, PASSWORD)
+    dst.add_user(USER, "x")
+    src.append_many(USER, "INBOX", [make_message(f"m{i}", body=f"line {i}\r\n" * 100)
+                                    for i in range(400)])
+    users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD)])
+    with SlowProxy(src.port) as proxy:
+        args = migrate_args(src, dst, users, tmp_path / "logs", "--retries", "0",
+                            "--connections-per-mailbox", "1", "--batch-mb", "0.005")
+        args[args.index("--source-host") + 1] = f"127.0.0.1:{proxy.port}"
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1",
+                   KIMT_SLOWDOWN_RULE="factor=5,seconds=0.4,steps=2,wait=1")
+        proc = subprocess.Popen([sys.executable, "-m", "kimt", *args], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+        reader.start()
+        try:
+            deadline = time.monotonic() + 120
+            while len(dst.messages(USER, "INBOX")) < 30:  # copying at its usual pace
+                assert proc.poll() is None, "".join(lines)
+                assert time.monotonic() < deadline, "the copy never started"
+                time.sleep(0.02)
+            proxy.delay = 0.5  # every answer half a second late from now on
+            deadline = time.monotonic() + 120
+            while not any("the server is slowing down" in line for line in lines):
+                assert proc.poll() is None, "".join(lines)
+                assert time.monotonic() < deadline, "the slowdown was never noticed"
+                time.sleep(0.05)
+            proxy.delay = 0.0
+            assert proc.wait(timeout=240) == 0, "".join(lines)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            reader.join(timeout=10)
+    out = "".join(lines)
+    assert "waiting 1 s: the server is slowing down (folder 'INBOX'; the source's answers " \
+           "slowed to a trickle (" in out, out
+    assert_same_mail(src, dst, USER)
+    report = report_of(out)
+    assert "Waited for the servers (they asked to slow down, or slowed down)" in report
+    assert "failed" not in report and "Reconnects" not in report

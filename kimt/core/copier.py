@@ -91,6 +91,7 @@ class FolderCopier:
         src_status: FolderStatus | None = None,
         both: Both = _one_then_other,
         pace: Callable[[int, int], None] | None = None,
+        timing: Callable[[str, int, int, float], None] | None = None,
     ):
         self.src, self.dst = source, destination
         self.src_name, self.dst_name = source_name, destination_name
@@ -102,6 +103,8 @@ class FolderCopier:
         self.src_status = src_status  # STATUS before this pass (with HIGHESTMODSEQ)
         self.both = both  # one step on each server at once
         self.pace = pace  # waits for the run's rates: (messages, bytes) about to be fetched
+        # told how long each body fetch and append took: (side, messages, bytes, seconds)
+        self.timing = timing or (lambda side, messages, nbytes, seconds: None)
         # A retried folder goes on with the result of the attempt before.
         self.result = result if result is not None else FolderResult(*display)
         self.passed: tuple[FolderStatus, str] | None = None  # for the journal, when complete
@@ -344,7 +347,10 @@ class FolderCopier:
                     self._pending = prefetch.submit(
                         contextvars.copy_context().run, self._fetch_batch,
                         batches[number + 1], window)
+                started = time.monotonic()
                 self._append_batch(items)
+                self.timing("destination", len(items), sum(len(raw) for _, raw in items),
+                            time.monotonic() - started)
                 del items
             finally:
                 window.give(held, self)
@@ -404,10 +410,12 @@ class FolderCopier:
             batch = fits
         if not batch:
             return []
+        started = time.monotonic()
         bodies = self.src.fetch_bodies([m.uid for m in batch])
+        nbytes = sum(len(b) for b in bodies.values())
+        self.timing("source", len(batch), nbytes, time.monotonic() - started)
         log.debug("folder %r: UID FETCH BODY.PEEK[] of %d messages (uids %d..%d), %d bytes",
-                  self.result.folder, len(batch), batch[0].uid, batch[-1].uid,
-                  sum(len(b) for b in bodies.values()))
+                  self.result.folder, len(batch), batch[0].uid, batch[-1].uid, nbytes)
         items: list[tuple[MessageInfo, bytes]] = []
         for m in batch:
             raw = bodies.pop(m.uid, None)

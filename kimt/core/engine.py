@@ -14,6 +14,7 @@ watches its parent and exits at once if the parent dies, so no orphan goes
 on copying; a worker that dies itself fails its mailbox and is replaced.
 Stop is cooperative: the workers finish the batch in flight, mark their
 mailbox stopped, and report every account not yet started as stopped.
+The connection permits a dead worker held are given back here (`pacing`).
 A completed mailbox's post-migrate script runs here, in the main process,
 in a thread (`script.ScriptRunner`) so that events keep flowing; that
 mailbox's MailboxFinished waits for its script, and the run for all of them.
@@ -44,6 +45,7 @@ from .accounts import Account
 from .detect import Detected, detect
 from .errors import ConnectError, KimtError, LoginError
 from .events import (
+    DAY_OVER,
     FAILED,
     MAILBOX,
     STOPPED,
@@ -184,6 +186,10 @@ def _mailboxes(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
         if stop.is_set():
             result = MailboxResult(account.email, STOPPED, "stopped before it started",
                                    started=False)
+        elif pacing is not None and pacing.day.until is not None:
+            result = MailboxResult(account.email, DAY_OVER, (
+                "not started: another mailbox reached the daily limit of the admin login "
+                "they share"), resume_at=pacing.day.until, started=False)
         else:
             result = MailboxRun(account, settings, events.put, stop.is_set, verify,
                                 pacing=pacing).run()
@@ -591,6 +597,10 @@ class Engine:
                     results[email] = result
                     self._emit(MailboxFinished(result))
             log.error("worker %s died with exit code %s", p.pid, p.exitcode)
+            freed = self._pacing.reclaim(p.pid)
+            if freed:  # it could not give them back: the others would wait for them
+                log.info("the %d connection permit(s) of worker %s are free again", freed,
+                         p.pid)
             if len(results) < len(self.request.accounts):
                 for _ in range(self._per_process):  # its stop marks were maybe unused
                     jobs.put(None)

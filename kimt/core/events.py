@@ -19,6 +19,9 @@ MAILBOX: ContextVar[str] = ContextVar("kimt_mailbox", default="")
 WAITING, MIGRATING, DONE, PROBLEMS, FAILED, STOPPED = (
     "waiting", "migrating", "done", "done with problems", "failed", "stopped")
 SCRIPT_FAILED, RUNNING_SCRIPT = "done, script failed", "running the script"
+# A provider's daily limit stopped the mailbox at a clean point: not failed; the same run
+# started again after `MailboxResult.resume_at` goes on where it stopped.
+DAY_OVER = "daily limit reached"
 
 
 @dataclass
@@ -98,6 +101,7 @@ class MailboxResult:
     retries: int = 0
     throttled_seconds: float = 0.0  # waited because a server asked to slow down
     paced_seconds: float = 0.0  # waited for the run's own rate limits
+    resume_at: float = 0.0  # DAY_OVER: when it may go on (epoch seconds)
     seconds: float = 0.0
     # What to fix before a re-run can help (a refused login or account); "" when
     # running again is all it takes (a broken connection, a stop).

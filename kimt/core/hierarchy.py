@@ -7,6 +7,9 @@ parent \\Noselect). Only when a server refuses a child while a parent is no
 real folder are the parents created, then the child once more. A parent the
 destination lists as a real folder afterwards, though it is none on the
 source, is named in the Report's notes (Cyrus 3 makes them real itself).
+A folder whose CREATE is refused but which the destination lists afterwards
+(another connection or mail client made it in between; [ALREADYEXISTS] is
+taken as success by the wire already) is there: no problem.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ def build_tree(dst: Wire, maps: list[FolderMap], destination: Listing) -> TreeOu
     real = {f.parts for f in destination.folders if f.selectable}
     wanted = {m.destination_parts: m for m in maps if m.source.selectable and not m.exists}
     parents: set[tuple[str, ...]] = set()  # no real folder before, and none we want
+    refused: dict[tuple[str, ...], str] = {}  # the server's words
 
     def create(parts: tuple[str, ...], special_use: str | None = None) -> str | None:
         """None when the folder is there now, else the server's words."""
@@ -68,11 +72,20 @@ def build_tree(dst: Wire, maps: list[FolderMap], destination: Listing) -> TreeOu
             else:
                 error = create(parts, wanted[parts].create_special_use)
         if error is not None:
-            out.problems.append(f"folder '{'/'.join(parts)}' could not be created on the "
-                                f"destination: {error}")
-    if parents:
-        # Whether a parent became a real folder is the destination's choice: ask it.
+            refused[parts] = error
+    now_real: set[tuple[str, ...]] = set()
+    if parents or refused:
+        # Whether a parent became a real folder is the destination's choice, and a folder
+        # refused may have been made meanwhile by someone else: ask it.
         now_real = {f.parts for f in list_folders(dst, layout).folders if f.selectable}
+    for parts, error in refused.items():
+        if parts in now_real:  # there now (another connection or client made it): fine
+            log.info("creating folder %r was refused (%s), but it is there now",
+                     layout.name(parts), error)
+            continue
+        out.problems.append(f"folder '{'/'.join(parts)}' could not be created on the "
+                            f"destination: {error}")
+    if parents:
         out.notes += [f"{'/'.join(parent)}: the destination made this parent folder a real, "
                       "empty folder (it has no mail on the old server)"
                       for parent in sorted(parents & now_real)]

@@ -3,12 +3,19 @@
 `Limits` is plain data carried in `mailbox.JobSettings` (it crosses into the
 worker processes). Where a value comes from is `presets` (a provider's
 figures) and the admin's options (`--max-connections`,
-`--max-bytes-per-second`, `--max-messages-per-second`), which win; None
+`--max-bytes-per-second`, `--max-messages-per-second`, `--max-bytes-per-day`),
+which win; None
 means no limit of KIMT's own. The engine keeps the caps and rates with
 `pacing.RunPacing`, shared by every worker process. The largest message the destination takes is
 applied by the copier before anything is fetched (`CopyOptions`), so such a
 message is skipped with its reason up front instead of being refused after
 its upload.
+
+A daily budget (`bytes_per_day`, a preset's share of a provider's daily cap)
+is counted per mailbox within a run: a mailbox that would go over it stops
+before fetching the batch, as when the server itself says its day is over
+(`wire.DailyLimit`). It is not remembered between runs: the Report names the
+time from which a re-run is safe.
 
 A connection cap is enforced by whatever hands out `ConnectionSlots`: a
 mailbox takes a slot of a server before it connects there and gives it back
@@ -25,6 +32,10 @@ from typing import Protocol
 from .errors import SettingsError
 from .report import number, size
 
+# How long a provider's day lasts once its limit is reached: Gmail says "up to 24 hours"
+# and tells the time only in the Admin console, never over IMAP.
+DAY_SECONDS = 24 * 3600.0
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -36,6 +47,9 @@ class Limits:
     messages_per_second: float | None = None  # messages copied per second, whole run
     source_daily_bytes: int | None = None  # a provider's download cap per account and day
     destination_daily_bytes: int | None = None  # its upload cap per account and day
+    # KIMT's own budget: message bytes copied per mailbox before it stops that mailbox for
+    # the day, below the providers' caps so that the account is never locked
+    bytes_per_day: int | None = None
     max_message_bytes: int | None = None  # the largest message the destination takes
     max_message_reason: str = ""  # whose limit that is, for the Report
 
@@ -44,6 +58,8 @@ class Limits:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise SettingsError(f"the connection cap must be at least 1, not {value}")
+        if self.bytes_per_day is not None and self.bytes_per_day < 1:
+            raise SettingsError(f"the daily budget must be more than 0, not {self.bytes_per_day}")
         for name in ("bytes_per_second", "messages_per_second"):
             value = getattr(self, name)
             if value is not None and not value > 0:
@@ -66,6 +82,10 @@ class Limits:
         if self.destination_daily_bytes:
             parts.append(f"the destination takes {size(self.destination_daily_bytes)} a day "
                          "per account")
+        if self.bytes_per_day:
+            parts.append(f"at most {size(self.bytes_per_day)} copied per mailbox a day "
+                         "(--max-bytes-per-day): KIMT stops a mailbox there, and running "
+                         "again a day later goes on")
         if self.max_message_bytes:
             parts.append(f"messages over {size(self.max_message_bytes)} "
                          f"({number(self.max_message_bytes)} bytes) skipped: "

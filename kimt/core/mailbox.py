@@ -9,7 +9,10 @@ way KIMT can't read, is reported with its reason and the next folder goes
 on: one problem never aborts a mailbox, and what was copied before it is
 always counted. With the journal, a re-run first asks every folder's STATUS
 on both sides at once and skips the folders where nothing changed since the
-last complete pass. Used in the worker processes by `engine`.
+last complete pass. A server that asks to slow down, or whose answers slow
+to a trickle (`slowdown`), is waited for and the mailbox goes on, never
+failed for it; a daily limit (`daily`) stops the mailbox at a clean point,
+to be continued by a later run. Used in the worker processes by `engine`.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ import filelock
 from ..system.locks import mailbox_lock
 from .accounts import Account
 from .copier import CopyOptions, FolderCopier
+from .daily import MailboxDay
 from .errors import ConnectError, KimtError, LoginError, StoppedError
 from .events import (
+    DAY_OVER,
     DONE,
     FAILED,
     PROBLEMS,
@@ -52,12 +57,17 @@ from .limits import ConnectionSlots, Limits
 from .listing import FolderStatus
 from .pacing import NoFreeConnection, RunPacing, ServerCap
 from .servers import ServerConfig, connect
-from .wire import Throttled, Wire
+from .slowdown import SlowdownRule, SlowdownWatch, SlowingDown
+from .wire import DailyLimit, Refused, Throttled, Wire
 
 log = logging.getLogger("kimt.mailbox")
 
 
 THROTTLE_GIVE_UP = 30 * 60.0  # seconds of waiting for a server, per mailbox
+# A folder the destination refuses to open with [ALREADYEXISTS] is one it was creating
+# itself at that moment (Dovecot makes its special-use folders on first use, and two
+# connections opening two of them at once can meet): opened again after a pause.
+CREATING_RETRIES, CREATING_PAUSE = 3, 0.5
 RATE_NOTICE_EVERY = 30.0  # a mailbox says it waits for the run's rate limit this seldom
 
 T = TypeVar("T")
@@ -85,6 +95,7 @@ class JobSettings:
     limits: Limits = field(default_factory=Limits)  # caps and rates for the whole run
     kinds: tuple[str, str] = ("generic", "generic")  # the presets of source, destination
     public_into: str | None = None  # the mailbox the source's public folders go into
+    slowdown: SlowdownRule = field(default_factory=SlowdownRule)  # a trickle: throttled
 
 
 class _Lane:
@@ -93,8 +104,10 @@ class _Lane:
     while the destination's runs (over a slow link a step then costs one side's round
     trips, not both)."""
 
-    def __init__(self, number: int, slots: ConnectionSlots | None = None):
+    def __init__(self, number: int, slots: ConnectionSlots | None = None,
+                 slowdown: SlowdownRule | None = None):
         self.number = number
+        self.watch = SlowdownWatch(slowdown or SlowdownRule())  # its steps, timed
         self.src: Wire | None = None
         self.dst: Wire | None = None
         self.slots = slots
@@ -152,14 +165,22 @@ class MailboxRun:
         self.account = account
         self.settings = settings
         self.emit = emit
-        self.should_stop = should_stop
+        self._stop_asked = should_stop
         self.verify = verify
         self.result = MailboxResult(account.email)
-        self.lane = _Lane(0, slots)  # logs in, lists, creates; then copies folders with the others
+        # logs in, lists, creates; then copies folders with the others
+        self.lane = _Lane(0, slots, settings.slowdown)
         self.journal: Journal | None = None  # the main lane's
         self._gave_up = False  # a folder used up the reconnects: no more waiting
         self._retry_lock = threading.Lock()
         self._rate_said = -RATE_NOTICE_EVERY  # when a rate wait was last shown
+        # KIMT's own daily budget and a provider's daily limit (`daily`)
+        self.day = MailboxDay(settings.limits, settings.source, settings.destination,
+                              self.pacing.day)
+
+    def should_stop(self) -> bool:
+        """The user's Stop, or a daily limit: this mailbox's, or one all of them share."""
+        return self._stop_asked() or self.day.over
 
     @property
     def src(self) -> Wire | None:
@@ -218,7 +239,8 @@ class MailboxRun:
         try:
             return self.connector(config, self.account.email, password)
         except Throttled as e:
-            if cap is not None:  # over the server's limit: KIMT's cap is too high
+            if cap is not None and not isinstance(e, DailyLimit):
+                # over the server's connection limit: KIMT's cap is too high
                 lowered = cap.lower()
                 if lowered is not None:
                     lane.permits.remove(cap)  # kept for good
@@ -249,7 +271,13 @@ class MailboxRun:
                 return action()
             except LoginError:
                 raise
+            except DailyLimit as e:  # no wait helps today: the mailbox stops here
+                lane.close()
+                self._reached_daily_limit(e)
+                raise
             except Throttled as e:  # not a failure: wait as asked, then go on
+                if isinstance(e, SlowingDown):
+                    self._slowed_down(lane, e.side)
                 lane.close()
                 throttled += 1
                 self._wait_for_server(e, throttled, what)
@@ -275,6 +303,21 @@ class MailboxRun:
                 self._sleep(delay)
                 delay = min(delay * 2, 30.0)
 
+    def _slowed_down(self, lane: _Lane, side: str) -> None:
+        """A side slowed to a trickle: its cap, where there is one, is one less for good
+        (this lane's permit is kept), and the lane learns the server's pace afresh."""
+        lane.watch.forget()
+        cap = self.pacing.source if side == "source" else self.pacing.destination
+        if cap is None or cap not in lane.permits:
+            return
+        lowered = cap.lower(slowed=True)
+        if lowered is not None:
+            lane.permits.remove(cap)
+            text = (f"the {side} is slowing down; at most {lowered} connections to it from "
+                    "now on")
+            log.warning("%s: %s", self.account.email, text)
+            self.emit(Notice(self.account.email, text))
+
     def _wait_for_server(self, e: Throttled, attempt: int, what: str) -> None:
         """The wait a server asked for, or exponential backoff with jitter (capped at
         5 minutes); after THROTTLE_GIVE_UP of waiting in all, the mailbox is failed."""
@@ -287,14 +330,32 @@ class MailboxRun:
         if total > THROTTLE_GIVE_UP:
             raise ConnectError(f"the server kept asking to slow down for over "
                                f"{THROTTLE_GIVE_UP // 60:.0f} minutes ({what}): {e}")
-        text = f"waiting {seconds:.0f} s: the server asked to slow down ({what}; {e})"
+        why = ("the server is slowing down" if isinstance(e, SlowingDown)
+               else "the server asked to slow down")
+        text = f"waiting {seconds:.0f} s: {why} ({what}; {e})"
         log.info("%s: %s", self.account.email, text)
         self.emit(Notice(self.account.email, text))
         self._sleep(seconds)
 
-    def _pace(self, messages: int, nbytes: int) -> None:
-        """Before a batch is fetched: wait for the run's rates (the admin's own limits),
-        shown at most every RATE_NOTICE_EVERY seconds."""
+    def _reached_daily_limit(self, e: DailyLimit, own: bool = False) -> None:
+        text = self.day.reached(e, own)
+        if text is not None:
+            log.warning("%s: %s", self.account.email, text)
+            self.emit(Notice(self.account.email, text))
+
+    def _spend_today(self, nbytes: int) -> None:
+        """KIMT's own daily budget: a batch that would go over it is not fetched."""
+        over = self.day.spend(nbytes)
+        if over is not None:
+            self._reached_daily_limit(over, own=True)
+            raise over
+
+    def _pace(self, lane: _Lane, messages: int, nbytes: int) -> None:
+        """Before a batch is fetched: a connection slowed to a trickle, the daily budget,
+        then wait for the run's rates (the admin's own limits), shown at most every
+        RATE_NOTICE_EVERY seconds."""
+        lane.watch.check()
+        self._spend_today(nbytes)
         seconds, rate = self.pacing.reserve(messages, nbytes)
         if rate is None:
             return
@@ -367,9 +428,15 @@ class MailboxRun:
                              if len(failed) == 1 else
                              f"none of the {len(failed)} folders could be finished (the first, "
                              f"'{failed[0].folder}': {failed[0].error})")
-        except StoppedError:
-            res.state = STOPPED
-            res.error = "stopped by the user before this mailbox was finished"
+        except (DailyLimit, StoppedError) as e:
+            if isinstance(e, DailyLimit):
+                self._reached_daily_limit(e)
+            if self.day.over:
+                res.state = DAY_OVER
+                res.resume_at, res.error = self.day.outcome()
+            else:
+                res.state = STOPPED
+                res.error = "stopped by the user before this mailbox was finished"
         except KimtError as e:
             res.state = FAILED
             res.error = str(e)
@@ -526,7 +593,7 @@ class MailboxRun:
                     passed.append(done)
             self._write_passes(passed)
             return
-        extra = [_Lane(n, self.slots) for n in range(1, lanes)]
+        extra = [_Lane(n, self.slots, self.settings.slowdown) for n in range(1, lanes)]
         try:
             self._write_passes(self._side_by_side(todo, extra, count))
         finally:
@@ -548,6 +615,8 @@ class MailboxRun:
                     try:  # before taking a folder: a lane that can't log in leaves them
                         self._connect(lane, wait=False)
                     except (ConnectError, LoginError) as e:
+                        if isinstance(e, DailyLimit):
+                            self._reached_daily_limit(e)
                         # The main lane's login worked: this is a limit on connections
                         # (Dovecot: "[LIMIT] Maximum number of connections"), not a
                         # wrong password. The other lanes copy every folder.
@@ -613,20 +682,32 @@ class MailboxRun:
         """Copy one folder; a failure is that folder's, unless the connection is gone.
         What the journal needs of a complete pass, when it was one."""
         fj = self._folder_journal(lane, fmap)
-        try:
-            return self._with_retries(f"folder '{result.folder}'", lambda: self._copy_folder(
-                lane, fmap, number, count, result, fj, src_status), folder=True, lane=lane)
-        except (ConnectError, LoginError, StoppedError):
-            raise
-        except KimtError as e:
-            self._folder_failed(lane, result, fj, str(e))
-        except Exception as e:  # an answer the IMAP parser chokes on, say
-            log.debug("%s: unexpected error in folder %r\n%s", self.account.email,
-                      result.folder, traceback.format_exc())
-            self._folder_failed(lane, result, fj, (
-                f"the server sent something KIMT could not understand ({type(e).__name__}: "
-                f"{str(e)[:200]}); details in the Debug log"))
-        return None
+        creating = 0
+        while True:
+            try:
+                return self._with_retries(
+                    f"folder '{result.folder}'", lambda: self._copy_folder(
+                        lane, fmap, number, count, result, fj, src_status),
+                    folder=True, lane=lane)
+            except (ConnectError, LoginError, StoppedError):
+                raise
+            except Refused as e:
+                if e.code == "ALREADYEXISTS" and creating < CREATING_RETRIES:
+                    creating += 1
+                    log.info("%s: folder %r: the destination was still creating it (%s); "
+                             "opening it again", self.account.email, result.folder, e)
+                    self._sleep(CREATING_PAUSE * creating)
+                    continue
+                self._folder_failed(lane, result, fj, str(e))
+            except KimtError as e:
+                self._folder_failed(lane, result, fj, str(e))
+            except Exception as e:  # an answer the IMAP parser chokes on, say
+                log.debug("%s: unexpected error in folder %r\n%s", self.account.email,
+                          result.folder, traceback.format_exc())
+                self._folder_failed(lane, result, fj, (
+                    f"the server sent something KIMT could not understand "
+                    f"({type(e).__name__}: {str(e)[:200]}); details in the Debug log"))
+            return None
 
     def _folder_failed(self, lane: _Lane, result: FolderResult, fj: FolderJournal | None,
                        reason: str) -> None:
@@ -661,7 +742,8 @@ class MailboxRun:
                               display, self.settings.copy, progress, self.should_stop,
                               self.verify, journal=fj, result=result, src_status=src_status,
                               both=lane.both,
-                              pace=self._pace if self.pacing.rates else None)
+                              pace=lambda messages, nbytes: self._pace(lane, messages, nbytes),
+                              timing=lane.watch.record)
         copier.run()
         if copier.passed is None or fj is None:
             return None

@@ -34,6 +34,7 @@ from .provision import DomainPlan, KerioProvisioning
 from .script import DEFAULT_TIMEOUT_MINUTES as DEFAULT_SCRIPT_MINUTES
 from .script import post_migrate_script as post_migrate
 from .servers import ServerConfig, parse_host
+from .slowdown import SlowdownRule
 from .webstar import DEFAULT_IMAP_PORT, WebstarConfig
 
 MASTER_LOGINS = ("master", "kerio-master")  # the logins that need an admin (master) password
@@ -123,6 +124,7 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
                 max_connections: int | None = None,
                 bytes_per_second: float | None = None,
                 messages_per_second: float | None = None,
+                bytes_per_day: int | None = None,
                 public_into: str | None = None,
                 post_migrate_script: str | None = None,
                 post_migrate_minutes: float = DEFAULT_SCRIPT_MINUTES) -> RunRequest:
@@ -156,7 +158,8 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
                            destination_master=destination.auth in MASTER_LOGINS,
                            max_connections=max_connections,
                            bytes_per_second=bytes_per_second,
-                           messages_per_second=messages_per_second)
+                           messages_per_second=messages_per_second,
+                           bytes_per_day=bytes_per_day)
     copy = CopyOptions(batch_bytes=int(batch_mb * 2**20),
                        max_message_bytes=limits.max_message_bytes,
                        size_reason=limits.max_message_reason)
@@ -164,7 +167,8 @@ def run_request(users: AccountList | None, chosen: list[Account], source: Server
                            copy=copy, state_dir=state_dir, connections=connections,
                            folders=(folders or FolderRules()).plus(src_kind.folders),
                            limits=limits, kinds=(src_kind.name, dst_kind.name),
-                           public_into=public_into)
+                           public_into=public_into,
+                           slowdown=SlowdownRule.from_environment())
     script = None
     if post_migrate_script and not verify:
         script = post_migrate(post_migrate_script, post_migrate_minutes)

@@ -19,18 +19,23 @@ Windows (a queue could not carry them).
   opens and gives it back when it closes. Permits are taken source first, so
   two lanes each waiting for the other's never happens. A server that refuses
   a connection over its limit lowers its cap for good: the permit of the
-  refused connection is never given back (down to one).
+  refused connection is never given back (down to one). Each permit names
+  the process holding it, so the permits of a worker that died are freed by
+  the engine (`RunPacing.reclaim`) instead of being lost until the run ends.
 
 A rate wait is the admin's choice, not a server's request: it is shown, but
-not counted as throttling.
+not counted as throttling. A daily limit that every mailbox shares (one admin
+login's account) is one shared moment, `DayOver`: once set, every worker's
+mailboxes stop at their next clean point and say when the run may go on.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from typing import Any
 
@@ -39,6 +44,7 @@ from .limits import Limits
 from .report import size
 
 BURST = 1.0  # seconds of a rate that may be saved up while nothing is fetched
+RETIRED = -1  # a permit given up for good (the server's own limit is lower)
 
 
 class _Cell:
@@ -82,39 +88,107 @@ class NoFreeConnection(ConnectError):
 
 
 class ServerCap:
-    """At most `cap` connections open at once to one server, all processes together."""
+    """At most `cap` connections open at once to one server, all processes together.
+
+    Each permit is a cell of a shared array holding the process id of its holder (0:
+    free, RETIRED: given up for good when the server refused a connection over its own
+    limit). A worker process that dies holding permits never gives them back itself,
+    so the engine hands them back by its id (`reclaim`) when it sees the process gone:
+    a SIGKILLed worker does not make every other mailbox wait until Stop.
+    """
 
     def __init__(self, role: str, cap: int, ctx: BaseContext):
         self.role = role
         self.start = cap
-        self._free = ctx.Semaphore(cap)
-        self._cap = ctx.RawValue("i", cap)
+        self._holders = ctx.RawArray("i", cap)
         self._lock = ctx.Lock()
+        self._freed = ctx.Condition(self._lock)
+        self._slowed = ctx.RawValue("i", 0)  # lowered because the server slowed down
 
     @property
     def cap(self) -> int:
-        return self._cap.value
+        with self._lock:
+            return sum(1 for h in self._holders if h != RETIRED)
+
+    def _take_one(self) -> bool:
+        for n, holder in enumerate(self._holders):
+            if holder == 0:
+                self._holders[n] = os.getpid()
+                return True
+        return False
 
     def take(self, wait: bool, should_stop: Callable[[], bool] = lambda: False) -> bool:
         """Take a permit: False at once when none is free and not `wait`."""
-        if not wait:
-            return self._free.acquire(False)
-        while not self._free.acquire(timeout=0.2):
-            if should_stop():
-                raise StoppedError("stopped by the user")
+        with self._freed:
+            while not self._take_one():
+                if not wait:
+                    return False
+                if should_stop():
+                    raise StoppedError("stopped by the user")
+                self._freed.wait(0.2)
         return True
 
-    def give(self) -> None:
-        self._free.release()
+    def _release(self, holder: int, replace_with: int = 0) -> bool:
+        for n, h in enumerate(self._holders):
+            if h == holder:
+                self._holders[n] = replace_with
+                return True
+        return False
 
-    def lower(self) -> int | None:
-        """The server refused a connection over its limit: the caller keeps its permit
-        for good and the cap is one less; None (give it back) when it is one already."""
+    def give(self) -> None:
+        with self._freed:
+            if self._release(os.getpid()):
+                self._freed.notify_all()
+
+    def lower(self, slowed: bool = False) -> int | None:
+        """The server refused a connection over its limit (or, `slowed`, slowed down): the
+        caller's permit is retired and the cap is one less; None (give it back) when it
+        is one already."""
         with self._lock:
-            if self._cap.value <= 1:
+            left = sum(1 for h in self._holders if h != RETIRED)
+            if left <= 1 or not self._release(os.getpid(), RETIRED):
                 return None
-            self._cap.value -= 1
-            return self._cap.value
+            if slowed:
+                self._slowed.value = 1
+            return left - 1
+
+    @property
+    def slowed(self) -> bool:
+        return bool(self._slowed.value)
+
+    def reclaim(self, pid: int) -> int:
+        """The permits a process that ended without giving them back held: free again.
+        How many."""
+        freed = 0
+        with self._freed:
+            while self._release(pid):
+                freed += 1
+            if freed:
+                self._freed.notify_all()
+        return freed
+
+
+class DayOver:
+    """Set when a daily limit that holds for every mailbox was reached (an admin login's
+    account, which every connection counts against): the moment (epoch seconds) the
+    run may go on, and whose limit it was. Every mailbox stops at a clean point."""
+
+    def __init__(self, ctx: BaseContext | None = None):
+        if ctx is None:
+            self._until: Any = _Cell(0.0)
+            self._lock: Any = threading.Lock()
+        else:
+            self._until, self._lock = ctx.RawValue("d", 0.0), ctx.Lock()
+        self.reason = ""  # in the process that set it; the others see `until` only
+
+    def set(self, until: float) -> None:
+        with self._lock:
+            self._until.value = max(self._until.value, until)
+
+    @property
+    def until(self) -> float | None:
+        value = self._until.value
+        return value or None
 
 
 @dataclass
@@ -125,6 +199,7 @@ class RunPacing:
     messages: Rate | None = None
     source: ServerCap | None = None
     destination: ServerCap | None = None
+    day: DayOver = field(default_factory=DayOver)
 
     @classmethod
     def create(cls, limits: Limits, ctx: BaseContext) -> RunPacing:
@@ -137,7 +212,7 @@ class RunPacing:
         return cls(rate(limits.bytes_per_second, "bytes"),
                    rate(limits.messages_per_second, "messages"),
                    cap("source", limits.source_connections),
-                   cap("destination", limits.destination_connections))
+                   cap("destination", limits.destination_connections), DayOver(ctx))
 
     @property
     def rates(self) -> bool:
@@ -157,8 +232,13 @@ class RunPacing:
         """The servers' caps, in the order permits are taken."""
         return tuple(c for c in (self.source, self.destination) if c is not None)
 
+    def reclaim(self, pid: int) -> int:
+        """A worker process `pid` ended: the connection permits it held are free again."""
+        return sum(c.reclaim(pid) for c in self.caps())
+
     def lowered(self) -> list[str]:
         """For the Report: each cap a server made KIMT lower during the run."""
         return [f"connections to the {c.role} lowered from {c.start} to {c.cap}: the server "
-                "refused connections over its own limit"
+                + ("refused connections over its own limit, or slowed down" if c.slowed
+                   else "refused connections over its own limit")
                 for c in self.caps() if c.cap < c.start]

@@ -34,6 +34,10 @@ from .folder_rules import FolderRules, Mapping, Skip
 from .limits import Limits
 
 MB = 2**20
+# The share of a provider's daily cap KIMT uses by itself (its own daily budget): the rest
+# is left to the user's own mail programs, which count against the same cap. Microsoft's
+# own Gmail migration keeps to 2 GB a day of Gmail's 2.5 (docs/providers.md).
+BUDGET_SHARE = 0.8
 NOT_MAIL = "not mail: use a groupware migration"
 OUTLOOK_RECORD = "Outlook's own records, not mail"
 GMAIL_VIEW = "a Gmail view of mail already in the label folders (not copied twice)"
@@ -123,8 +127,12 @@ def preset(name: str | None) -> Preset:
 def limits(source: Preset, destination: Preset, *, source_master: bool = False,
            destination_master: bool = False, max_connections: int | None = None,
            bytes_per_second: float | None = None,
-           messages_per_second: float | None = None) -> Limits:
+           messages_per_second: float | None = None,
+           bytes_per_day: int | None = None) -> Limits:
     """The run's limits: the admin's values where given, else the presets'.
+
+    The daily budget is BUDGET_SHARE of the smaller of the source's download and the
+    destination's upload cap; `bytes_per_day` 0 turns it off.
 
     A preset's per-account cap bounds a server only where one admin login works for
     every mailbox (`*_master`): then every connection counts against that account.
@@ -135,6 +143,9 @@ def limits(source: Preset, destination: Preset, *, source_master: bool = False,
         return p.connections_per_account if master else None
 
     rates = [r for r in (source.messages_per_second, destination.messages_per_second) if r]
+    caps = [c for c in (source.daily_download_bytes, destination.daily_upload_bytes) if c]
+    if bytes_per_day is None and caps:
+        bytes_per_day = int(min(caps) * BUDGET_SHARE)
     return Limits(
         source_connections=cap(source, source_master),
         destination_connections=cap(destination, destination_master),
@@ -143,5 +154,6 @@ def limits(source: Preset, destination: Preset, *, source_master: bool = False,
                              else min(rates) if rates else None),
         source_daily_bytes=source.daily_download_bytes,
         destination_daily_bytes=destination.daily_upload_bytes,
+        bytes_per_day=bytes_per_day or None,
         max_message_bytes=destination.max_message_bytes,
         max_message_reason=destination.size_reason)

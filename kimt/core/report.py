@@ -6,10 +6,12 @@ GUI's result page say exactly what the Report says.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import replace
 
 from .events import (
+    DAY_OVER,
     DONE,
     FAILED,
     PROBLEMS,
@@ -129,6 +131,29 @@ def script_lines(outcome: ScriptOutcome) -> list[str]:
     return lines
 
 
+def local_time(epoch: float) -> str:
+    """'Tue 1 Dec 09:30 (local time)': when a stopped day may go on, as the admin's clock
+    shows it."""
+    t = time.localtime(epoch)
+    return f"{time.strftime('%a', t)} {t.tm_mday} {time.strftime('%b %H:%M', t)} (local time)"
+
+
+def resume_at(results: Iterable[MailboxResult]) -> float | None:
+    """When every mailbox a daily limit stopped may go on; None when none was."""
+    return max((r.resume_at for r in results if r.state == DAY_OVER), default=None)
+
+
+def day_over_advice(results: list[MailboxResult]) -> str:
+    """The closing words when a daily limit stopped mailboxes ('' when none)."""
+    stopped = [r for r in results if r.state == DAY_OVER]
+    when = resume_at(stopped)
+    if when is None:
+        return ""
+    return (f"A daily limit stopped {len(stopped)} mailbox(es) at a clean point (nothing "
+            f"failed). Run the same migration again after {local_time(when)} to go on "
+            "where it stopped: nothing is copied twice.")
+
+
 def verdict(r: MailboxResult, verify: bool = False) -> str:
     if r.state == SCRIPT_FAILED and r.script is not None:
         return f"{verdict(replace(r, state=r.script.mail_state), verify)} {script_verdict(r)}"
@@ -137,6 +162,11 @@ def verdict(r: MailboxResult, verify: bool = False) -> str:
         done = f"; {number(on_dest)} of {number(r.total)} messages were on the destination" \
             if r.total else ""
         return f"FAILED: {r.error.rstrip('.')}{done}. {r.advice or 'Run again to finish.'}"
+    if r.state == DAY_OVER:
+        there = (f": {number(on_dest)} of {number(r.total)} messages are on the destination"
+                 if r.folders else "")
+        return (f"stopped for today ({r.error.rstrip('.')}){there}. Run again after "
+                f"{local_time(r.resume_at)} to go on (nothing is copied twice).")
     if r.state == STOPPED:
         return stopped_words(r, verify) + (
             ". Run again to finish (nothing is copied twice)." if r.started
@@ -253,7 +283,7 @@ def mailbox_section(r: MailboxResult, verify: bool = False) -> str:
     if r.retries:
         lines.append(f"  Reconnects: {r.retries}")
     if r.throttled_seconds:
-        lines.append(f"  Waited for the servers (they asked to slow down): "
+        lines.append(f"  Waited for the servers (they asked to slow down, or slowed down): "
                      f"{r.throttled_seconds:.0f} s")
     if r.paced_seconds >= 1:
         lines.append(f"  Waited for the run's own speed limit: {r.paced_seconds:.0f} s")
@@ -332,10 +362,13 @@ def totals(results: Iterable[MailboxResult], seconds: float, verify: bool = Fals
     if scripts:
         lines.append(f"  Post-migrate script: ran after {len(scripts)} mailbox(es), "
                      f"failed for {sum(not r.script.ok for r in scripts)}")
-    failed = [r for r in results if r.mail_state in (FAILED, STOPPED, PROBLEMS)]
+    failed = [r for r in results if r.mail_state in (FAILED, STOPPED, PROBLEMS, DAY_OVER)]
     if failed:
         lines.append("  Not complete:")
         lines += [f"    {r.email}: {verdict(r, verify)}" for r in failed]
+    day = day_over_advice(results)
+    if day:
+        lines.append(f"  {day}")
     script_failed = [r for r in results if r.state == SCRIPT_FAILED and r.script]
     if script_failed:
         lines.append("  Post-migrate script failed:")

@@ -37,6 +37,7 @@ from ..core.provision import (
     summary,
 )
 from ..core.report import (
+    day_over_advice,
     duration,
     finish_line,
     number,
@@ -235,6 +236,9 @@ class ResultPage(Page):
         else:
             head, style = (f"{complete} of {len(results)} mailboxes are complete; the "
                            "others are listed below.", "warning")
+        day_over = day_over_advice(results)
+        if day_over and not finished.fatal:  # when the same run may go on
+            head += f" {day_over}"
         if script_failed and not finished.fatal:
             head += (f" The post-migrate script failed for {script_failed} mailbox(es), "
                      "listed below.")

@@ -24,6 +24,7 @@ import ttkbootstrap as ttk
 
 from ..core.accounts import Account
 from ..core.events import (
+    DAY_OVER,
     DONE,
     FAILED,
     MIGRATING,
@@ -248,7 +249,7 @@ class StatusPage(Page):
 
     def show(self, p: Progress) -> None:
         tag = {DONE: "done", FAILED: "failed", PROBLEMS: "problems", SCRIPT_FAILED: "problems",
-               STOPPED: "stopped"}.get(p.state, "")
+               STOPPED: "stopped", DAY_OVER: "stopped"}.get(p.state, "")
         if p.outcome is not None:
             tag = "done" if p.outcome.ok else "failed"
         self.tree.item(p.email, values=self.values(p), tags=(tag,))

@@ -193,3 +193,35 @@ def test_settings_written_before_the_rename_still_load(tmp_path):
     assert (s.destination.host, s.destination.admin_user) == ("new.example.com", "admin")
     settings_store.save(s, old)
     assert '"destination"' in old.read_text(encoding="utf-8")
+
+
+def test_a_daily_limit_says_when_to_run_again(wizard, src, dst, tmp_path, screenshots):
+    """Gmail's day is over after the first body fetch (tests/throttle_proxy.py): both
+    mailboxes stop for the day, none failed, the result page says from when Run again
+    goes on; the next day it does, with nothing copied twice."""
+    from throttle_proxy import GMAIL_DAY, ThrottleProxy
+
+    from kimt.core.events import DAY_OVER
+
+    w = wizard
+    seeded(src, dst)
+    with ThrottleProxy(src.port, GMAIL_DAY, rb"UID FETCH .*BODY\.PEEK\[\]") as proxy:
+        proxy_src = type("Proxied", (), {"host": "127.0.0.1", "port": proxy.port})
+        fill_servers(w, proxy_src, dst, write_csv(tmp_path / "u.csv", [
+            (JDOE, JDOE_PW, "J"), (BOB, BOB_PW, "B")]))
+        press(w, w.next_button)
+        pump(w, lambda: w.page is w.result_page and w.run is None, timeout=120,
+             what="the result of the first day")
+        results = w.result_page.finished.results
+        assert [r.state for r in results] == [DAY_OVER, DAY_OVER]
+        head = text_of(w.result_page.headline)
+        assert "A daily limit stopped 2 mailbox(es) at a clean point (nothing failed). Run " \
+               "the same migration again after " in head and "(local time)" in head, head
+        assert "stopped for today" in w.result_page.problem_lines()
+        shot(w, screenshots, "6-result-daily-limit")
+        proxy.new_day()
+        press(w, w.result_page.again_button)
+        pump(w, lambda: w.page is w.result_page and w.run is None, timeout=120,
+             what="the result of the next day")
+    assert text_of(w.result_page.headline) == "All 2 mailboxes are complete on the destination."
+    assert len(dst.messages(JDOE, "INBOX")) == len(dst.messages(BOB, "INBOX")) == 40

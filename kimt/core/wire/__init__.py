@@ -14,6 +14,7 @@ from ._client import mark_logged_in, no_delay, peer_certificate, quiet, raw_exch
 from ._connection import AppendAnswer, FolderView, HeaderRecord, Outgoing, Wire
 from ._errors import (
     MAX_LINE,
+    DailyLimit,
     LineTooLong,
     Refused,
     SessionEnded,
@@ -28,6 +29,7 @@ from ._protocol import Malformed, NotImap
 __all__ = [
     "MAX_LINE",
     "AppendAnswer",
+    "DailyLimit",
     "FolderView",
     "HeaderRecord",
     "LineTooLong",

@@ -35,6 +35,15 @@ imaplib._MAXLINE = MAX_LINE  # no public setting
 class Refused(ServerError):
     """The server answered a command with NO or BAD; str() is its own words."""
 
+    @property
+    def code(self) -> str | None:
+        """The RFC 5530 response code it gave ("ALREADYEXISTS"), upper case; None."""
+        m = _RESPONSE_CODE.match(str(self))
+        return m.group(1).upper() if m else None
+
+
+_RESPONSE_CODE = re.compile(r"\s*\[([A-Za-z0-9.-]+)[ \]]")
+
 
 class SessionEnded(ConnectError):
     """The server said BYE, or closed the connection."""
@@ -49,6 +58,19 @@ class Throttled(ConnectError):
         self.wait = wait
 
 
+class DailyLimit(Throttled):
+    """The account has moved all a server lets it move in a day (Gmail: "Account
+    exceeded command or bandwidth limits"): no wait within a run helps. The mailbox
+    stops at a clean point, not failed; the same run started again once the day is
+    over goes on where it stopped."""
+
+
+# Gmail's words when an account has used up its day (about 2 500 MB downloaded or 500 MB
+# uploaded over IMAP): "[OVERQUOTA] Account exceeded command or bandwidth limits." in a
+# BYE or a NO, "[ALERT] ... (Failure)" at login. Not [OVERQUOTA] alone: RFC 5530 gives it
+# to a full mailbox too, which is the destination's quota, not a day's limit.
+_DAY_WORDS = ("BANDWIDTH LIMIT",)
+
 # What servers say when KIMT goes too fast or opens too many connections: Exchange
 # Online's suggested backoff, RFC 5530's codes, Dovecot's connection limit, Gmail's
 # "Session expired" BYE, and the plain words others use.
@@ -60,12 +82,15 @@ _LIMIT_WORDS = ("[THROTTLED]", "[UNAVAILABLE]", "REQUEST IS THROTTLED",
 
 
 def throttling(text: str, where: str = "") -> Throttled | None:
-    """A `Throttled` when a server's words are a request to slow down, else None."""
+    """A `Throttled` when a server's words are a request to slow down (a `DailyLimit`
+    when they say the day's volume is used up), else None."""
+    upper = text.upper()
+    if any(w in upper for w in _DAY_WORDS):
+        return DailyLimit(f"the server's daily limit is reached{where}: {text}")
     m = _BACKOFF.search(text)
     if m:
         return Throttled(f"the server asked to slow down{where}: {text}",
                          int(m.group(1)) / 1000)
-    upper = text.upper()
     if any(w in upper for w in _LIMIT_WORDS):
         return Throttled(f"the server asked to slow down{where}: {text}")
     return None
