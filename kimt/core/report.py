@@ -30,6 +30,11 @@ def number(n: int) -> str:
     return f"{n:,}".replace(",", " ")
 
 
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """3, 'line' -> '3 lines'; 1 -> '1 line' (`words` when the plural is not word + s)."""
+    return f"{number(n)} {word if n == 1 else words or word + 's'}"
+
+
 def size(n: float) -> str:
     """In KB, MB or GB, as admins read sizes (never a count of bytes)."""
     n /= 1024

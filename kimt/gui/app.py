@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import sys
 import tkinter as tk
 from pathlib import Path
@@ -34,7 +35,7 @@ from ..core.servers import ServerConfig
 from ..core.webstar import WebstarConfig
 from ..system import SingleInstance
 from . import settings as settings_store
-from .common import PAD, ConfirmDialog, Tasks, autowrap
+from .common import PAD, ConfirmDialog, Tasks, autowrap, keyboard
 from .result import ResultPage
 from .run import MigrationRun, PasswordsRequest, PasswordsRun
 from .server import DestinationPage, SourcePage
@@ -104,9 +105,11 @@ class Wizard:
             label = ttk.Label(side, text=f"{n}   {name}", padding=(0, 6), width=18,
                               bootstyle="secondary @chrome")
             label.pack(anchor="w")
+            label.bind("<Button-1>", lambda e, n=n - 1: self.go_to(n))
             self.step_labels.append(label)
         for page in self.pages:
             page.grid(row=0, column=0, sticky="nsew")
+            page.grid_remove()  # hidden pages are unmapped: Tab never lands on them
 
         ttk.Separator(main).grid(row=3, column=0, sticky="we")
         nav = ttk.Frame(main, padding=(PAD * 2, PAD))
@@ -116,11 +119,17 @@ class Wizard:
         self.next_button = ttk.Button(nav, text="Next", command=self.next, bootstyle="primary",
                                       width=16)
         self.next_button.pack(side="right")
+        # A click on Next while it waits shows what is missing (the button ignores it).
+        self.next_button.bind("<ButtonRelease-1>", lambda e: self.next()
+                              if str(self.next_button.cget("state")) == "disabled" else None)
         self.back_button = ttk.Button(nav, text="Back", command=self.back,
                                       bootstyle="secondary-outline", width=10)
         self.back_button.pack(side="right", padx=(0, 8))
+        self.note_label = ttk.Label(nav, text="")  # what Next acts on (the users selected)
+        self.note_label.pack(side="right", padx=(0, PAD))
         root.bind("<Alt-n>", lambda e: self.next())
         root.bind("<Alt-b>", lambda e: self.back())
+        keyboard(root)
         self.index = 0
         self.show(0)
 
@@ -131,17 +140,19 @@ class Wizard:
         return self.pages[self.index]
 
     def show(self, index: int) -> None:
+        for page in self.pages:
+            if page is not self.pages[index]:
+                page.grid_remove()
         self.index = index
         page = self.page
-        page.tkraise()
+        page.grid()
         self.title_label.configure(text=page.title)
         self.subtitle_label.configure(text=page.subtitle)
-        for n, label in enumerate(self.step_labels):
-            label.configure(bootstyle="primary @chrome" if n == index else "secondary @chrome",
-                            font="-weight bold" if n == index else "")
         page.on_show()
         self.refresh()
-        self.next_button.focus_set()
+        self.root.update_idletasks()  # mapped now: the page's fields can take the focus
+        field = page.first_field()
+        (field or self.next_button).focus_set()
 
     def refresh(self) -> None:
         page = self.page
@@ -152,11 +163,33 @@ class Wizard:
         self.back_button.configure(
             state="normal" if page.can_go_back and self.index > 0 and not running
             else "disabled")
-        self.reason_label.configure(text="Complete the marked fields to go on." if reason
-                                    else "")
+        self.reason_label.configure(
+            text="" if not reason else "Complete the marked fields to go on."
+            if page.shows_errors() else "Fill in the fields above to go on.")
+        self.note_label.configure(text=page.next_note())
+        for n, label in enumerate(self.step_labels):
+            label.configure(bootstyle="primary @chrome" if n == self.index
+                            else "secondary @chrome",
+                            font="-weight bold" if n == self.index else "",
+                            cursor="hand2" if self.can_go_to(n) else "")
+
+    def can_go_to(self, index: int) -> bool:
+        """A step in the sidebar can be clicked: a page before this one (completed), while
+        no run is going; not the status page, which belongs to a run."""
+        return self.run is None and index < self.index and self.pages[index] is not \
+            self.status_page
+
+    def go_to(self, index: int) -> None:
+        if self.can_go_to(index):
+            self.show(index)
 
     def next(self) -> None:
         if str(self.next_button.cget("state")) == "disabled":
+            if self.run is None:  # Next tried: each field says what it lacks
+                field = self.page.reveal_errors()
+                self.refresh()
+                if field is not None:
+                    field.focus_set()
             return
         page = self.page
         if page is self.result_page:
@@ -332,25 +365,71 @@ def make_window(settings: settings_store.Settings | None = None,
                       iconphoto=str(ICON) if ICON.exists() else None, className=WM_CLASS)
     wizard = Wizard(root, settings, settings_path)
     if wizard.settings.geometry:
-        try:
-            root.geometry(wizard.settings.geometry)
-        except tk.TclError:
-            pass
+        fitted = fit_geometry(wizard.settings.geometry, work_area(root))
+        if fitted:
+            root.geometry(fitted)
     return wizard
 
 
+# What the screen loses to a taskbar or panel, and to the window's title bar and
+# borders: Tk does not know the work area on X11, so a window is kept this far inside.
+PANEL, TITLE_BAR, BORDERS = 48, 40, 16
+
+
+def work_area(root: tk.Misc) -> tuple[int, int]:
+    """The largest window (width, height) that fits on the screen with its frame."""
+    width = root.winfo_screenwidth() - BORDERS
+    height = root.winfo_screenheight() - PANEL - TITLE_BAR
+    most_width, most_height = root.wm_maxsize()  # the work area, where the system says it
+    return min(width, most_width), min(height, most_height)
+
+
+def fit_geometry(saved: str, area: tuple[int, int]) -> str | None:
+    """The remembered 'WxH+X+Y' made to fit in `area`: never larger (a window
+    remembered at full screen comes back as large as fits, not pushed down with
+    Next off the screen), never off it. None for a geometry that can't be read."""
+    match = re.fullmatch(r"(\d+)x(\d+)([+-]-?\d+)([+-]-?\d+)", saved.strip())
+    if not match:
+        return None
+    width, height = min(int(match[1]), area[0]), min(int(match[2]), area[1])
+    width, height = max(width, MIN_SIZE[0]), max(height, MIN_SIZE[1])
+    x, y = int(match[3].replace("+", "", 1)), int(match[4].replace("+", "", 1))
+    x = max(0, min(x, area[0] - width))
+    y = max(0, min(y, area[1] - height))
+    return f"{width}x{height}+{x}+{y}"
+
+
 def already_running() -> None:
-    """Tell the user (on the terminal and in a small window) and return when they click OK."""
+    """Tell the user (on the terminal and in a small window in KIMT's own style) and
+    return when they click OK."""
     print(f"{ALREADY_RUNNING}: switch to its window.", file=sys.stderr, flush=True)
     try:
-        from tkinter import messagebox
-        root = tk.Tk()
-        root.withdraw()
-        messagebox.showinfo(ALREADY_RUNNING, f"{ALREADY_RUNNING}.\n\nSwitch to its window; "
-                            "only one KIMT can run at a time.", parent=root)
-        root.destroy()
+        root = already_running_window()
     except tk.TclError:  # no display: the line on the terminal is all we can do
-        pass
+        return
+    root.mainloop()
+
+
+def already_running_window() -> ttk.Window:
+    """The small window that says so, OK focused (Space, Return or Escape close it)."""
+    root = ttk.Window(title=ALREADY_RUNNING, theme="bootstrap-light", resizable=(False, False),
+                      iconphoto=str(ICON) if ICON.exists() else None, className=WM_CLASS)
+    frame = ttk.Frame(root, padding=PAD * 2)
+    frame.pack(fill="both", expand=True)
+    ttk.Label(frame, text=f"{ALREADY_RUNNING}.", font="-size 13 -weight bold").pack(anchor="w")
+    ttk.Label(frame, text="Switch to its window: only one KIMT can run at a time.",
+              wraplength=420, justify="left").pack(anchor="w", pady=(PAD / 2, 0))
+    ok = ttk.Button(frame, text="OK", command=root.destroy, bootstyle="primary", width=10)
+    ok.pack(anchor="e", pady=(PAD * 2, 0))
+    keyboard(root)
+    for key in ("<Return>", "<Escape>"):
+        root.bind(key, lambda e: root.destroy())
+    root.update_idletasks()
+    x = (root.winfo_screenwidth() - root.winfo_reqwidth()) // 2
+    y = (root.winfo_screenheight() - root.winfo_reqheight()) // 3
+    root.geometry(f"+{x}+{y}")
+    ok.focus_force()
+    return root
 
 
 def open_wizard() -> Wizard:

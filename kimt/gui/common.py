@@ -23,6 +23,7 @@ import queue
 import tkinter as tk
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from tkinter import font as tkfont
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import ttkbootstrap as ttk
@@ -164,21 +165,55 @@ class PageHost(Protocol):
 class FieldError(ttk.Label):
     """The line under a field that says what is wrong with it.
 
-    When all is well it takes no room (grid only): the server pages hold many
-    fields, and a blank line under each would push the page off the window.
+    Once the field is in play (it had the keyboard, or showed an error) its
+    line stays, empty while all is well: a line that came and went while
+    typing moved the rows under the pointer (a click meant for one radio
+    button landed on the next). Until then it takes no room: the server
+    pages hold many fields, and a blank line under each would push the page
+    off a small window. The error of a field it `watch`es waits until the
+    field was left or Next was tried (`reveal`): an empty field the user
+    has not reached yet is not a mistake.
     """
 
     def __init__(self, master: tk.Misc, **kw: Any):
         super().__init__(master, text="", bootstyle="danger", wraplength=WRAP, **kw)
+        self.field: tk.Widget | None = None
+        self.revealed = True
+        self.engaged = False
+        self.pending = ""
         self._hidden = False
 
+    def watch(self, field: tk.Widget) -> FieldError:
+        """Hold this field's error back until the field is left (or Next is tried)."""
+        self.field = field
+        self.revealed = False
+        field.bind("<FocusIn>", lambda e: self.engage(), add="+")
+        field.bind("<FocusOut>", lambda e: self.reveal(), add="+")
+        return self
+
     def show(self, text: str | None) -> None:
-        if self.cget("text") != (text or ""):
-            self.configure(text=text or "")
-        if self.winfo_manager() == "grid" and not text:
+        self.pending = text or ""
+        shown = self.pending if self.revealed else ""
+        if shown:
+            self.engaged = True
+        if self.cget("text") != shown:
+            self.configure(text=shown)
+        self._place()
+
+    def reveal(self) -> None:
+        self.revealed = True
+        self.show(self.pending)
+
+    def engage(self) -> None:
+        """The field is in play: its line is kept from now on."""
+        self.engaged = True
+        self._place()
+
+    def _place(self) -> None:
+        if self.winfo_manager() == "grid" and not self.engaged:
             self.grid_remove()
             self._hidden = True
-        elif self._hidden and text:
+        elif self._hidden and self.engaged:
             self.grid()
             self._hidden = False
 
@@ -202,6 +237,10 @@ class Page(ttk.Frame):
     def on_show(self) -> None:
         pass
 
+    def next_note(self) -> str:
+        """A few words beside Next on what it acts on ("6 of 5 000 selected"); "" for none."""
+        return ""
+
     def on_next(self) -> bool:
         """Called when Next is pressed; False keeps the wizard on this page."""
         return True
@@ -209,11 +248,144 @@ class Page(ttk.Frame):
     def changed(self, *_: object) -> None:
         self.wizard.refresh()
 
+    def first_field(self) -> tk.Widget | None:
+        """Where the keyboard goes when the page is shown: its first field that takes
+        text (None: the wizard's Next)."""
+        return next((w for w in descendants(self) if w.winfo_class() in TEXT_FIELDS
+                     and usable(w)), None)
+
+    def reveal_errors(self) -> tk.Widget | None:
+        """Next was tried: every field says what is wrong with it now. Returns the
+        first field with an error (for the keyboard), if any."""
+        first = None
+        for error in descendants(self):
+            if isinstance(error, FieldError):
+                error.reveal()
+                if error.pending and first is None and error.field is not None \
+                        and usable(error.field):
+                    first = error.field
+        return first
+
+    def shows_errors(self) -> bool:
+        """Whether a field of this page shows an error now (the reason Next waits)."""
+        return any(isinstance(w, FieldError) and w.cget("text") for w in descendants(self))
+
+
+TEXT_FIELDS = ("TEntry", "TCombobox", "TSpinbox")
+
+
+def descendants(widget: tk.Misc) -> list[tk.Misc]:
+    """Every widget below `widget`, in creation order (the order Tab goes through them)."""
+    found: list[tk.Misc] = []
+    for child in widget.winfo_children():
+        found.append(child)
+        found.extend(descendants(child))
+    return found
+
+
+def usable(widget: tk.Misc) -> bool:
+    """Shown on screen and not disabled: the keyboard may go there."""
+    try:
+        state = str(widget.cget("state"))
+    except tk.TclError:
+        state = "normal"
+    return bool(widget.winfo_viewable()) and state != "disabled"
+
+
+def keyboard(root: tk.Misc) -> None:
+    """What ttkbootstrap takes away from the keyboard, given back.
+
+    Space presses the focused button (ttkbootstrap unbinds it; Return still
+    works). The focus is visible on every control: a focused button gets a
+    dark border besides the theme's faint dotted ring, a table a coloured
+    border like an entry's, and a table entered with Tab has a row to move
+    from (its first), selected.
+    """
+    root.tk.eval("bind TButton <Key-space> {ttk::button::activate %W}")
+    styled: set[str] = set()
+
+    def focused(event: tk.Event) -> None:
+        widget = event.widget
+        if not isinstance(widget, tk.Misc):  # a Tcl-only widget (a dialog's part)
+            return
+        kind = widget.winfo_class()
+        if kind == "Treeview" and not widget.focus():
+            first = widget.get_children()
+            if first:
+                widget.focus(first[0])
+                if str(widget.cget("selectmode")) != "none":
+                    widget.selection_set(first[0])
+        if kind not in ("TButton", "Treeview"):
+            return
+        try:
+            name = str(widget.cget("style")) or kind
+        except tk.TclError:
+            return
+        if name in styled:
+            return
+        styled.add(name)
+        style = ttk.Style()
+        colour = FOCUS_BORDER if kind == "TButton" else style.colors.primary
+        mapped = style.map(name, "bordercolor") or []
+        style.map(name, bordercolor=[("focus", "!disabled", colour), *mapped])
+
+    root.bind_all("<FocusIn>", focused, add="+")
+
+
+FOCUS_BORDER = "#212529"  # the theme's text colour: seen around any button colour
+
 
 def autowrap(label: ttk.Label) -> ttk.Label:
     """Wrap the label's text at whatever width the layout gives it (never clipped)."""
     label.bind("<Configure>", lambda e: label.configure(wraplength=max(150, e.width - 4)))
     return label
+
+
+class Flow(ttk.Frame):
+    """Widgets side by side that go on in the next line when the window is too narrow for
+    them (radio buttons, a row of buttons): cut off at no window size.
+
+    `add` the widgets (children of this frame) instead of packing them; `gap` is the room
+    between two in a line.
+    """
+
+    def __init__(self, master: tk.Misc, gap: int = PAD, **kw: Any):
+        super().__init__(master, height=1, **kw)
+        self.gap = gap
+        self.items: list[tuple[tk.Widget, int]] = []
+        self.bind("<Configure>", lambda e: self.arrange())
+
+    def add(self, widget: tk.Widget, gap: int | None = None) -> tk.Widget:
+        """Put `widget` after the others, `gap` pixels after the one before it."""
+        self.items.append((widget, self.gap if gap is None else gap))
+        self.arrange()
+        return widget
+
+    def arrange(self) -> None:
+        width = max(self.winfo_width(), 1)
+        lines: list[list[tuple[tk.Widget, int]]] = [[]]
+        x = 0
+        for widget, gap in self.items:
+            w = widget.winfo_reqwidth()
+            if x and x + gap + w > width:
+                lines.append([])
+                x = 0
+            elif x:
+                x += gap
+            lines[-1].append((widget, x))
+            x += w
+        y = line = 0
+        for n, placed in enumerate(lines):
+            if n:
+                y += line + 2
+            line = max((w.winfo_reqheight() for w, _ in placed), default=0)
+            for widget, x in placed:  # centred in its line, as pack would
+                widget.place(x=x, y=y + (line - widget.winfo_reqheight()) // 2)
+        width_needed = max((w.winfo_reqwidth() for w, _ in self.items), default=1)
+        if int(str(self.cget("height"))) != y + line:
+            self.configure(height=y + line)
+        if int(str(self.cget("width"))) != width_needed:  # never narrower than its widest
+            self.configure(width=width_needed)
 
 
 def scrolled_table(master: tk.Misc, columns: tuple[tuple[str, str, int], ...], *,
@@ -229,10 +401,12 @@ def scrolled_table(master: tk.Misc, columns: tuple[tuple[str, str, int], ...], *
     frame.rowconfigure(0, weight=1)
     tree = ttk.Treeview(frame, columns=[c[0] for c in columns], show="headings",
                         selectmode=selectmode, height=8)
+    font = tkfont.nametofont("TkDefaultFont")
     for key, heading, width in columns:
         anchor = "e" if key in numeric else "w"
         tree.heading(key, text=heading, anchor=anchor)
-        tree.column(key, width=width, minwidth=width if key in centered else minwidth,
+        least = max(minwidth, font.measure(heading) + PAD)  # a heading is never cut
+        tree.column(key, width=width, minwidth=width if key in centered else least,
                     anchor="center" if key in centered else anchor, stretch=key in stretch)
     tree.grid(row=0, column=0, sticky="nsew")
     down = ttk.Scrollbar(frame, orient="vertical", command=tree.yview)
@@ -247,6 +421,23 @@ def scrolled_table(master: tk.Misc, columns: tuple[tuple[str, str, int], ...], *
     return frame, tree
 
 
+WIDEST_COLUMN = 600  # px: a longer address or name is read with the table's scrollbar
+
+
+def fit_columns(tree: ttk.Treeview, texts: dict[str, list[str]],
+                columns: tuple[tuple[str, str, int], ...]) -> None:
+    """Widen the table's columns in `texts` to their longest text (up to WIDEST_COLUMN),
+    never narrower than given in `columns`: an address or a name is not cut; a table
+    wider than the window scrolls sideways."""
+    font = tkfont.nametofont("TkDefaultFont")
+    given = {key: width for key, _, width in columns}
+    for key, values in texts.items():
+        longest = sorted(values, key=len)[-20:]  # measuring thousands would take long
+        width = max([given[key], *(font.measure(v) + PAD for v in longest)])
+        width = min(width, max(WIDEST_COLUMN, given[key]))
+        tree.column(key, width=width, minwidth=width)
+
+
 def labeled_entry(master: tk.Misc, row: int, label: str, var: tk.StringVar,
                   hint: str = "", show: str = "", width: int = 40
                   ) -> tuple[ttk.Entry, FieldError]:
@@ -254,7 +445,7 @@ def labeled_entry(master: tk.Misc, row: int, label: str, var: tk.StringVar,
     ttk.Label(master, text=label).grid(row=row, column=0, sticky="w", padx=(0, PAD), pady=(6, 0))
     entry = ttk.Entry(master, textvariable=var, width=width, show=show)
     entry.grid(row=row, column=1, sticky="we", pady=(6, 0))
-    error = FieldError(master)
+    error = FieldError(master).watch(entry)
     error.grid(row=row + 1, column=1, columnspan=2, sticky="w")
     if hint:
         ttk.Label(master, text=hint, bootstyle="secondary").grid(

@@ -29,7 +29,17 @@ from ..core.options import server_config, webstar_source
 from ..core.provision import KerioProvisioning
 from ..core.servers import ServerConfig, parse_host
 from ..core.webstar import DEFAULT_IMAP_PORT, WebstarConfig
-from .common import LABEL_WIDTH, PAD, FieldError, Latest, Page, PageHost, TestLine, labeled_entry
+from .common import (
+    LABEL_WIDTH,
+    PAD,
+    FieldError,
+    Flow,
+    Latest,
+    Page,
+    PageHost,
+    TestLine,
+    labeled_entry,
+)
 from .kerio import KerioSection
 from .logins import LoginFields
 from .settings import ServerSettings
@@ -68,11 +78,11 @@ class ServerPage(Page):
         self.host_entry, self.host_error = labeled_entry(
             form, 0, "Server:", self.host, hint="name or address, optionally :port")
         ttk.Label(form, text="Security:").grid(row=2, column=0, sticky="nw", pady=(8, 0))
-        sec = ttk.Frame(form)
-        sec.grid(row=2, column=1, columnspan=2, sticky="w", pady=(8, 0))
-        for value, text in SECURITY_LABELS.items():
-            ttk.Radiobutton(sec, text=text, value=value, variable=self.security).pack(
-                side="left", padx=(0, PAD))
+        sec = Flow(form)  # on two lines in a narrow window
+        sec.grid(row=2, column=1, columnspan=2, sticky="we", pady=(8, 0))
+        self.security_radios = [
+            sec.add(ttk.Radiobutton(sec, text=text, value=value, variable=self.security))
+            for value, text in SECURITY_LABELS.items()]
 
         self.logins = LoginFields(self, saved, self.METHODS, self.question, self.token_place,
                                   self.changed)
@@ -201,8 +211,7 @@ class SourcePage(ServerPage):
     settings_key = "source"
     METHODS = (
         ("user", "With their own password from the users file"),
-        ("master", "As an admin, for every user (a master user; the users' passwords are "
-                   "then not needed)"),
+        ("master", "As an admin, for every user (a master user: no user passwords)"),
         ("xoauth2", "With OAuth access tokens (XOAUTH2, for hosted servers)"),
     )
     KINDS = (("imap", "An IMAP server"), ("webstar", "4D WebSTAR on this computer"))

@@ -97,7 +97,7 @@ def test_4d_webstar_through_the_wizard(wizard, kerio, tmp_path, screenshots, mon
     assert text_of(page.file_label) == ("4D WebSTAR: 3 post office(s), 8 domain(s), 12 user(s) "
                                         "(6 to migrate, 6 left out)")
     problems = text_of(page.problems_label)
-    assert problems.startswith("6 user(s) of the 4D configuration are not migrated:\n"
+    assert problems.startswith("6 users of the 4D configuration are not migrated:\n"
                                "   nopass@example.com (post office Head Office): no password")
     assert "… and 1 more (4d2kms --list lists them all" in problems
     rows = {row(page.tree, i)["address"]: row(page.tree, i) for i in page.tree.get_children()}

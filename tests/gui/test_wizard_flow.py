@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 from dovecot import make_message
-from drive import press, pump, row, shot, text_of, type_into
+from drive import press, pump, row, shot, text_of, try_next, type_into
 from helpers import ADMIN_PASSWORD, store_flags, write_csv
 
 from kimt.core.events import DONE, FAILED
@@ -83,6 +83,8 @@ def test_the_whole_wizard(wizard, src, dst, tmp_path, screenshots):
     page.security.set("none")
     assert page.kind.get() == "master"
     assert str(w.next_button.cget("state")) == "disabled"
+    assert text_of(page.logins.admin_password_error) == ""  # not before it was reached
+    try_next(w)
     assert text_of(page.logins.admin_password_error) == "Enter the admin's password"
     type_into(w, page.logins.admin_user, "admin")
     type_into(w, page.logins.admin_password, ADMIN_PASSWORD)
@@ -99,7 +101,7 @@ def test_the_whole_wizard(wizard, src, dst, tmp_path, screenshots):
     assert "Load the users file" in text_of(page.selection_error)
     page.load(str(users))
     assert "line 2" in text_of(page.problems_label)
-    assert "3 of 3 selected" == text_of(page.count_label)
+    assert "3 of 3 selected" == text_of(w.note_label)
     assert page.encoding.get() == "Unicode (UTF-8)"
     for iid in page.tree.get_children():
         values = row(page.tree, iid)

@@ -12,7 +12,7 @@ import json
 import re
 
 from dovecot import make_message
-from drive import all_text, press, pump, shot, text_of, type_into
+from drive import all_text, press, pump, shot, text_of, try_next, type_into
 from helpers import ADMIN_PASSWORD, assert_same_mail, write_csv
 from kerio_api import ADMIN, ADMIN_PW, MASTER_PW
 
@@ -70,7 +70,9 @@ def test_kerio_migration_through_the_wizard(wizard, kerio, tmp_path, screenshots
     type_into(w, k.api, f"{api.host}:{api.port}")
     type_into(w, k.user, ADMIN)
     type_into(w, k.password, ADMIN_PW)
-    assert disabled(w.next_button) and text_of(k.master_error).startswith("Enter the master")
+    assert disabled(w.next_button)
+    try_next(w)
+    assert text_of(k.master_error).startswith("Enter the master")
     type_into(w, k.master_password, MASTER_PW)
     k.generate.set(True)
     w.root.update()
@@ -172,6 +174,7 @@ def test_master_separator_on_the_destination_and_local_part_on_the_source(
     assert d.logins.separator_entry.winfo_ismapped()
     type_into(w, d.logins.separator, "")
     assert disabled(w.next_button)
+    try_next(w)
     assert text_of(d.logins.separator_error).startswith("The master separator is empty")
     type_into(w, d.logins.separator, "a b")
     assert "can't contain spaces" in text_of(d.logins.separator_error)
@@ -202,6 +205,7 @@ def test_login_fields_are_checked_beside_them(wizard, screenshots):
     assert s.logins.token_frame.winfo_ismapped() and not disabled(w.next_button)
     type_into(w, s.logins.token_command, 'get-token "unclosed')
     assert disabled(w.next_button)
+    try_next(w)
     assert text_of(s.logins.token_error) == "The token command: No closing quotation"
     type_into(w, s.logins.token_command, "get-token --for-imap")
     assert not disabled(w.next_button)
@@ -215,10 +219,13 @@ def test_login_fields_are_checked_beside_them(wizard, screenshots):
     w.root.update()
     k = d.kerio
     assert disabled(w.next_button)
+    assert text_of(k.user_error) == ""  # not before the field was reached
+    assert text_of(w.reason_label) == "Fill in the fields above to go on."
+    try_next(w)
     assert text_of(w.reason_label) == "Complete the marked fields to go on."
-    assert text_of(k.user_error) == "Enter the Kerio administrator's name"
+    assert text_of(k.user_error) == "Enter the admin's name"
     assert k.user_error.winfo_ismapped()  # beside the field, not in a pop-up
-    assert text_of(k.password_error) == "Enter the administrator's password"
+    assert text_of(k.password_error) == "Enter the password"
     type_into(w, k.user, ADMIN)
     type_into(w, k.password, ADMIN_PW)
     type_into(w, k.api, "kerio.example.com:99999")

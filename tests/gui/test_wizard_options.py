@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from dovecot import make_message
-from drive import press, pump, row, shot, text_of, type_into
+from drive import press, pump, row, shot, text_of, try_next, type_into
 from helpers import ADMIN_PASSWORD, write_csv
 from kerio_api import ADMIN, ADMIN_PW
 
@@ -100,6 +100,7 @@ def test_post_migrate_script_in_the_wizard(wizard, src, dst, tmp_path, screensho
     assert str(w.next_button.cget("state")) == "normal"  # the script is optional
     type_into(w, page.script, str(tmp_path / "missing.py"))
     assert str(w.next_button.cget("state")) == "disabled"
+    try_next(w)
     assert text_of(page.script_error) == (f"The post-migrate script {tmp_path / 'missing.py'} "
                                           "does not exist")
     script = tmp_path / "after.py"
