@@ -34,7 +34,7 @@ from ..core.provision import (
     outcome_words,
     summary,
 )
-from ..core.report import duration, finish_line, number, size, state_counts, verdict
+from ..core.report import duration, finish_line, number, plural, size, state_counts, verdict
 from ..system import open_path
 from .common import PAD, Page, PageHost, autowrap, tone
 
@@ -219,7 +219,8 @@ class ResultPage(Page):
                 if r.rerun and r.mail_state in (DONE, PROBLEMS)]
         altered = sum(r.altered_total for r in results)
         if altered:
-            news.append(f"{number(altered)} message(s) were stored differently by the new "
+            news.append(f"{plural(altered, 'message')} "
+                        f"{'was' if altered == 1 else 'were'} stored differently by the new "
                         "server (listed in the Report log): they are there and are never "
                         "copied again.")
         what = "needs attention" if script_failed else "is not complete"

@@ -89,7 +89,7 @@ def test_kerio_migration_through_the_wizard(wizard, kerio, tmp_path, screenshots
     press(w, page.api_line.trust_button)
     pump(w, lambda: text_of(page.api_line.result).startswith("Logged in"), what="API login")
     assert text_of(page.api_line.result) == (
-        f"Logged in to the Kerio admin API at {api.host}:{api.port} as {ADMIN}; 1 domain(s): "
+        f"Logged in to the Kerio admin API at {api.host}:{api.port} as {ADMIN}; 1 domain: "
         "existing.net.")
     assert k.fingerprint == api.fingerprint and page.fingerprint == ""
     shot(w, screenshots, "3-destination-kerio")
@@ -102,7 +102,7 @@ def test_kerio_migration_through_the_wizard(wizard, kerio, tmp_path, screenshots
 
     # What Kerio did, in the Report's words; mail written through X-MASTERAUTH
     accounts = text_of(w.result_page.accounts_label)
-    assert accounts.startswith("Kerio: 2 domain(s) created; users: 2 created, 1 already "
+    assert accounts.startswith("Kerio: 2 domains created; users: 2 created, 1 already "
                                "there, 1 refused. Their generated passwords are in the Report")
     assert accounts.endswith("Not created: listed below with Kerio's reason.")
     assert (f"{ROOT}: FAILED: Kerio refused to create the account: This user name is "
@@ -125,7 +125,7 @@ def test_kerio_migration_through_the_wizard(wizard, kerio, tmp_path, screenshots
 
     # The generated passwords are nowhere in the window (so in no screenshot), nor settings
     seen = all_text(w.root)
-    assert JDOE in seen and "Kerio: 2 domain(s) created" in seen  # the walk sees the pages
+    assert JDOE in seen and "Kerio: 2 domains created" in seen  # the walk sees the pages
     for secret in [*generated.values(), ADMIN_PW, MASTER_PW]:
         assert secret not in seen
     w.close()
