@@ -19,10 +19,12 @@ since ("latest answer wins").
 
 from __future__ import annotations
 
+import os
 import queue
 import tkinter as tk
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from tkinter import font as tkfont
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -419,6 +421,24 @@ def scrolled_table(master: tk.Misc, columns: tuple[tuple[str, str, int], ...], *
     for tag, colour in tags.items():
         tree.tag_configure(tag, foreground=colour)
     return frame, tree
+
+
+def documents_folder() -> str:
+    """Where a file dialog starts the first time: the user's documents folder (its
+    localized name from the XDG user dirs on Linux, e.g. Dokumenty), else home."""
+    home = Path.home()
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "user-dirs.dirs"
+    try:
+        for line in config.read_text(encoding="utf-8").splitlines():
+            name, _, value = line.partition("=")
+            if name.strip() == "XDG_DOCUMENTS_DIR":
+                folder = Path(value.strip().strip('"').replace("$HOME", str(home)))
+                if folder.is_dir():
+                    return str(folder)
+    except OSError:
+        pass
+    documents = home / "Documents"
+    return str(documents if documents.is_dir() else home)
 
 
 WIDEST_COLUMN = 600  # px: a longer address or name is read with the table's scrollbar

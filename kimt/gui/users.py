@@ -46,6 +46,7 @@ from .common import (
     Page,
     PageHost,
     autowrap,
+    documents_folder,
     fit_columns,
     scrolled_table,
     tone,
@@ -129,7 +130,7 @@ class UsersPage(Page):
         bar.add(ttk.Label(bar, text="Filter:"))
         self.filter = tk.StringVar()
         self.filter.trace_add("write", lambda *a: self.fill())
-        self.filter_entry = bar.add(ttk.Entry(bar, textvariable=self.filter, width=18))
+        self.filter_entry = bar.add(ttk.Entry(bar, textvariable=self.filter, width=14))
         self.login_filter = tk.StringVar(value=LOGIN_FILTERS[0])
         self.login_filter_box = bar.add(ttk.Combobox(
             bar, textvariable=self.login_filter, values=LOGIN_FILTERS, state="readonly",
@@ -141,9 +142,6 @@ class UsersPage(Page):
         self.none_button = bar.add(ttk.Button(bar, text="Select none",
                                               bootstyle="secondary-outline",
                                               command=lambda: self.select_shown(False)))
-        self.unselect_failed_button = bar.add(ttk.Button(
-            bar, text="Unselect failed logins", bootstyle="secondary-outline",
-            command=self.unselect_failed))
         self.bar = bar
 
         table, self.tree = scrolled_table(
@@ -153,7 +151,8 @@ class UsersPage(Page):
         table.grid(row=3, column=0, sticky="nsew")
         # Over the empty table when the filter lets nobody through: says so.
         self.empty_label = ttk.Label(table, text="", bootstyle="secondary")
-        self.shown_rows: list[int] = []
+        self.shown_rows: list[int] = []  # the rows the filters let through
+        self.rows_made = 0  # rows 0 … this-1 are in the table, shown or not
         self.tree.bind("<Button-1>", self.clicked)
         self.tree.bind("<space>", lambda e: self.toggle(self.tree.focus()))
         self.details = autowrap(ttk.Label(self, text="", justify="left"))
@@ -169,6 +168,10 @@ class UsersPage(Page):
         self.estimate_button = ttk.Button(actions, text="Estimate", command=self.estimate,
                                           bootstyle="primary-outline")
         self.estimate_button.pack(side="left", padx=(6, 0))
+        self.unselect_failed_button = ttk.Button(  # beside the check that finds them
+            actions, text="Unselect failed logins", bootstyle="secondary-outline",
+            command=self.unselect_failed)
+        self.unselect_failed_button.pack(side="left", padx=(6, 0))
         saved = wizard.settings
         self.choices = FolderChoices(tuple(saved.exclude_folders), tuple(saved.include_folders),
                                      tuple(saved.map_folders))
@@ -256,14 +259,16 @@ class UsersPage(Page):
         current = Path(self.script.get().strip()).expanduser()
         path = filedialog.askopenfilename(
             parent=self, title="Program to run after each mailbox",
-            initialdir=str(current.parent) if current.parent.is_dir() else None)
+            initialdir=str(current.parent) if current.parent.is_dir() and self.script.get().strip()
+            else self.wizard.settings.csv_folder or documents_folder())
         if path:
             self.script.set(path)
 
     # -- the file -----------------------------------------------------------------------
 
     def choose_file(self) -> None:
-        """The file dialog, in the folder of the last file, that file preselected."""
+        """The file dialog, in the folder of the last file, that file preselected (the
+        first time: the documents folder)."""
         settings = self.wizard.settings
         last = Path(settings.csv_file) if settings.csv_file else None
         if last is not None and not last.is_file():
@@ -271,7 +276,7 @@ class UsersPage(Page):
         folder = str(last.parent) if last is not None else settings.csv_folder
         path = filedialog.askopenfilename(
             parent=self, title="Users file (CSV)",
-            initialdir=folder if folder and os.path.isdir(folder) else None,
+            initialdir=folder if folder and os.path.isdir(folder) else documents_folder(),
             initialfile=last.name if last is not None else None,
             filetypes=[("Users file", "*.csv *.txt"), ("All files", "*")])
         if path:
@@ -404,8 +409,9 @@ class UsersPage(Page):
     def populate(self) -> None:
         """A row for every user, made once per file: filtering only shows some of them
         (thousands of rows are not made again at every key typed in the filter)."""
-        self.tree.delete(*self.tree.get_children())
+        self.tree.delete(*(str(i) for i in range(self.rows_made)))  # the hidden ones too
         self.shown_rows = []
+        self.rows_made = len(self.accounts.accounts) if self.accounts else 0
         for i, account in enumerate(self.accounts.accounts if self.accounts else []):
             self.tree.insert("", "end", iid=str(i), values=self.row(i, account),
                              tags=self.tags(i))
@@ -547,7 +553,7 @@ class UsersPage(Page):
         known = [e for i, e in self.estimates.items() if i in self.checked and e.ok]
         nbytes = sum(e.bytes for e in known)
         if chosen > LARGE_USERS or nbytes > LARGE_BYTES:
-            text = (f"{chosen} users" + (f", {size(nbytes)} estimated" if known else "")
+            text = (f"{number(chosen)} users" + (f", {size(nbytes)} estimated" if known else "")
                     + ": a large set. Migrate it in parts — filter by domain or select about "
                     f"{LARGE_USERS} users at a time, e.g. one part a night. Each part can be "
                     "run again later: only what is missing is copied.")
