@@ -23,6 +23,7 @@ import re
 import sys
 import tkinter as tk
 from pathlib import Path
+from tkinter import font as tkfont
 
 import ttkbootstrap as ttk
 
@@ -35,7 +36,7 @@ from ..core.servers import ServerConfig
 from ..core.webstar import WebstarConfig
 from ..system import SingleInstance
 from . import settings as settings_store
-from .common import PAD, ConfirmDialog, Tasks, autowrap, keyboard
+from .common import PAD, ConfirmDialog, PageView, Tasks, autowrap, keyboard
 from .result import ResultPage
 from .run import MigrationRun, PasswordsRequest, PasswordsRun
 from .server import DestinationPage, SourcePage
@@ -86,10 +87,8 @@ class Wizard:
         self.subtitle_label = ttk.Label(main, text="", justify="left", bootstyle="secondary")
         self.subtitle_label.grid(row=1, column=0, sticky="we", padx=PAD * 2, pady=(4, 0))
         autowrap(self.subtitle_label)
-        body = ttk.Frame(main)
+        body = self.page_view = PageView(main)
         body.grid(row=2, column=0, sticky="nsew")
-        body.columnconfigure(0, weight=1)
-        body.rowconfigure(0, weight=1)
 
         self.welcome_page = WelcomePage(body, self)
         self.source_page = SourcePage(body, self)
@@ -100,16 +99,21 @@ class Wizard:
         self.pages = [self.welcome_page, self.source_page, self.destination_page,
                       self.users_page, self.status_page, self.result_page]
         self.step_labels = []
-        for n, page in enumerate(self.pages, 1):
-            name = "Welcome" if page is self.welcome_page else page.title
-            label = ttk.Label(side, text=f"{n}   {name}", padding=(0, 6), width=18,
-                              bootstyle="secondary @chrome")
+        # The current step in bold, in the size of the others (a bare "-weight bold"
+        # is 12 points: the sidebar took a quarter of a 1024 px window).
+        self.bold = tkfont.nametofont("TkDefaultFont").copy()
+        self.bold.configure(weight="bold")
+        names = [f"{n}   {'Welcome' if p is self.welcome_page else p.title}"
+                 for n, p in enumerate(self.pages, 1)]
+        side_width = max(self.bold.measure(name) for name in names) + 4
+        for n, name in enumerate(names):
+            label = ttk.Label(side, text=name, padding=(0, 6), bootstyle="secondary @chrome")
             label.pack(anchor="w")
-            label.bind("<Button-1>", lambda e, n=n - 1: self.go_to(n))
+            label.bind("<Button-1>", lambda e, n=n: self.go_to(n))
             self.step_labels.append(label)
+        ttk.Frame(side, width=side_width, height=0, bootstyle="@chrome").pack()  # (no jumps)
         for page in self.pages:
-            page.grid(row=0, column=0, sticky="nsew")
-            page.grid_remove()  # hidden pages are unmapped: Tab never lands on them
+            body.add(page)
 
         ttk.Separator(main).grid(row=3, column=0, sticky="we")
         nav = ttk.Frame(main, padding=(PAD * 2, PAD))
@@ -140,12 +144,9 @@ class Wizard:
         return self.pages[self.index]
 
     def show(self, index: int) -> None:
-        for page in self.pages:
-            if page is not self.pages[index]:
-                page.grid_remove()
         self.index = index
         page = self.page
-        page.grid()
+        self.page_view.show(page)
         self.title_label.configure(text=page.title)
         self.subtitle_label.configure(text=page.subtitle)
         page.on_show()
@@ -163,6 +164,7 @@ class Wizard:
         self.back_button.configure(
             state="normal" if page.can_go_back and self.index > 0 and not running
             else "disabled")
+        self.page_view.after_idle(self.page_view.fit)  # the page may have grown
         self.reason_label.configure(
             text="" if not reason else "Complete the marked fields to go on."
             if page.shows_errors() else "Fill in the fields above to go on.")
@@ -170,7 +172,7 @@ class Wizard:
         for n, label in enumerate(self.step_labels):
             label.configure(bootstyle="primary @chrome" if n == self.index
                             else "secondary @chrome",
-                            font="-weight bold" if n == self.index else "",
+                            font=self.bold if n == self.index else "",
                             cursor="hand2" if self.can_go_to(n) else "")
 
     def can_go_to(self, index: int) -> bool:

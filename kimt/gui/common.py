@@ -390,6 +390,109 @@ class Flow(ttk.Frame):
             self.configure(width=width_needed)
 
 
+class PageView(ttk.Frame):
+    """Where the pages are shown, one at a time; a page taller than the window scrolls.
+
+    Each page (a child of this frame) is a window item of a canvas: the page
+    shown has the canvas's width and at least its height; when it needs more
+    (the Kerio destination with a certificate prompt in a 1024×700 window) a
+    scrollbar appears, the mouse wheel scrolls it, and a field that gets the
+    keyboard is scrolled into view. Hidden pages' items are hidden, so their
+    widgets are unmapped: Tab never lands on them.
+    """
+
+    CHECK_MS = 300  # how often a page's height is looked at (it grows without telling)
+
+    def __init__(self, master: tk.Misc):
+        super().__init__(master)
+        self.columnconfigure(0, weight=1)
+        self.rowconfigure(0, weight=1)
+        self.canvas = tk.Canvas(self, highlightthickness=0, borderwidth=0,
+                                background=ttk.Style().colors.bg)
+        self.canvas.grid(row=0, column=0, sticky="nsew")
+        self.bar = ttk.Scrollbar(self, orient="vertical", command=self.canvas.yview)
+        self.canvas.configure(yscrollcommand=self.bar.set)
+        self.items: dict[tk.Misc, int] = {}
+        self.current: tk.Misc | None = None
+        self.canvas.bind("<Configure>", lambda e: self.fit())
+        self.bind_all("<FocusIn>", self._into_view, add="+")
+        for wheel in ("<MouseWheel>", "<Button-4>", "<Button-5>"):
+            self.bind_all(wheel, self._wheel, add="+")
+        self._job = self.after(self.CHECK_MS, self._check)
+
+    def add(self, page: tk.Misc) -> None:
+        self.items[page] = self.canvas.create_window(0, 0, window=page, anchor="nw",
+                                                     state="hidden")
+
+    def show(self, page: tk.Misc) -> None:
+        if self.current is not None:
+            self.canvas.itemconfigure(self.items[self.current], state="hidden")
+        self.current = page
+        self.canvas.itemconfigure(self.items[page], state="normal")
+        self.canvas.yview_moveto(0)
+        self.fit()
+
+    def scrolls(self) -> bool:
+        return bool(self.bar.winfo_ismapped())
+
+    def fit(self) -> None:
+        page = self.current
+        if page is None or not self.winfo_exists():
+            return
+        width, height = self.canvas.winfo_width(), self.canvas.winfo_height()
+        if width <= 1:  # not on screen yet
+            return
+        need = page.winfo_reqheight()
+        full = max(need, height)
+        self.canvas.itemconfigure(self.items[page], width=width, height=full)
+        self.canvas.configure(scrollregion=(0, 0, width, full))
+        if need > height and not self.scrolls():
+            self.bar.grid(row=0, column=1, sticky="ns")
+        elif need <= height and self.scrolls():
+            self.bar.grid_remove()
+            self.canvas.yview_moveto(0)
+        self.keep_in_view(self.focus_get())  # the page grew or shrank around it
+
+    def _check(self) -> None:
+        self._job = self.after(self.CHECK_MS, self._check)
+        page = self.current
+        if page is not None and int(self.canvas.itemcget(self.items[page], "height") or 0) \
+                != max(page.winfo_reqheight(), self.canvas.winfo_height()):
+            self.fit()
+
+    def _on_page(self, widget: object) -> bool:
+        return (isinstance(widget, tk.Misc) and self.current is not None
+                and str(widget).startswith(str(self.current) + "."))
+
+    def _into_view(self, event: tk.Event) -> None:
+        widget = event.widget
+        # (its frames get a FocusIn too, on the way: only the focused widget counts)
+        if isinstance(widget, tk.Misc) and widget.focus_get() is widget:
+            self.keep_in_view(widget)
+
+    def keep_in_view(self, widget: tk.Misc | None) -> None:
+        """Scroll the page so that `widget` (the keyboard's) can be seen."""
+        if widget is None or not self.scrolls() or not self._on_page(widget):
+            return
+        full = float(str(self.canvas.cget("scrollregion")).split()[3])
+        top = widget.winfo_rooty() - self.current.winfo_rooty()
+        shown_from, shown_to = (f * full for f in self.canvas.yview())
+        if top < shown_from or top + widget.winfo_height() > shown_to:
+            self.canvas.yview_moveto(max(0.0, (top - PAD) / full))
+
+    def _wheel(self, event: tk.Event) -> None:
+        widget = event.widget
+        if not self.scrolls() or not self._on_page(widget) \
+                or widget.winfo_class() in ("Treeview", "Text", "TCombobox", "TSpinbox"):
+            return
+        up = event.num == 4 or getattr(event, "delta", 0) > 0
+        self.canvas.yview_scroll(-3 if up else 3, "units")
+
+    def destroy(self) -> None:
+        self.after_cancel(self._job)
+        super().destroy()
+
+
 def scrolled_table(master: tk.Misc, columns: tuple[tuple[str, str, int], ...], *,
                    numeric: tuple[str, ...], stretch: tuple[str, ...], selectmode: str,
                    minwidth: int, tags: dict[str, str], centered: tuple[str, ...] = (),
@@ -487,25 +590,48 @@ class TestLine(ttk.Frame):
         self.result = autowrap(ttk.Label(self, text=text, justify="left",
                                          bootstyle="secondary"))
         self.result.grid(row=0, column=0, sticky="we")
+        # The fingerprint in a fixed-width font, broken only between its groups: read
+        # side by side with the server's, not wrapped in the middle of a hex pair.
+        self.fingerprint_label = ttk.Label(self, font="TkFixedFont", justify="left")
         self.trust_frame = ttk.Frame(self)
+        self.trust_frame.columnconfigure(1, weight=1)
         self.trust_button = ttk.Button(self.trust_frame, text="Trust exactly this certificate",
                                        command=self._trust, bootstyle="warning")
-        self.trust_button.pack(side="left")
-        ttk.Label(self.trust_frame, text="Compare the fingerprint with the one on the server "
-                  "first.", bootstyle="secondary").pack(side="left", padx=(PAD, 0))
+        self.trust_button.grid(row=0, column=0, sticky="w")
+        autowrap(ttk.Label(self.trust_frame, text="Compare the fingerprint with the one on the "
+                           "server first.", bootstyle="secondary", justify="left")).grid(
+            row=0, column=1, sticky="we", padx=(PAD, 0))
 
     def say(self, kind: str, text: str, offer: str | None = None) -> None:
         """Show an answer; with `offer`, a fingerprint the admin may choose to trust."""
+        if offer and offer in text:
+            text = text.replace(offer, "").rstrip(" .") + ":"
+            self.fingerprint_label.configure(text=fingerprint_lines(offer))
+            self.fingerprint_label.grid(row=1, column=0, sticky="w", pady=(4, 0))
+        else:
+            self.fingerprint_label.grid_remove()
         tone(self.result, "warning" if offer else kind, text)
         self.offered = offer or ""
         if offer:
-            self.trust_frame.grid(row=1, column=0, sticky="w", pady=(6, 0))
+            self.trust_frame.grid(row=2, column=0, sticky="we", pady=(6, 0))
         else:
             self.trust_frame.grid_remove()
 
     def _trust(self) -> None:
         self.trust_frame.grid_remove()
         self.on_trust(self.offered)
+
+
+def fingerprint_lines(fingerprint: str, per_line: int = 16) -> str:
+    """'SHA256:AB:CD:…' (32 groups) on two lines of 16 groups, the second under the first."""
+    prefix, sep, body = fingerprint.partition(":")
+    if not sep or prefix.upper() != "SHA256":
+        prefix, body = "", fingerprint
+    else:
+        prefix += ":"
+    groups = body.split(":")
+    lines = [":".join(groups[i:i + per_line]) for i in range(0, len(groups), per_line)]
+    return (":\n" + " " * len(prefix)).join(lines).join((prefix, ""))
 
 
 class ConfirmDialog(ttk.Toplevel):

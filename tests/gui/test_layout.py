@@ -66,6 +66,21 @@ def test_nothing_is_cut_at_1024x700(wizard, src, dst, tmp_path, screenshots):
     page.kind.set("kerio")
     try_next(w)
     problems += walk(w, "destination-kerio", screenshots)
+    # A certificate prompt on the tallest page: the page scrolls, the button is reached.
+    page.security.set("auto")
+    type_into(w, page.host, f"{src.host}:{src.port}")  # its certificate is self-signed
+    press(w, page.test_button)
+    pump(w, lambda: page.imap_line.trust_frame.winfo_ismapped(), what="the certificate")
+    pump(w, w.page_view.scrolls, what="the page to scroll")
+    trust = page.imap_line.trust_button
+    trust.focus_force()
+    settle(w, 0.3)
+    view = w.page_view.canvas
+    assert view.winfo_rooty() <= trust.winfo_rooty() and (
+        trust.winfo_rooty() + trust.winfo_height() <= view.winfo_rooty() + view.winfo_height())
+    problems += walk(w, "destination-kerio-certificate", screenshots)
+    page.security.set("none")
+    type_into(w, page.host, f"{dst.host}:{dst.port}")
     page.kind.set("master")
     type_into(w, page.logins.admin_user, "admin")
     type_into(w, page.logins.admin_password, ADMIN_PASSWORD)
@@ -90,18 +105,19 @@ def test_nothing_is_cut_at_1024x700(wizard, src, dst, tmp_path, screenshots):
 
 
 def test_a_full_screen_geometry_comes_back_inside_the_screen(home):
-    settings = settings_store.load()
-    w = make_window(settings)
+    w = make_window()
     try:
         root = w.root
         screen_w, screen_h = root.winfo_screenwidth(), root.winfo_screenheight()
         for saved in (f"{screen_w}x{screen_h}+0+0",  # remembered at full screen
                       f"{screen_w + 300}x{screen_h + 200}+0+40",
                       f"1100x760+{screen_w + 500}+{screen_h + 300}"):  # a screen gone since
+            w.destroy()  # (saves its own geometry)
+            settings = settings_store.load()
             settings.geometry = saved
             settings_store.save(settings)
-            w.destroy()
             w = make_window()
+            assert w.settings.geometry == saved
             root = w.root
             settle(w, 0.3)
             bottom = w.next_button.winfo_rooty() + w.next_button.winfo_height()

@@ -3,6 +3,7 @@ passwords only — against real Dovecot servers, driven through the widgets."""
 
 from __future__ import annotations
 
+import re
 import sys
 
 from dovecot import make_message
@@ -49,7 +50,10 @@ def test_detect_in_the_wizard(wizard, src, dst, tmp_path, screenshots):
     type_into(w, page.host, f"{src.host}:{src.port}")
     press(w, page.test_button)
     pump(w, lambda: page.imap_line.trust_frame.winfo_ismapped(), what="the certificate question")
-    assert src.fingerprint in text_of(page.imap_line.result)
+    shown = text_of(page.imap_line.fingerprint_label)
+    assert "".join(shown.split()) == src.fingerprint  # whole, in its own fixed-width lines
+    assert all(re.fullmatch(r"(SHA256:)?([0-9A-F]{2}:){15}[0-9A-F]{2}:?", line.strip())
+               for line in shown.splitlines())  # broken between groups, never in a pair
     press(w, page.imap_line.trust_button)
     pump(w, lambda: text_of(page.imap_line.result).startswith("Connected"), what="connected")
     answer = text_of(page.imap_line.result)

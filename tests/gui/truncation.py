@@ -1,5 +1,8 @@
 """Text cut off in a window: every label, button, choice, field and table cell measured.
 
+A widget that reaches past the edge of a frame it is in (the window's bottom)
+counts as cut too, unless that frame scrolls (`PageView` with its scrollbar).
+
 `clipped(window)` walks the widgets that are on screen and measures each text
 with the widget's own font (`tkinter.font.Font.measure`) against the room the
 widget has: labels, buttons, radio and check buttons (one line each, or their
@@ -127,6 +130,27 @@ def table_problems(tree: ttk.Treeview) -> list[str]:
     return problems
 
 
+def outside(widget: tk.Misc) -> list[str]:
+    """The widget reaches past the bottom or the right of a frame it is in (the window's
+    edge included): that part of it is not seen."""
+    right = widget.winfo_rootx() + widget.winfo_width()
+    bottom = widget.winfo_rooty() + widget.winfo_height()
+    master = widget.master
+    while master is not None:
+        if getattr(master, "scrolls", lambda: False)():  # what is below is scrolled to
+            break
+        if (bottom > master.winfo_rooty() + master.winfo_height() + 1
+                or right > master.winfo_rootx() + master.winfo_width() + 1):
+            text = ""
+            try:
+                text = str(widget.cget("text"))[:40]
+            except tk.TclError:
+                pass
+            return [f"{where(widget)} {text!r}: past the edge of {master}"]
+        master = master.master
+    return []
+
+
 def clipped(window: tk.Misc, allow: tuple[str, ...] = ()) -> list[str]:
     """Every text in `window` cut off now (widgets on screen only); `allow`: substrings
     of problem lines that are expected (a cell whose start is all that is meant)."""
@@ -136,6 +160,8 @@ def clipped(window: tk.Misc, allow: tuple[str, ...] = ()) -> list[str]:
         if not widget.winfo_viewable():
             return
         kind = widget.winfo_class()
+        if kind in LABELS + FIELDS + ("Treeview",):
+            problems.extend(outside(widget))
         if kind in LABELS:
             problems.extend(label_problems(widget))
         elif kind in FIELDS:
