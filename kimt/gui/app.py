@@ -6,10 +6,15 @@ front and exits), then the window. `Wizard` is the one thing that knows
 every page: it is their `PageHost`, owns the remembered settings and the
 run, and passes values between pages (the source server to the users page's
 checks, the pages' values into the run). It disables Next while the page
-reports a `problem()`. A migration is built from the pages' `ServerConfig`s,
-the destination's Kerio account creation and the selected accounts into the
-same `RunRequest` the CLI builds, run by `MigrationRun` (with "Passwords only"
-ticked, `PasswordsRun`, as `kimt migrate --passwords-only`), and followed here:
+reports a `problem()`; Next pressed then makes every field of the page say
+what it lacks (`Page.reveal_errors`) and puts the keyboard on the first.
+Pages are shown one at a time in a `layout.PageView` (a page taller than the
+window scrolls); entering one puts the keyboard on its first field, and the
+steps already done can be clicked in the sidebar. A migration is built from
+the pages' `ServerConfig`s, the destination's Kerio account creation and the
+selected accounts into the same `RunRequest` the CLI builds, run by
+`MigrationRun` (with "Passwords only" ticked, `PasswordsRun`, as
+`kimt migrate --passwords-only`), and followed here:
 the status page is shown its events, the result page the outcome. With 4D
 WebSTAR as the source, the configuration the source page read goes to the
 users page and into the run as `4d2kms` builds it (`options.webstar_request`).
@@ -36,7 +41,8 @@ from ..core.servers import ServerConfig
 from ..core.webstar import WebstarConfig
 from ..system import SingleInstance
 from . import settings as settings_store
-from .common import PAD, ConfirmDialog, PageView, Tasks, autowrap, keyboard
+from .common import PAD, ConfirmDialog, Tasks, autowrap
+from .layout import PageView, keyboard
 from .result import ResultPage
 from .run import MigrationRun, PasswordsRequest, PasswordsRun
 from .server import DestinationPage, SourcePage

@@ -29,18 +29,9 @@ from ..core.options import server_config, webstar_source
 from ..core.provision import KerioProvisioning
 from ..core.servers import ServerConfig, parse_host
 from ..core.webstar import DEFAULT_IMAP_PORT, WebstarConfig
-from .common import (
-    LABEL_WIDTH,
-    PAD,
-    FieldError,
-    Flow,
-    Latest,
-    Page,
-    PageHost,
-    TestLine,
-    labeled_entry,
-)
+from .common import LABEL_WIDTH, PAD, FieldError, Latest, Page, PageHost, TestLine, labeled_entry
 from .kerio import KerioSection
+from .layout import Flow
 from .logins import LoginFields
 from .settings import ServerSettings
 from .webstar import WebstarSection

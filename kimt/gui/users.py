@@ -4,7 +4,9 @@ The file is read by `core.accounts` exactly as `kimt migrate` reads it;
 changing the encoding reads it again. When the source is 4D WebSTAR, the
 users of its configuration (`core.webstar`, as the wizard hands it over)
 take the file's place, and those left out are listed with the reason. Rows
-are keyed by their position in the file. Check logins and Estimate run
+are keyed by their position in the file and made once per file; the filters
+(text, login result) only choose which are shown, so thousands of users
+filter at once, and Select all / Unselect act on the rows shown. Check logins and Estimate run
 `core.survey` in background threads (on the source server the wizard hands
 over) and fill each row as its answer comes back, an unexpected error
 included; a new survey or file drops the answers still on their way. With
@@ -38,20 +40,9 @@ from ..core.report import number, plural, size
 from ..core.script import post_migrate_script
 from ..core.servers import AUTO, ServerConfig
 from ..core.webstar import WebstarConfig
-from .common import (
-    PAD,
-    FieldError,
-    Flow,
-    Latest,
-    Page,
-    PageHost,
-    autowrap,
-    documents_folder,
-    fit_columns,
-    scrolled_table,
-    tone,
-)
+from .common import PAD, FieldError, Latest, Page, PageHost, autowrap, scrolled_table, tone
 from .folders import FolderChoices, FolderDialog
+from .layout import Flow, documents_folder, fit_columns
 from .settings import Settings
 
 CHECKED, UNCHECKED = "☑", "☐"
