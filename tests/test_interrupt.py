@@ -143,3 +143,40 @@ def test_thirty_megabyte_message_with_bounded_memory(dovecot_factory, tmp_path):
     peak = worker_peaks_mb(proc)
     assert peak, "the worker logs its peak memory"
     assert max(peak) < 250, f"peak {max(peak)} MB for a 30 MB message"
+
+
+def test_ctrl_c_result_counts_the_whole_mailbox(dovecot_factory, tmp_path):
+    """Stopped half-way, a mailbox's verdict counts against all its messages (its folders'
+    STATUS at the start), not those listed before the stop; one never reached says "not
+    started", not "0 of 0"; the totals say which mailboxes were not counted. The run is
+    held to 20 messages a second, so the Ctrl+C certainly lands mid-mailbox."""
+    src, dst = dovecot_factory(), dovecot_factory()
+    other = "anna@example.com"
+    for user in (USER, other):
+        src.add_user(user, PASSWORD)
+        dst.add_user(user, "x")
+    src.append_many(USER, "INBOX", [make_message(f"in {i}") for i in range(150)])
+    src.create_folder(USER, "Lists/dev.team")
+    src.append_many(USER, "Lists/dev.team", [make_message(f"dev {i}") for i in range(54)])
+    src.append_many(other, "INBOX", [make_message(f"anna {i}") for i in range(5)])
+    users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD), (other, PASSWORD)])
+    args = migrate_args(src, dst, users, tmp_path / "logs", "--workers", "1",
+                        "--batch-mb", "0.005", "--max-messages-per-second", "20")
+    proc = start_kimt(args)
+    try:
+        wait_for(lambda: inbox_count(dst) >= 20, 60, "copying to start")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    copied = inbox_count(dst) + len(dst.messages(USER, "Lists/dev.team"))
+    assert 20 <= copied < 204
+    said = f"{USER}: stopped: {copied} of 204 copied. Run again to finish"
+    assert said in out
+    assert f"{other}: not started. Run again to copy it." in out
+    assert "0 of 0" not in out
+    report = report_of(out)
+    assert said in report
+    assert "Messages on the source: 204 (1 mailbox not started, not counted)" in report

@@ -285,7 +285,8 @@ def run_mailbox(job: MailboxJob) -> MailboxResult:
     held = None
     try:
         if stop_event.is_set():
-            return MailboxResult(account.email, STOPPED, "stopped before it started")
+            return MailboxResult(account.email, STOPPED, "stopped before it started",
+                                 started=False)
         if not job.verify:
             held = _hold_mailbox(dd, settings, account.email, stopped.is_set, outbox.append)
         slots = slots_of(job.run, {"source": settings.limits.source_connections,
@@ -293,7 +294,8 @@ def run_mailbox(job: MailboxJob) -> MailboxResult:
         return MailboxRun(account, settings, outbox.append, stopped.is_set, job.verify,
                           slots=slots).run()
     except StoppedError:
-        return MailboxResult(account.email, STOPPED, "stopped before it started")
+        return MailboxResult(account.email, STOPPED, "stopped before it started",
+                                 started=False)
     finally:
         if held is not None:
             try:

@@ -182,7 +182,8 @@ def _mailboxes(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
         MAILBOX.set(account.email)
         events.put(MailboxStarted(account.email, os.getpid()))
         if stop.is_set():
-            result = MailboxResult(account.email, STOPPED, "stopped before it started")
+            result = MailboxResult(account.email, STOPPED, "stopped before it started",
+                                   started=False)
         else:
             result = MailboxRun(account, settings, events.put, stop.is_set, verify,
                                 pacing=pacing).run()
@@ -559,12 +560,15 @@ class Engine:
             if email not in results:
                 state, why = (STOPPED, "stopped by the user") if self._stop.is_set() else (
                     FAILED, "not processed (the worker stopped unexpectedly)")
-                if any(email in emails for emails in in_flight.values()) and (
-                        not self._stop.is_set()):
+                taken = any(email in emails for emails in in_flight.values())
+                if taken and not self._stop.is_set():
                     why = "the worker process stopped unexpectedly"
+                elif taken:  # stopped at once: its worker ended before its result was sent
+                    why = "stopped at once while it was being copied"
                 if self.cluster is not None and not self._stop.is_set():
                     why = "not finished: the Dask scheduler lost it (it stopped answering)"
-                results[email] = MailboxResult(email, state, why)
+                results[email] = MailboxResult(email, state, why,
+                                               started=taken or state != STOPPED)
                 self._emit(MailboxFinished(results[email]))
         return [results[e] for e in order]
 

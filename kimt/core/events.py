@@ -104,6 +104,10 @@ class MailboxResult:
     advice: str = ""
     rerun: bool = False  # the journal knew this mailbox: a run after an earlier one
     script: ScriptOutcome | None = None  # the post-migrate script's, when it ran
+    # Every folder to copy was counted (STATUS) before the first was copied, so `total`
+    # is the whole mailbox even when it stopped half-way; False: only what was listed.
+    counted: bool = False
+    started: bool = True  # False: the run stopped before this mailbox's turn
 
     @property
     def mail_state(self) -> str:
@@ -177,6 +181,24 @@ class MailboxStarted:
     email: str
     pid: int = 0  # the worker that took it
     where: str = ""  # the worker machine that took it (a cluster run)
+
+
+@dataclass
+class ListingFolders:
+    """A mailbox is logged in and lists its folders, then counts their messages (seconds
+    for a big one, before the first `FolderProgress`)."""
+
+    email: str
+
+
+@dataclass
+class MailboxCounted:
+    """The folders a mailbox copies and their messages on the source, counted (STATUS)
+    before the first is copied: what its progress and its result are counted against."""
+
+    email: str
+    folders: int
+    messages: int
 
 
 @dataclass
@@ -283,5 +305,5 @@ class RunFinished:
     accounts: ProvisionResult | None = None  # what the Kerio step did (no passwords)
 
 
-Event = (RunStarted | MailboxStarted | FolderProgress | Notice | LogLine | ScriptStarted
-         | MailboxFinished | RunFinished)
+Event = (RunStarted | MailboxStarted | ListingFolders | MailboxCounted | FolderProgress | Notice
+         | LogLine | ScriptStarted | MailboxFinished | RunFinished)

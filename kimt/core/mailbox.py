@@ -39,6 +39,8 @@ from .events import (
     Event,
     FolderProgress,
     FolderResult,
+    ListingFolders,
+    MailboxCounted,
     MailboxResult,
     Notice,
 )
@@ -346,10 +348,15 @@ class MailboxRun:
                     return res
             self._open_journal()
             self._with_retries("logging in", lambda: None)
+            self.emit(ListingFolders(self.account.email))
             maps = self._with_retries("listing folders", self._plan_folders)
             assert isinstance(maps, list)
             selectable = [m for m in maps if m.source.selectable]
             statuses = self._statuses(selectable)
+            res.counted = all(m.source.name in statuses[0] for m in selectable)
+            if res.counted:
+                self.emit(MailboxCounted(self.account.email, len(selectable), sum(
+                    statuses[0][m.source.name].messages for m in selectable)))
             self._folders(selectable, *statuses)
             clean = (res.missing == 0 and not res.folder_problems and not res.failed_folders)
             res.state = DONE if clean and (self.verify or not res.skipped) else PROBLEMS
@@ -459,17 +466,21 @@ class MailboxRun:
 
     def _statuses(self, maps: list[FolderMap],
                   ) -> tuple[dict[str, FolderStatus], dict[str, FolderStatus]]:
-        """Every folder's STATUS on both sides, one round trip each, when the journal
-        knows this mailbox. Only a shortcut: when it fails, every folder is listed."""
-        if self.journal is None or self.verify or not maps or not self.journal.knows(
-                self.settings.source.address, self.account.email):
+        """Every folder's STATUS on the source, one round trip: the whole mailbox is
+        counted before anything is copied (a stopped run says "156 of 204"). On the
+        destination too when the journal knows this mailbox (its unchanged folders are
+        skipped). Only a shortcut: when it fails, every folder is listed."""
+        if not maps:
             return {}, {}
         assert self.src and self.dst
         src, dst = self.src, self.dst
+        known = self.journal is not None and not self.verify and self.journal.knows(
+            self.settings.source.address, self.account.email)
         try:
             return self.lane.both(
                 lambda: src.status_many([m.source.name for m in maps]),
-                lambda: dst.status_many([m.destination_name for m in maps if m.exists]))
+                lambda: dst.status_many([m.destination_name for m in maps if m.exists])
+                if known else {})
         except KimtError as e:
             log.info("%s: STATUS of the folders failed (%s); listing every folder",
                      self.account.email, e)
@@ -503,6 +514,7 @@ class MailboxRun:
                 self.emit(FolderProgress(self.account.email, result.folder, number, count,
                                          src.messages, src.messages, 0))
             else:
+                result.total = src.messages if src is not None else 0  # until it is listed
                 todo.append((number, fmap, result, src))
         lanes = min(self.settings.connections, len(todo))
         if lanes <= 1:

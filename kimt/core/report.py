@@ -142,8 +142,9 @@ def verdict(r: MailboxResult, verify: bool = False) -> str:
             if r.total else ""
         return f"FAILED: {r.error.rstrip('.')}{done}. {r.advice or 'Run again to finish.'}"
     if r.state == STOPPED:
-        return (f"stopped: {number(on_dest)} of {number(r.total)} messages are on the "
-                "destination. Run again to finish (nothing is copied twice).")
+        return stopped_words(r, verify) + (
+            ". Run again to finish (nothing is copied twice)." if r.started
+            else ". Run again to copy it.")
     altered = r.altered_total
     differently = (f" ({number(altered)} of them stored differently by the destination"
                    + (", listed above)" if r.altered else ", reported when they were copied)")
@@ -164,6 +165,37 @@ def verdict(r: MailboxResult, verify: bool = False) -> str:
     if r.folder_problems:
         parts.append(f"{plural(len(r.folder_problems), 'folder problem')}, listed above")
     return "; ".join(parts) + "."
+
+
+def stopped_words(r: MailboxResult, verify: bool = False) -> str:
+    """How far a stopped mailbox got, counted against the whole mailbox (its folders'
+    STATUS at the start), never against only the folders it had reached."""
+    if not r.started:
+        return "not started"
+    if not r.folders:  # stopped while logging in or listing, or its worker was ended
+        return "stopped before its folders were listed" if r.error.startswith(
+            "stopped by the user") else r.error
+    on_dest = r.copied + r.already
+    if not r.counted:  # the STATUS at the start failed: the folders not reached are unknown
+        return (f"stopped: {number(on_dest)} messages are on the destination; the folders "
+                "not reached yet were not counted")
+    if verify:
+        return (f"stopped: {number(r.already)} of {number(r.total)} messages found on the "
+                "destination so far")
+    if r.already:
+        return (f"stopped: {number(on_dest)} of {number(r.total)} messages are on the "
+                f"destination ({number(r.copied)} copied in this run)")
+    return f"stopped: {number(r.copied)} of {number(r.total)} copied"
+
+
+def source_messages(results: list[MailboxResult]) -> str:
+    """The messages on the source of the mailboxes a run reached; those it never started
+    were not counted, which is said."""
+    text = number(sum(r.total for r in results))
+    waiting = sum(not r.started for r in results)
+    if waiting:
+        text += f" ({waiting} mailbox{'es' if waiting > 1 else ''} not started, not counted)"
+    return text
 
 
 def _message_lines(title: str, items: list[Skipped], limit: int = 200,
@@ -275,7 +307,7 @@ def totals(results: Iterable[MailboxResult], seconds: float, verify: bool = Fals
              f"  Time: {duration(seconds)}",
              f"  Mailboxes: {len(results)} ({state_counts(results)})",
              f"  Folders: {number(sum(len(r.folders) for r in results))}",
-             f"  Messages on the source: {number(sum(r.total for r in results))}"]
+             f"  Messages on the source: {source_messages(results)}"]
     if verify:
         lines.append(f"  Missing on the destination: {number(sum(r.missing for r in results))}")
     else:

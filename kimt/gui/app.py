@@ -242,6 +242,7 @@ class Wizard:
         self.run = run
         self.last_accounts = list(accounts)
         self.status_page.begin(accounts, self.users_page.expected_messages(), passwords_only)
+        self.result_page.clear()  # nothing of an earlier run's result carries over
         self.show(self.pages.index(self.status_page))
         run.start()
         self.root.after(RUN_POLL_MS, self.follow_run)

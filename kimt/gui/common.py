@@ -250,10 +250,11 @@ class Page(ttk.Frame):
         self.wizard.refresh()
 
     def first_field(self) -> tk.Widget | None:
-        """Where the keyboard goes when the page is shown: its first field that takes
-        text (None: the wizard's Next)."""
+        """Where the keyboard goes when the page is shown: its first field to fill in
+        (None: the wizard's Next). A read-only entry (a path to copy) is not one."""
         return next((w for w in descendants(self) if w.winfo_class() in TEXT_FIELDS
-                     and usable(w)), None)
+                     and usable(w) and not (w.winfo_class() == "TEntry"
+                                            and str(w.cget("state")) == "readonly")), None)
 
     def reveal_errors(self) -> tk.Widget | None:
         """Next was tried: every field says what is wrong with it now. Returns the

@@ -34,9 +34,18 @@ from ..core.provision import (
     outcome_words,
     summary,
 )
-from ..core.report import duration, finish_line, number, plural, size, state_counts, verdict
-from ..system import open_path
+from ..core.report import (
+    duration,
+    finish_line,
+    number,
+    plural,
+    size,
+    source_messages,
+    state_counts,
+    verdict,
+)
 from .common import PAD, Page, PageHost, autowrap, tone
+from .logview import LogViewer, open_folder, path_field, selectable, set_path, show_log
 
 SHOWN_ACCOUNTS = 8  # addresses named per line; the Report log lists every one
 
@@ -81,7 +90,8 @@ class ResultPage(Page):
         box.grid(row=4, column=0, sticky="nsew")
         box.columnconfigure(0, weight=1)
         box.rowconfigure(0, weight=1)
-        self.problems = tk.Text(box, height=6, wrap="word", relief="flat", padx=8, pady=6)
+        self.problems = selectable(tk.Text(box, height=6, wrap="word", relief="flat", padx=8,
+                                           pady=6))
         self.problems.grid(row=0, column=0, sticky="nsew")
         scroll = ttk.Scrollbar(box, orient="vertical", command=self.problems.yview)
         scroll.grid(row=0, column=1, sticky="ns")
@@ -90,13 +100,13 @@ class ResultPage(Page):
         logs = ttk.Frame(self)
         logs.grid(row=5, column=0, sticky="we", pady=(PAD, 0))
         self.report_button = ttk.Button(logs, text="Open Report log", bootstyle="primary",
-                                        command=lambda: self.open(self.report_path))
+                                        command=lambda: self.show_log("Report log"))
         self.report_button.pack(side="left")
         self.debug_button = ttk.Button(logs, text="Open Debug log", bootstyle="secondary",
-                                       command=lambda: self.open(self.debug_path))
+                                       command=lambda: self.show_log("Debug log"))
         self.debug_button.pack(side="left", padx=(6, 0))
         self.folder_button = ttk.Button(logs, text="Open log folder", bootstyle="secondary",
-                                        command=lambda: self.open(self.log_dir))
+                                        command=self.open_folder)
         self.folder_button.pack(side="left", padx=(6, 0))
         self.save_button = ttk.Button(logs, text="Save a copy…", bootstyle="secondary-outline",
                                       command=self.save_copy)
@@ -109,13 +119,39 @@ class ResultPage(Page):
         self.again_hint.grid(row=6, column=0, sticky="we", pady=(4, 0))
         self.error_label = autowrap(ttk.Label(self, text="", bootstyle="danger"))
         self.error_label.grid(row=7, column=0, sticky="we")
+        where = ttk.Frame(self)  # a path that can be selected and copied (`path_field`)
+        where.grid(row=8, column=0, sticky="we", pady=(4, 0))
+        where.columnconfigure(1, weight=1)
+        self.path_label = ttk.Label(where, text="Logs of this run:", bootstyle="secondary")
+        self.path_label.grid(row=0, column=0, sticky="w", padx=(0, 6))
+        self.path_entry = path_field(where)
+        self.path_entry.grid(row=0, column=1, sticky="we")
+        self.viewers: dict[Path, LogViewer] = {}  # open log windows, by file
 
-    def open(self, path) -> None:
-        try:
-            open_path(path)
-            self.error_label.configure(text="")
-        except OSError as e:
-            tone(self.error_label, "danger", f"Could not open it: {e}")
+    def show_log(self, kind: str) -> None:
+        """The run's Report or Debug log in KIMT's own window (`logview`)."""
+        path = self.report_path if kind == "Report log" else self.debug_path
+        if path is not None:
+            show_log(self, self.viewers, path, kind)
+
+    def open_folder(self) -> None:
+        if self.log_dir is not None:
+            tone(self.error_label, "danger", open_folder(self.log_dir, "below"))
+
+    def clear(self) -> None:
+        """A new run starts: nothing of the last one stays (its logs, figures, lines);
+        the log windows already open stay, each named after its run's folder."""
+        self.finished = None
+        self.report_path = self.debug_path = self.log_dir = None
+        tone(self.headline, "default", "")
+        for value in self.figures.values():
+            value.configure(text="")
+        self.accounts_label.configure(text="")
+        self._problems([], "")
+        self.again_hint.configure(text="")
+        self.error_label.configure(text="")
+        self.path_label.configure(text="Logs of this run:")
+        set_path(self.path_entry, None)
 
     def save_copy(self) -> None:
         """A copy of the Report where the admin wants it (as `--log-file` does)."""
@@ -131,8 +167,10 @@ class ResultPage(Page):
         except KimtError as e:
             tone(self.error_label, "danger", str(e))
             return
-        tone(self.error_label, "ok", f"A copy of the Report log is at {where} (readable by "
-                                     "you alone).")
+        tone(self.error_label, "ok", "A copy of the Report log is saved (readable by you "
+                                     "alone); its path is below.")
+        self.path_label.configure(text="Copy of the Report log:")
+        set_path(self.path_entry, where)
 
     def run_again(self) -> None:
         tone(self.error_label, "danger", self.wizard.run_again() or "")
@@ -141,7 +179,10 @@ class ResultPage(Page):
         self.finished = finished
         self.error_label.configure(text="")
         self.report_path, self.debug_path, self.log_dir = (
-            Path(finished.report_path), Path(finished.debug_path), Path(finished.log_dir))
+            Path(p) if p else None
+            for p in (finished.report_path, finished.debug_path, finished.log_dir))
+        self.path_label.configure(text="Logs of this run:")
+        set_path(self.path_entry, self.log_dir)
 
     def _problems(self, lines: list[str], nothing: str) -> None:
         self.problems.configure(state="normal")
@@ -194,7 +235,7 @@ class ResultPage(Page):
             "Time": duration(finished.seconds),
             "Users": users,
             "Folders": number(sum(len(r.folders) for r in results)),
-            "Messages on the source": number(sum(r.total for r in results)),
+            "Messages on the source": source_messages(results),
             "Copied": number(copied),
             "Already on the destination": number(sum(r.already for r in results)),
             "Size copied": size(sum(r.bytes_copied for r in results)),

@@ -2,18 +2,23 @@
 
 A view of the run, which the wizard owns: it hands over the engine's events
 as it drains them (`handle`, then `tick`) and tells the page when Stop was
-asked for (`show_stopping`). A mailbox's progress is its finished folders
-plus the current one; with an Estimate its messages are counted against the
-estimated total, otherwise against its folders. Speed and ETA are computed
-from the bytes copied and that fraction. A passwords-only run shows each
-user's outcome instead (`PasswordOutcome`).
+asked for (`show_stopping`). Before its first folder a mailbox says what it
+does (logging in, listing folders: `ListingFolders`); then its messages are
+counted against the total the engine counted on the source at its start
+(`MailboxCounted`; an Estimate until then), and its progress is the sum of
+its folders' (two lanes copy folders side by side, so progress events of
+different folders interleave). Speed and ETA are computed from the bytes
+copied and that fraction. The folder's name is cut at its start to fit its
+column; how many folders are done has a column of its own. A passwords-only
+run shows each user's outcome instead (`PasswordOutcome`).
 """
 
 from __future__ import annotations
 
 import time
 import tkinter as tk
-from dataclasses import dataclass
+import tkinter.font as tkfont
+from dataclasses import dataclass, field
 
 import ttkbootstrap as ttk
 
@@ -28,6 +33,8 @@ from ..core.events import (
     STOPPED,
     WAITING,
     FolderProgress,
+    ListingFolders,
+    MailboxCounted,
     MailboxFinished,
     MailboxResult,
     MailboxStarted,
@@ -37,12 +44,18 @@ from ..core.events import (
     ScriptStarted,
 )
 from ..core.passwords import PasswordOutcome
-from ..core.report import number, size
+from ..core.report import number, size, stopped_words
 from .common import PAD, Page, PageHost, autowrap, scrolled_table, tone
 
-COLUMNS = (("address", "Address", 190), ("state", "State", 140), ("folder", "Folder", 150),
-           ("messages", "Messages", 100), ("size", "Size", 70), ("speed", "Speed", 80),
-           ("eta", "Time left", 80))
+# Wide enough for their words ("done with problems", "12,345 / 23,456") and together
+# as wide as the table at the window's first size (the bytes copied are in the line
+# above the table); a smaller window scrolls the table sideways rather than squeeze a
+# column. Address and Folder take any room left.
+COLUMNS = (("address", "Address", 152), ("state", "State", 150), ("folder", "Folder", 142),
+           ("folders", "Folders", 68), ("messages", "Messages", 100), ("speed", "Speed", 76),
+           ("eta", "Time left", 78))
+# What a mailbox does before its first folder's progress (`ListingFolders`, `MailboxCounted`).
+LOGGING_IN, LISTING, COUNTED = "logging in…", "listing folders…", "listing messages…"
 
 
 def clock(seconds: float) -> str:
@@ -55,27 +68,30 @@ def clock(seconds: float) -> str:
 @dataclass
 class Progress:
     email: str
-    expected: int = 0  # messages estimated beforehand (0: unknown)
+    expected: int = 0  # messages on the source: estimated, then counted (0: unknown)
     state: str = WAITING
-    folder: str = ""
-    folder_number: int = 0
+    phase: str = ""  # before the first folder's progress: LOGGING_IN, LISTING, COUNTED
+    folder: str = ""  # the folder of the latest progress (lanes copy several at once)
     folder_count: int = 0
-    folder_done: int = 0
-    folder_total: int = 0
-    folder_bytes: int = 0
-    done_before: int = 0  # messages of the finished folders
-    bytes_before: int = 0
+    # folder number -> (messages handled, its messages, bytes copied): the folders
+    # seen so far, whichever lane reported them last.
+    folders: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     started: float = 0.0
     result: MailboxResult | None = None
     outcome: PasswordOutcome | None = None  # passwords only: what was done with it
 
     @property
     def done(self) -> int:
-        return self.done_before + self.folder_done
+        return sum(d for d, _, _ in self.folders.values())
 
     @property
     def nbytes(self) -> int:
-        return self.result.bytes_copied if self.result else self.bytes_before + self.folder_bytes
+        return (self.result.bytes_copied if self.result
+                else sum(b for _, _, b in self.folders.values()))
+
+    @property
+    def folders_done(self) -> int:
+        return sum(1 for d, t, _ in self.folders.values() if d >= t)
 
     @property
     def fraction(self) -> float:
@@ -85,8 +101,18 @@ class Progress:
             return min(1.0, self.done / self.expected)
         if not self.folder_count:
             return 0.0
-        within = self.folder_done / self.folder_total if self.folder_total else 1.0
-        return (self.folder_number - 1 + within) / self.folder_count
+        within = sum(d / t if t else 1.0 for d, t, _ in self.folders.values())
+        return min(1.0, within / self.folder_count)
+
+
+def fit(text: str, font: tkfont.Font, width: int) -> str:
+    """`text` within `width` pixels: cut at its start, where a folder path is least
+    telling ("…/dev.team"), rather than clipped at its end by the table."""
+    if font.measure(text) <= width:
+        return text
+    while text and font.measure("…" + text) > width:
+        text = text[1:]
+    return "…" + text
 
 
 class StatusPage(Page):
@@ -116,11 +142,16 @@ class StatusPage(Page):
         self.overall_label.grid(row=1, column=0, sticky="w", pady=(4, PAD / 2))
 
         table, self.tree = scrolled_table(
-            self, COLUMNS, numeric=("messages", "size", "speed", "eta"),
-            stretch=("address", "folder"), selectmode="none", minwidth=50,
+            self, COLUMNS, numeric=("folders", "messages", "speed", "eta"),
+            stretch=("address", "folder"), selectmode="none", minwidth=50, across=True,
             tags={"failed": "#b02a37", "done": "#146c43", "problems": "#997404",
                   "stopped": "#6c757d"})
         table.grid(row=2, column=0, sticky="nsew")
+        for key, _, width in COLUMNS:
+            self.tree.column(key, minwidth=width)
+        named = ttk.Style().lookup("Treeview", "font") or "TkDefaultFont"
+        self.font = (tkfont.nametofont(named) if named in tkfont.names()
+                     else tkfont.Font(font=named))
 
         bottom = ttk.Frame(self)
         bottom.grid(row=3, column=0, sticky="we", pady=(PAD, 0))
@@ -156,17 +187,19 @@ class StatusPage(Page):
                                       "then stops.")
             case MailboxStarted(email=email):
                 p = self.rows[email]
-                p.state, p.started = MIGRATING, time.monotonic()
+                p.state, p.started, p.phase = MIGRATING, time.monotonic(), LOGGING_IN
+                self.show(p)
+            case ListingFolders(email=email):
+                self.rows[email].phase = LISTING
+                self.show(self.rows[email])
+            case MailboxCounted(email=email):
+                p = self.rows[email]
+                p.phase, p.expected, p.folder_count = COUNTED, event.messages, event.folders
                 self.show(p)
             case FolderProgress(email=email):
                 p = self.rows[email]
-                if event.folder_number != p.folder_number:
-                    p.done_before += p.folder_total if p.folder_number else 0
-                    p.bytes_before += p.folder_bytes
-                p.folder, p.folder_number, p.folder_count = (event.folder, event.folder_number,
-                                                             event.folder_count)
-                p.folder_done, p.folder_total, p.folder_bytes = (event.done, event.total,
-                                                                 event.bytes_copied)
+                p.phase, p.folder, p.folder_count = "", event.folder, event.folder_count
+                p.folders[event.folder_number] = (event.done, event.total, event.bytes_copied)
                 self.show(p)
             case Notice(email=email, text=text):
                 self.notice.configure(text=f"{email}: {text}")
@@ -176,11 +209,11 @@ class StatusPage(Page):
                 self.show(p)
             case ScriptStarted(email=email):
                 p = self.rows[email]
-                p.state, p.folder = RUNNING_SCRIPT, ""
+                p.state, p.folder, p.phase = RUNNING_SCRIPT, "", ""
                 self.show(p)
             case MailboxFinished(result=result):
                 p = self.rows.setdefault(result.email, Progress(result.email))
-                p.state, p.result, p.folder = result.state, result, ""
+                p.state, p.result, p.folder, p.phase = result.state, result, "", ""
                 self.show(p)
             case RunFinished(fatal=fatal) if fatal:
                 tone(self.notice, "danger", fatal)
@@ -188,12 +221,19 @@ class StatusPage(Page):
     def values(self, p: Progress) -> tuple:
         if p.outcome is not None:
             return (p.email, p.state, p.outcome.reason, "", "", "", "")
-        speed = eta = ""
+        speed = eta = folders = ""
         if p.result is not None:
             r = p.result
-            messages = f"{number(r.copied + r.already)} / {number(r.total)}"
+            messages = (f"{number(r.copied + r.already)} / {number(r.total)}" if r.folders
+                        else "" if r.started else stopped_words(r))  # "not started"
+            if r.folders:
+                folders = number(len(r.folders))
         elif p.state in (MIGRATING, RUNNING_SCRIPT):
             messages = number(p.done) + (f" / {number(p.expected)}" if p.expected else "")
+            if p.phase in (LOGGING_IN, LISTING) and not p.expected:
+                messages = ""  # not counted yet: no "0" that looks like an empty mailbox
+            if p.folder_count:
+                folders = f"{p.folders_done} / {p.folder_count}"
             elapsed = time.monotonic() - p.started
             if elapsed > 0.5 and p.nbytes:
                 speed = f"{size(p.nbytes / elapsed)}/s"
@@ -201,10 +241,10 @@ class StatusPage(Page):
                 eta = clock(elapsed * (1 - p.fraction) / p.fraction)
         else:
             messages = f"0 / {number(p.expected)}" if p.expected else ""
-        folder = (f"{p.folder} ({p.folder_number} of {p.folder_count})"
-                  if p.folder and p.result is None else "")
-        return (p.email, p.state, folder, messages, size(p.nbytes) if p.nbytes else "",
-                speed, eta)
+        folder = p.phase
+        if p.folder and p.result is None:
+            folder = fit(p.folder, self.font, int(self.tree.column("folder", "width")) - 10)
+        return (p.email, p.state, folder, folders, messages, speed, eta)
 
     def show(self, p: Progress) -> None:
         tag = {DONE: "done", FAILED: "failed", PROBLEMS: "problems", SCRIPT_FAILED: "problems",
@@ -224,9 +264,11 @@ class StatusPage(Page):
                        if p.result is not None or p.outcome is not None)
         elapsed = time.monotonic() - self.started
         what = "users done" if self.passwords else "mailboxes finished"
+        copied = sum(p.nbytes for p in self.rows.values())
         self.overall_label.configure(
             text=f"{finished} of {len(self.rows)} {what}  ·  {whole:.0%}  ·  "
-                 f"elapsed {clock(elapsed)}")
+                 + (f"{size(copied)} copied  ·  " if copied else "")
+                 + f"elapsed {clock(elapsed)}")
         for p in self.rows.values():
             if p.state == MIGRATING:
                 self.show(p)

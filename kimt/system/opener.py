@@ -24,4 +24,5 @@ def open_path(path: str | os.PathLike) -> None:
                          stderr=subprocess.DEVNULL, start_new_session=True,
                          env=environ_for_programs())
     except FileNotFoundError:
-        raise OSError(f"{command[0]} is not installed: open {target} by hand") from None
+        raise OSError(f"this computer has no program to open it with ({command[0]} is not "
+                      "installed)") from None

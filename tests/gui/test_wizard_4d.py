@@ -139,8 +139,9 @@ def test_4d_webstar_through_the_wizard(wizard, kerio, tmp_path, screenshots, mon
     monkeypatch.setattr(result.filedialog, "asksaveasfilename", lambda **kw: str(copy))
     press(w, w.result_page.save_button)
     assert copy.read_text(encoding="utf-8") == report and copy.stat().st_mode & 0o777 == 0o600
-    assert text_of(w.result_page.error_label) == (f"A copy of the Report log is at {copy} "
-                                                  "(readable by you alone).")
+    assert text_of(w.result_page.error_label) == ("A copy of the Report log is saved "
+                                                  "(readable by you alone); its path is below.")
+    assert w.result_page.path_entry.get() == str(copy)  # a path that can be selected
     monkeypatch.setattr(result.filedialog, "asksaveasfilename",
                         lambda **kw: str(tmp_path / "gone" / "r.log"))
     press(w, w.result_page.save_button)

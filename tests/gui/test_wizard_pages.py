@@ -10,6 +10,7 @@ from drive import press, pump, row, shot, text_of, try_next, type_into
 from helpers import ADMIN_PASSWORD, write_csv
 
 from kimt.core.events import DONE, STOPPED
+from kimt.core.report import verdict
 from kimt.gui import settings as settings_store
 from kimt.gui.app import make_window
 
@@ -175,6 +176,9 @@ def test_closing_while_migrating_asks_first(wizard, src, dst, tmp_path, screensh
     run.join(20)
     assert run.finished is not None
     assert run.finished.stopped or all(r.state == DONE for r in run.finished.results)
+    # John's mailbox was being copied when its worker was ended: never "not started".
+    john = next(r for r in run.finished.results if r.email == JDOE)
+    assert john.started and "not started" not in verdict(john)
 
 
 def _alive(w) -> bool:

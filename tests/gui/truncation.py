@@ -97,9 +97,9 @@ def field_problems(widget: tk.Misc) -> list[str]:
     if widget.winfo_class() != "TEntry":
         room -= ARROW
     need = font.measure(text)
-    readonly = str(widget.cget("state")) in ("readonly", "disabled")
-    # A field typed into scrolls; a choice box or a read-only field must show it all.
-    if need > room and (readonly or widget.winfo_class() == "TCombobox"):
+    # An entry scrolls (what was typed, a path to select and copy); a choice box's
+    # choice is only read, so it must show all of it.
+    if need > room and widget.winfo_class() == "TCombobox":
         return [f"{where(widget)}: {text!r} needs {need} px, has {room}"]
     return []
 
