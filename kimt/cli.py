@@ -53,6 +53,7 @@ from .core.options import (
 from .core.presets import PRESETS
 from .core.provision import KerioProvisioning, domain_words
 from .core.provision import summary as provision_summary
+from .core.report import plural
 from .core.servers import AUTHENTICATORS, MASTER_STYLES, SECURITY_CHOICES, ServerConfig
 from .system.workers import start_early
 
@@ -516,11 +517,14 @@ def cmd_run(args: argparse.Namespace, verify: bool) -> int:
     accounts, chosen = _load_accounts(args)
     if accounts.problems:
         print(format_problems(accounts).rstrip(), file=sys.stderr)
-        print(f"kimt: the {len(accounts.problems)} line(s) above are left out; the other "
-              f"{len(accounts.accounts)} users go on.", file=sys.stderr)
+        n = len(accounts.problems)
+        print(f"kimt: the {'line' if n == 1 else f'{n} lines'} above "
+              f"{'is' if n == 1 else 'are'} left out; the other "
+              f"{plural(len(accounts.accounts), 'user')} go on.", file=sys.stderr)
     request = build_request(args, accounts, chosen, verify)
     finished = run_engine(request, ConsoleView(len(chosen), args.quiet, verify), cluster)
-    left_out = (f"{len(accounts.problems)} line(s) of the users file were left out (listed at "
+    left_out = (f"{plural(len(accounts.problems), 'line')} of the users file "
+                f"{'was' if len(accounts.problems) == 1 else 'were'} left out (listed at "
                 "the start and in the Report log)." if accounts.problems else "")
     return closing(finished, verify, left_out, args.log_file)
 

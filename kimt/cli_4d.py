@@ -34,6 +34,7 @@ from .cli import main as kimt_main
 from .core.engine import RunRequest
 from .core.errors import InputError
 from .core.options import kerio_provisioning, server_config, webstar_request, webstar_source
+from .core.report import plural
 from .core.servers import SECURITY_CHOICES, parse_host
 from .core.webstar import DEFAULT_FOLDER, DEFAULT_IMAP_PORT, MAIN_FILE, WebstarConfig, load
 
@@ -175,7 +176,9 @@ def cmd_4d2kms(args: argparse.Namespace) -> int:
         raise InputError(f"{config.path}: no user of the 4D configuration can be migrated")
     request = build_request(args, config)
     finished = run_engine(request, ConsoleView(len(config.accounts), args.quiet, False))
-    left_out = (f"{len(config.left_out)} user(s) of the 4D configuration were not migrated "
+    n = len(config.left_out)
+    left_out = (f"{plural(n, 'user')} of the 4D configuration {'was' if n == 1 else 'were'} "
+                "not migrated "
                 "(listed at the start and in the Report log)." if config.left_out else "")
     return closing(finished, False, left_out, args.log_file)
 

@@ -135,7 +135,7 @@ def test_too_many_cuts_fail_that_folder_only(seeded, proxies, tmp_path):
     assert "done with problems" in section.splitlines()[0]
     assert "'Cursed': its messages could not be listed; NOT FINISHED: gave up after 2 " \
            "reconnects (folder 'Cursed')" in section
-    assert "1 folder(s) not finished, listed above. Run again to finish them" in section
+    assert "1 folder not finished, listed above. Run again to finish them" in section
     assert f"=== {USER2} — done" in report
     assert len(dst.messages(USER2, "INBOX")) == 1
     # What could be copied was: INBOX and the folder after 'Cursed' are complete.

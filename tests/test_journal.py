@@ -63,7 +63,7 @@ def test_finish_migration_copies_new_mail_and_flags_three_way(pair, tmp_path):
     expunge(src, USER, "INBOX", src_uids[150:155])
 
     second = kimt(*args, check_rc=0)
-    assert ("Since the last run: 50 new message(s) copied, flags changed on 90 (10 left as "
+    assert ("Since the last run: 50 new messages copied, flags changed on 90 (10 left as "
             "the user changed them on the new server), 5 deleted on the old server left on "
             "the new one.") in second.stdout, second.stdout
     report = report_of(second)
@@ -81,7 +81,7 @@ def test_finish_migration_copies_new_mail_and_flags_three_way(pair, tmp_path):
     assert sum(1 for f in on_dst.values() if "\\Flagged" in f) == 90
 
     third = kimt(*args, check_rc=0)
-    assert "Since the last run: 0 new message(s) copied.\n" in third.stdout  # nothing else
+    assert "Since the last run: 0 new messages copied.\n" in third.stdout  # nothing else
     assert "Folders: 2 (2 unchanged since the last run)" in report_of(third)
 
 

@@ -142,7 +142,7 @@ def test_kerio_migration_creates_accounts_and_a_rerun_creates_and_copies_nothing
     for user in (JDOE, ANNA, OLD):
         assert_same_mail(src, dst, user)
         assert f"setuser {user}" in proxy.events  # written through X-MASTERAUTH
-    assert "Kerio: 2 domain(s) created; users: 2 created, 1 already there" in proc.stdout
+    assert "Kerio: 2 domains created; users: 2 created, 1 already there" in proc.stdout
 
     # The generated passwords are in the Report and nowhere else.
     debug = (run_dir_of(proc) / "debug.log").read_text(encoding="utf-8")
@@ -313,7 +313,7 @@ def test_planned_domains_follow_the_4d_rules(kerio):
 def test_check_admin_and_certificate_flow(kerio):
     _, _, api, _ = kerio
     api.add_domain("example.com", ["example.cz"])
-    assert "1 domain(s): example.com" in check_admin(admin_of(api))
+    assert "1 domain: example.com" in check_admin(admin_of(api))
     with pytest.raises(LoginError, match="refused the login of Admin"):
         check_admin(admin_of(api, password="nope"))
     with pytest.raises(CertificateError) as e:

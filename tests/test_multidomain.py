@@ -26,7 +26,7 @@ def test_three_domains_thirty_users_to_kerio(kerio, tmp_path):
     args = kerio_args(src, dst, api, users, tmp_path / "logs", "--workers", "6")
 
     first = kimt(*args, check_rc=0)
-    assert "Kerio: 2 domain(s) created; users: 30 created, 0 already there, 0 refused." \
+    assert "Kerio: 2 domains created; users: 30 created, 0 already there, 0 refused." \
         in first.stdout
     assert sorted(d["name"] for d in api.domains) == sorted(DOMAINS)
     assert "Domains created: alpha.example, beta.example" in report_of(first)

@@ -55,7 +55,7 @@ def test_munged_headers_no_duplicate_and_reported_once(munged, tmp_path):
     first = kimt(*args, check_rc=0)
     assert proxy.munged == 12
     assert "30 copied, 0 already there, 0 skipped" in first.stdout
-    assert "12 message(s) were stored differently by the destination" in first.stdout
+    assert "12 messages were stored differently by the destination" in first.stdout
     report = report_of(first)
     assert "Stored differently by the destination (they are there, and are not copied " \
            "again) (12):" in report
@@ -80,7 +80,7 @@ def test_munged_headers_no_duplicate_and_reported_once(munged, tmp_path):
         f.unlink()
     third = kimt(*args, check_rc=0)
     assert "0 copied, 30 already there" in third.stdout
-    assert "12 message(s) were matched loosely" in third.stdout
+    assert "12 messages were matched loosely" in third.stdout
     assert report_of(third).count("matched loosely to destination UID") == 12
     assert counts() == {"INBOX": 10, "Účty": 10, "Archive/2023": 10}
 
@@ -94,7 +94,7 @@ def test_munged_headers_no_duplicate_and_reported_once(munged, tmp_path):
     verify_args[verify_args.index("--target-port") + 1] = str(proxy.port)
     verify = kimt(*verify_args, check_rc=0)
     assert "Missing on the destination: 0" in verify.stdout
-    assert "12 message(s) were stored differently by the destination" in verify.stdout
+    assert "12 messages were stored differently by the destination" in verify.stdout
 
 
 def test_a_date_the_destination_did_not_keep_is_reported(dovecot_factory, tmp_path):
@@ -133,7 +133,7 @@ def test_without_uidplus_appended_messages_are_found_by_searching(munged, tmp_pa
     debug = (run_dir_of(first) / "debug.log").read_text(encoding="utf-8")
     assert debug.count("no APPENDUID; looking for") >= 6  # several batches per folder
     if munge:
-        assert "12 message(s) were stored differently by the destination" in first.stdout
+        assert "12 messages were stored differently by the destination" in first.stdout
     else:
         assert "stored differently" not in first.stdout
     again = kimt(*args, check_rc=0)

@@ -38,7 +38,7 @@ def test_a_sample_is_read_whole(tmp_path, form):
     assert "like an MD5 hash" in reasons["md5user@example.com"]
     assert "crypt()" in reasons["cryptic@sales.example.com"]
     assert "{SSHA}" in reasons["ssha@firma.cz"]
-    assert config.counts() == ("3 post office(s), 8 domain(s), 12 user(s) (6 to migrate, "
+    assert config.counts() == ("3 post offices, 8 domains, 12 users (6 to migrate, "
                                "6 left out)")
     assert config.post_office_of["anna@sales.example.com"] == "Sales"
 
@@ -47,11 +47,11 @@ def test_the_report_names_the_file_and_everyone_left_out(tmp_path):
     sample = write_sample(tmp_path / "4d")
     config = webstar.load(sample.main)  # the file itself works as well as its folder
     text = config.describe()
-    assert text.startswith(f"4D WebSTAR configuration {sample.main}: 3 post office(s)")
+    assert text.startswith(f"4D WebSTAR configuration {sample.main}: 3 post offices")
     assert "nopass@example.com (post office Head Office): no password in 4D" in text
     assert "gone@example.com (post office Head Office): login is disabled in 4D" in text
     assert config.post_office_lines()[0] == ("Head Office: example.com (aliases example.net, "
-                                            "example.org) — 5 user(s)")
+                                            "example.org) — 5 users")
 
 
 def test_no_password_in_a_repr_or_an_error(tmp_path):

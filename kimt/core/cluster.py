@@ -332,7 +332,8 @@ class Coordinator:
 
     def describe(self) -> str:
         """The Report header's line."""
-        workers = f"{len(self.workers)} worker(s) when it started" if self.client else ""
+        workers = (f"{len(self.workers)} worker{'' if len(self.workers) == 1 else 's'} "
+                   "when it started" if self.client else "")
         return (f"Cluster: the Dask scheduler at {self.address}"
                 + (f", {workers}" if workers else "")
                 + "; each mailbox runs on one worker machine")
@@ -362,7 +363,7 @@ class Coordinator:
                     f"{e}); check the address, the certificates and that its port is open")
         if not self.workers:
             log.warning("no Dask worker is connected yet: the mailboxes wait for one")
-        log.info("cluster %s: %d worker(s): %s", self.address, len(self.workers),
+        log.info("cluster %s: workers (%d): %s", self.address, len(self.workers),
                  ", ".join(map(str, self.workers)))
         return ""
 

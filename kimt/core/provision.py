@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from .accounts import Account
 from .events import CREATED, EXISTING, REFUSED, AccountOutcome, DomainOutcome, ProvisionResult
 from .kerio import ALREADY_EXISTS, KerioAdmin, KerioApiError, KerioClient, kerio_message
+from .report import plural
 
 log = logging.getLogger("kimt.provision")
 
@@ -101,7 +102,7 @@ def provision(settings: KerioProvisioning, accounts: Iterable[Account]) -> Provi
             _ensure_users(api, domain_id, group, settings.generate_passwords, out)
     order = {a.email: i for i, a in enumerate(accounts)}
     out.accounts.sort(key=lambda o: order.get(o.email, 0))
-    log.info("Kerio provisioning: %d domain(s) created; users: %d created, %d already there, "
+    log.info("Kerio provisioning: domains created: %d; users: %d created, %d already there, "
              "%d refused", len(out.domains_created),
              sum(o.state == CREATED for o in out.accounts),
              sum(o.state == EXISTING for o in out.accounts),
@@ -242,7 +243,7 @@ def check_admin(admin: KerioAdmin) -> str:
         domains = api.domains()
     names = ", ".join(sorted(str(d.get("name")) for d in domains)[:5])
     return (f"Logged in to the Kerio admin API at {admin.address} as {admin.user}; "
-            f"{len(domains)} domain(s)" + (f": {names}" if names else "") + ".")
+            f"{plural(len(domains), 'domain')}" + (f": {names}" if names else "") + ".")
 
 
 def outcome_words(o: AccountOutcome, with_password: bool = False,
@@ -275,7 +276,7 @@ def summary(result: ProvisionResult) -> str:
     """One sentence on what the provisioning did (the CLI's closing line, the wizard's result)."""
     count = {state: sum(o.state == state for o in result.accounts)
              for state in (CREATED, EXISTING, REFUSED)}
-    domains = f"{len(result.domains_created)} domain(s) created"
+    domains = f"{plural(len(result.domains_created), 'domain')} created"
     if result.domains:
         domains += (f", {sum(d.state == EXISTING for d in result.domains)} already there, "
                     f"{sum(d.state == REFUSED for d in result.domains)} refused")

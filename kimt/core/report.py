@@ -33,6 +33,11 @@ def number(n: int) -> str:
     return f"{n:,}".replace(",", " ")
 
 
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """3, 'line' -> '3 lines'; 1 -> '1 line' (`words` when the plural is not word + s)."""
+    return f"{number(n)} {word if n == 1 else words or word + 's'}"
+
+
 def size(n: float) -> str:
     """In KB, MB or GB, as admins read sizes (never a count of bytes)."""
     n /= 1024
@@ -186,10 +191,10 @@ def verdict(r: MailboxResult, verify: bool = False) -> str:
                      f"above). {skipped_advice(r.skipped)}")
     failed = r.failed_folders
     if failed:
-        parts.append(f"{len(failed)} folder(s) not finished, listed above. Run again to "
+        parts.append(f"{plural(len(failed), 'folder')} not finished, listed above. Run again to "
                      "finish them")
     if r.folder_problems:
-        parts.append(f"{len(r.folder_problems)} folder problem(s), listed above")
+        parts.append(f"{plural(len(r.folder_problems), 'folder problem')}, listed above")
     return "; ".join(parts) + "."
 
 
@@ -238,7 +243,7 @@ def _message_lines(title: str, items: list[Skipped], limit: int = 200,
 
 def finish_line(r: MailboxResult) -> str:
     """A re-run's news for one mailbox: new messages, flag changes, source deletions."""
-    parts = [f"{number(r.copied)} new message(s) copied"]
+    parts = [f"{plural(r.copied, 'new message')} copied"]
     if r.flags_changed or r.flags_kept:
         parts.append(f"flags changed on {number(r.flags_changed)}"
                      + (f" ({number(r.flags_kept)} left as the user changed them on the "
@@ -381,12 +386,14 @@ def closing_lines(results: list[MailboxResult], verify: bool = False) -> list[st
     lines = []
     altered = sum(r.altered_total for r in results)
     if altered:
-        lines.append(f"{number(altered)} message(s) were stored differently by the destination "
+        lines.append(f"{plural(altered, 'message')} {'was' if altered == 1 else 'were'} "
+                     "stored differently by the destination "
                      "(it changed header bytes, dates or sizes on arrival): they are there, "
                      "are listed in the Report log and are never copied again.")
     loose = sum(len(r.loose) for r in results)
     if loose:
-        lines.append(f"{number(loose)} message(s) were matched loosely (listed in the Report "
+        lines.append(f"{plural(loose, 'message')} {'was' if loose == 1 else 'were'} matched "
+                     "loosely (listed in the Report "
                      "log).")
     rerun = [r for r in results if r.rerun]
     if rerun and not verify:

@@ -31,6 +31,7 @@ from xml.parsers.expat import ExpatError
 
 from .accounts import Account, address_problem
 from .errors import InputError
+from .report import plural
 
 DEFAULT_FOLDER = "/Applications/4DWebSTAR/MailboxServer"
 MAIN_FILE = "WSMailboxServer.prefs.xml"
@@ -147,8 +148,9 @@ class WebstarConfig:
 
     def counts(self) -> str:
         """'3 post offices, 7 domains, 12 users (9 to migrate, 3 left out)'."""
-        return (f"{len(self.post_offices)} post office(s), {self.domains} domain(s), "
-                f"{self.users} user(s) ({len(self.accounts)} to migrate, "
+        return (f"{plural(len(self.post_offices), 'post office')}, "
+                f"{plural(self.domains, 'domain')}, "
+                f"{plural(self.users, 'user')} ({len(self.accounts)} to migrate, "
                 f"{len(self.left_out)} left out)")
 
     def post_office_lines(self) -> list[str]:
@@ -157,7 +159,7 @@ class WebstarConfig:
         for po in self.post_offices:
             aliases = f" (aliases {', '.join(po.aliases)})" if po.aliases else ""
             domain = po.domain or "no mail domain"
-            lines.append(f"{po.name}: {domain}{aliases} — {len(po.users)} user(s)"
+            lines.append(f"{po.name}: {domain}{aliases} — {plural(len(po.users), 'user')}"
                          + "".join(f"; {note}" for note in po.notes))
         return lines
 

@@ -6,12 +6,17 @@ front and exits), then the window. `Wizard` is the one thing that knows
 every page: it is their `PageHost`, owns the remembered settings and the
 run, and passes values between pages (the source server to the users page's
 checks, the pages' values into the run). It disables Next while the page
-reports a `problem()`, with the page's own words for why beside it. A
-migration is built from the pages' `ServerConfig`s and server kinds (the
-CLI's presets), the destination's Kerio account creation, the folder and
-public folder choices and the selected accounts into the same `RunRequest`
-the CLI builds, run by `MigrationRun` (with "Passwords only"
-ticked, `PasswordsRun`, as `kimt migrate --passwords-only`), and followed here:
+reports a `problem()`, with the page's own words for why beside it; Next
+pressed then makes every field of the page say what it lacks
+(`Page.reveal_errors`) and puts the keyboard on the first. Pages are shown one
+at a time in a `layout.PageView` (a page taller than the window scrolls);
+entering one puts the keyboard on its first field, and the steps already done
+can be clicked in the sidebar. A migration is built from the pages'
+`ServerConfig`s and server kinds (the CLI's presets), the destination's Kerio
+account creation, the folder and public folder choices and the selected
+accounts into the same `RunRequest` the CLI builds, run by `MigrationRun`
+(with "Passwords only" ticked, `PasswordsRun`, as `kimt migrate
+--passwords-only`), and followed here:
 the status page is shown its events, the result page the outcome. With 4D
 WebSTAR as the source, the configuration the source page read goes to the
 users page and into the run as `4d2kms` builds it (`options.webstar_request`).
@@ -21,9 +26,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import sys
 import tkinter as tk
 from pathlib import Path
+from tkinter import font as tkfont
 
 import ttkbootstrap as ttk
 
@@ -37,6 +44,7 @@ from ..core.webstar import WebstarConfig
 from ..system import SingleInstance
 from . import settings as settings_store
 from .common import PAD, ConfirmDialog, Tasks, autowrap
+from .layout import PageView, keyboard
 from .result import ResultPage
 from .run import MigrationRun, PasswordsRequest, PasswordsRun
 from .server import DestinationPage, SourcePage
@@ -87,10 +95,8 @@ class Wizard:
         self.subtitle_label = ttk.Label(main, text="", justify="left", bootstyle="secondary")
         self.subtitle_label.grid(row=1, column=0, sticky="we", padx=PAD * 2, pady=(4, 0))
         autowrap(self.subtitle_label)
-        body = ttk.Frame(main)
+        body = self.page_view = PageView(main)
         body.grid(row=2, column=0, sticky="nsew")
-        body.columnconfigure(0, weight=1)
-        body.rowconfigure(0, weight=1)
 
         self.welcome_page = WelcomePage(body, self)
         self.source_page = SourcePage(body, self)
@@ -101,14 +107,21 @@ class Wizard:
         self.pages = [self.welcome_page, self.source_page, self.destination_page,
                       self.users_page, self.status_page, self.result_page]
         self.step_labels = []
-        for n, page in enumerate(self.pages, 1):
-            name = "Welcome" if page is self.welcome_page else page.title
-            label = ttk.Label(side, text=f"{n}   {name}", padding=(0, 6), width=18,
-                              bootstyle="secondary @chrome")
+        # The current step in bold, in the size of the others (a bare "-weight bold"
+        # is 12 points: the sidebar took a quarter of a 1024 px window).
+        self.bold = tkfont.nametofont("TkDefaultFont").copy()
+        self.bold.configure(weight="bold")
+        names = [f"{n}   {'Welcome' if p is self.welcome_page else p.title}"
+                 for n, p in enumerate(self.pages, 1)]
+        side_width = max(self.bold.measure(name) for name in names) + 4
+        for n, name in enumerate(names):
+            label = ttk.Label(side, text=name, padding=(0, 6), bootstyle="secondary @chrome")
             label.pack(anchor="w")
+            label.bind("<Button-1>", lambda e, n=n: self.go_to(n))
             self.step_labels.append(label)
+        ttk.Frame(side, width=side_width, height=0, bootstyle="@chrome").pack()  # (no jumps)
         for page in self.pages:
-            page.grid(row=0, column=0, sticky="nsew")
+            body.add(page)
 
         ttk.Separator(main).grid(row=3, column=0, sticky="we")
         nav = ttk.Frame(main, padding=(PAD * 2, PAD))
@@ -118,11 +131,17 @@ class Wizard:
         self.next_button = ttk.Button(nav, text="Next", command=self.next, bootstyle="primary",
                                       width=16)
         self.next_button.pack(side="right")
+        # A click on Next while it waits shows what is missing (the button ignores it).
+        self.next_button.bind("<ButtonRelease-1>", lambda e: self.next()
+                              if str(self.next_button.cget("state")) == "disabled" else None)
         self.back_button = ttk.Button(nav, text="Back", command=self.back,
                                       bootstyle="secondary-outline", width=10)
         self.back_button.pack(side="right", padx=(0, 8))
+        self.note_label = ttk.Label(nav, text="")  # what Next acts on (the users selected)
+        self.note_label.pack(side="right", padx=(0, PAD))
         root.bind("<Alt-n>", lambda e: self.next())
         root.bind("<Alt-b>", lambda e: self.back())
+        keyboard(root)
         self.index = 0
         self.show(0)
 
@@ -135,15 +154,14 @@ class Wizard:
     def show(self, index: int) -> None:
         self.index = index
         page = self.page
-        page.tkraise()
+        self.page_view.show(page)
         self.title_label.configure(text=page.title)
         self.subtitle_label.configure(text=page.subtitle)
-        for n, label in enumerate(self.step_labels):
-            label.configure(bootstyle="primary @chrome" if n == index else "secondary @chrome",
-                            font="-weight bold" if n == index else "")
         page.on_show()
         self.refresh()
-        self.next_button.focus_set()
+        self.root.update_idletasks()  # mapped now: the page's fields can take the focus
+        field = page.first_field()
+        (field or self.next_button).focus_set()
 
     def refresh(self) -> None:
         page = self.page
@@ -154,10 +172,32 @@ class Wizard:
         self.back_button.configure(
             state="normal" if page.can_go_back and self.index > 0 and not running
             else "disabled")
+        self.page_view.after_idle(self.page_view.fit)  # the page may have grown
         self.reason_label.configure(text=page.reason_words(reason) if reason else "")
+        self.note_label.configure(text=page.next_note())
+        for n, label in enumerate(self.step_labels):
+            label.configure(bootstyle="primary @chrome" if n == self.index
+                            else "secondary @chrome",
+                            font=self.bold if n == self.index else "",
+                            cursor="hand2" if self.can_go_to(n) else "")
+
+    def can_go_to(self, index: int) -> bool:
+        """A step in the sidebar can be clicked: a page before this one (completed), while
+        no run is going; not the status page, which belongs to a run."""
+        return self.run is None and index < self.index and self.pages[index] is not \
+            self.status_page
+
+    def go_to(self, index: int) -> None:
+        if self.can_go_to(index):
+            self.show(index)
 
     def next(self) -> None:
         if str(self.next_button.cget("state")) == "disabled":
+            if self.run is None:  # Next tried: each field says what it lacks
+                field = self.page.reveal_errors()
+                self.refresh()
+                if field is not None:
+                    field.focus_set()
             return
         page = self.page
         if page is self.result_page:
@@ -347,25 +387,71 @@ def make_window(settings: settings_store.Settings | None = None,
                       iconphoto=str(ICON) if ICON.exists() else None, className=WM_CLASS)
     wizard = Wizard(root, settings, settings_path)
     if wizard.settings.geometry:
-        try:
-            root.geometry(wizard.settings.geometry)
-        except tk.TclError:
-            pass
+        fitted = fit_geometry(wizard.settings.geometry, work_area(root))
+        if fitted:
+            root.geometry(fitted)
     return wizard
 
 
+# What the screen loses to a taskbar or panel, and to the window's title bar and
+# borders: Tk does not know the work area on X11, so a window is kept this far inside.
+PANEL, TITLE_BAR, BORDERS = 48, 40, 16
+
+
+def work_area(root: tk.Misc) -> tuple[int, int]:
+    """The largest window (width, height) that fits on the screen with its frame."""
+    width = root.winfo_screenwidth() - BORDERS
+    height = root.winfo_screenheight() - PANEL - TITLE_BAR
+    most_width, most_height = root.wm_maxsize()  # the work area, where the system says it
+    return min(width, most_width), min(height, most_height)
+
+
+def fit_geometry(saved: str, area: tuple[int, int]) -> str | None:
+    """The remembered 'WxH+X+Y' made to fit in `area`: never larger (a window
+    remembered at full screen comes back as large as fits, not pushed down with
+    Next off the screen), never off it. None for a geometry that can't be read."""
+    match = re.fullmatch(r"(\d+)x(\d+)([+-]-?\d+)([+-]-?\d+)", saved.strip())
+    if not match:
+        return None
+    width, height = min(int(match[1]), area[0]), min(int(match[2]), area[1])
+    width, height = max(width, MIN_SIZE[0]), max(height, MIN_SIZE[1])
+    x, y = int(match[3].replace("+", "", 1)), int(match[4].replace("+", "", 1))
+    x = max(0, min(x, area[0] - width))
+    y = max(0, min(y, area[1] - height))
+    return f"{width}x{height}+{x}+{y}"
+
+
 def already_running() -> None:
-    """Tell the user (on the terminal and in a small window) and return when they click OK."""
+    """Tell the user (on the terminal and in a small window in KIMT's own style) and
+    return when they click OK."""
     print(f"{ALREADY_RUNNING}: switch to its window.", file=sys.stderr, flush=True)
     try:
-        from tkinter import messagebox
-        root = tk.Tk()
-        root.withdraw()
-        messagebox.showinfo(ALREADY_RUNNING, f"{ALREADY_RUNNING}.\n\nSwitch to its window; "
-                            "only one KIMT can run at a time.", parent=root)
-        root.destroy()
+        root = already_running_window()
     except tk.TclError:  # no display: the line on the terminal is all we can do
-        pass
+        return
+    root.mainloop()
+
+
+def already_running_window() -> ttk.Window:
+    """The small window that says so, OK focused (Space, Return or Escape close it)."""
+    root = ttk.Window(title=ALREADY_RUNNING, theme="bootstrap-light", resizable=(False, False),
+                      iconphoto=str(ICON) if ICON.exists() else None, className=WM_CLASS)
+    frame = ttk.Frame(root, padding=PAD * 2)
+    frame.pack(fill="both", expand=True)
+    ttk.Label(frame, text=f"{ALREADY_RUNNING}.", font="-size 13 -weight bold").pack(anchor="w")
+    ttk.Label(frame, text="Switch to its window: only one KIMT can run at a time.",
+              wraplength=420, justify="left").pack(anchor="w", pady=(PAD / 2, 0))
+    ok = ttk.Button(frame, text="OK", command=root.destroy, bootstyle="primary", width=10)
+    ok.pack(anchor="e", pady=(PAD * 2, 0))
+    keyboard(root)
+    for key in ("<Return>", "<Escape>"):
+        root.bind(key, lambda e: root.destroy())
+    root.update_idletasks()
+    x = (root.winfo_screenwidth() - root.winfo_reqwidth()) // 2
+    y = (root.winfo_screenheight() - root.winfo_reqheight()) // 3
+    root.geometry(f"+{x}+{y}")
+    ok.focus_force()
+    return root
 
 
 def open_wizard() -> Wizard:

@@ -23,9 +23,12 @@ import queue
 import tkinter as tk
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from tkinter import font as tkfont
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import ttkbootstrap as ttk
+
+from .layout import PAD, TEXT_FIELDS, descendants, usable
 
 if TYPE_CHECKING:
     from ..core.accounts import Account
@@ -33,7 +36,6 @@ if TYPE_CHECKING:
     from ..core.webstar import WebstarConfig
     from .settings import Settings
 
-PAD = 12
 WRAP = 640  # characters of explanatory text wrap at this many pixels
 LABEL_WIDTH = 150  # px of the label column, the same in every part of a server page
 # The label column inside a Labelframe: its border and padding make up the rest,
@@ -176,21 +178,55 @@ class PageHost(Protocol):
 class FieldError(ttk.Label):
     """The line under a field that says what is wrong with it.
 
-    When all is well it takes no room (grid only): the server pages hold many
-    fields, and a blank line under each would push the page off the window.
+    Once the field is in play (it had the keyboard, or showed an error) its
+    line stays, empty while all is well: a line that came and went while
+    typing moved the rows under the pointer (a click meant for one radio
+    button landed on the next). Until then it takes no room: the server
+    pages hold many fields, and a blank line under each would push the page
+    off a small window. The error of a field it `watch`es waits until the
+    field was left or Next was tried (`reveal`): an empty field the user
+    has not reached yet is not a mistake.
     """
 
     def __init__(self, master: tk.Misc, **kw: Any):
         super().__init__(master, text="", bootstyle="danger", wraplength=WRAP, **kw)
+        self.field: tk.Widget | None = None
+        self.revealed = True
+        self.engaged = False
+        self.pending = ""
         self._hidden = False
 
+    def watch(self, field: tk.Widget) -> FieldError:
+        """Hold this field's error back until the field is left (or Next is tried)."""
+        self.field = field
+        self.revealed = False
+        field.bind("<FocusIn>", lambda e: self.engage(), add="+")
+        field.bind("<FocusOut>", lambda e: self.reveal(), add="+")
+        return self
+
     def show(self, text: str | None) -> None:
-        if self.cget("text") != (text or ""):
-            self.configure(text=text or "")
-        if self.winfo_manager() == "grid" and not text:
+        self.pending = text or ""
+        shown = self.pending if self.revealed else ""
+        if shown:
+            self.engaged = True
+        if self.cget("text") != shown:
+            self.configure(text=shown)
+        self._place()
+
+    def reveal(self) -> None:
+        self.revealed = True
+        self.show(self.pending)
+
+    def engage(self) -> None:
+        """The field is in play: its line is kept from now on."""
+        self.engaged = True
+        self._place()
+
+    def _place(self) -> None:
+        if self.winfo_manager() == "grid" and not self.engaged:
             self.grid_remove()
             self._hidden = True
-        elif self._hidden and text:
+        elif self._hidden and self.engaged:
             self.grid()
             self._hidden = False
 
@@ -213,10 +249,15 @@ class Page(ttk.Frame):
 
     def reason_words(self, reason: str) -> str:
         """What the line beside Next says while `problem()` is `reason`."""
-        return "Complete the marked fields to go on."
+        return ("Complete the marked fields to go on." if self.shows_errors()
+                else "Fill in the fields above to go on.")
 
     def on_show(self) -> None:
         pass
+
+    def next_note(self) -> str:
+        """A few words beside Next on what it acts on ("6 of 5 000 selected"); "" for none."""
+        return ""
 
     def on_next(self) -> bool:
         """Called when Next is pressed; False keeps the wizard on this page."""
@@ -224,6 +265,29 @@ class Page(ttk.Frame):
 
     def changed(self, *_: object) -> None:
         self.wizard.refresh()
+
+    def first_field(self) -> tk.Widget | None:
+        """Where the keyboard goes when the page is shown: its first field to fill in
+        (None: the wizard's Next). A read-only entry (a path to copy) is not one."""
+        return next((w for w in descendants(self) if w.winfo_class() in TEXT_FIELDS
+                     and usable(w) and not (w.winfo_class() == "TEntry"
+                                            and str(w.cget("state")) == "readonly")), None)
+
+    def reveal_errors(self) -> tk.Widget | None:
+        """Next was tried: every field says what is wrong with it now. Returns the
+        first field with an error (for the keyboard), if any."""
+        first = None
+        for error in descendants(self):
+            if isinstance(error, FieldError):
+                error.reveal()
+                if error.pending and first is None and error.field is not None \
+                        and usable(error.field):
+                    first = error.field
+        return first
+
+    def shows_errors(self) -> bool:
+        """Whether a field of this page shows an error now (the reason Next waits)."""
+        return any(isinstance(w, FieldError) and w.cget("text") for w in descendants(self))
 
 
 def autowrap(label: ttk.Label) -> ttk.Label:
@@ -245,10 +309,12 @@ def scrolled_table(master: tk.Misc, columns: tuple[tuple[str, str, int], ...], *
     frame.rowconfigure(0, weight=1)
     tree = ttk.Treeview(frame, columns=[c[0] for c in columns], show="headings",
                         selectmode=selectmode, height=8)
+    font = tkfont.nametofont("TkDefaultFont")
     for key, heading, width in columns:
         anchor = "e" if key in numeric else "w"
         tree.heading(key, text=heading, anchor=anchor)
-        tree.column(key, width=width, minwidth=width if key in centered else minwidth,
+        least = max(minwidth, font.measure(heading) + PAD)  # a heading is never cut
+        tree.column(key, width=width, minwidth=width if key in centered else least,
                     anchor="center" if key in centered else anchor, stretch=key in stretch)
     tree.grid(row=0, column=0, sticky="nsew")
     down = ttk.Scrollbar(frame, orient="vertical", command=tree.yview)
@@ -270,7 +336,7 @@ def labeled_entry(master: tk.Misc, row: int, label: str, var: tk.StringVar,
     ttk.Label(master, text=label).grid(row=row, column=0, sticky="w", padx=(0, PAD), pady=(6, 0))
     entry = ttk.Entry(master, textvariable=var, width=width, show=show)
     entry.grid(row=row, column=1, sticky="we", pady=(6, 0))
-    error = FieldError(master)
+    error = FieldError(master).watch(entry)
     error.grid(row=row + 1, column=1, columnspan=2, sticky="w")
     if hint:
         ttk.Label(master, text=hint, bootstyle="secondary").grid(
@@ -292,19 +358,30 @@ class TestLine(ttk.Frame):
         self.result = autowrap(ttk.Label(self, text=text, justify="left",
                                          bootstyle="secondary"))
         self.result.grid(row=0, column=0, sticky="we")
+        # The fingerprint in a fixed-width font, broken only between its groups: read
+        # side by side with the server's, not wrapped in the middle of a hex pair.
+        self.fingerprint_label = ttk.Label(self, font="TkFixedFont", justify="left")
         self.trust_frame = ttk.Frame(self)
+        self.trust_frame.columnconfigure(1, weight=1)
         self.trust_button = ttk.Button(self.trust_frame, text="Trust exactly this certificate",
                                        command=self._trust, bootstyle="warning")
-        self.trust_button.pack(side="left")
-        ttk.Label(self.trust_frame, text="Compare the fingerprint with the one on the server "
-                  "first.", bootstyle="secondary").pack(side="left", padx=(PAD, 0))
+        self.trust_button.grid(row=0, column=0, sticky="w")
+        autowrap(ttk.Label(self.trust_frame, text="Compare the fingerprint with the one on the "
+                           "server first.", bootstyle="secondary", justify="left")).grid(
+            row=0, column=1, sticky="we", padx=(PAD, 0))
 
     def say(self, kind: str, text: str, offer: str | None = None) -> None:
         """Show an answer; with `offer`, a fingerprint the admin may choose to trust."""
+        if offer and offer in text:
+            text = text.replace(offer, "").rstrip(" .") + ":"
+            self.fingerprint_label.configure(text=fingerprint_lines(offer))
+            self.fingerprint_label.grid(row=1, column=0, sticky="w", pady=(4, 0))
+        else:
+            self.fingerprint_label.grid_remove()
         tone(self.result, "warning" if offer else kind, text)
         self.offered = offer or ""
         if offer:
-            self.trust_frame.grid(row=1, column=0, sticky="w", pady=(6, 0))
+            self.trust_frame.grid(row=2, column=0, sticky="we", pady=(6, 0))
         else:
             self.trust_frame.grid_remove()
 
@@ -313,6 +390,18 @@ class TestLine(ttk.Frame):
             return
         self.trust_frame.grid_remove()
         self.on_trust(self.offered)
+
+
+def fingerprint_lines(fingerprint: str, per_line: int = 16) -> str:
+    """'SHA256:AB:CD:…' (32 groups) on two lines of 16 groups, the second under the first."""
+    prefix, sep, body = fingerprint.partition(":")
+    if not sep or prefix.upper() != "SHA256":
+        prefix, body = "", fingerprint
+    else:
+        prefix += ":"
+    groups = body.split(":")
+    lines = [":".join(groups[i:i + per_line]) for i in range(0, len(groups), per_line)]
+    return (":\n" + " " * len(prefix)).join(lines).join((prefix, ""))
 
 
 class ConfirmDialog(ttk.Toplevel):

@@ -31,7 +31,7 @@ KERIO_TRUST_ADVICE = ("trust it on the Destination server page: press Test conne
 
 WRITE_LABELS = {
     "master": "with Kerio's master authentication (X-MASTERAUTH; works for every run)",
-    "user": "by logging in as each user, with the password KIMT sets or the users file gives",
+    "user": "by logging in as each user (with the password KIMT sets or the file gives)",
 }
 
 
@@ -65,7 +65,7 @@ class KerioSection(ttk.Labelframe):
         self.api_entry.grid(row=0, column=1, sticky="we", pady=(6, 0))
         self.api_hint = ttk.Label(self, text="", bootstyle="secondary")
         self.api_hint.grid(row=0, column=2, columnspan=2, sticky="w", padx=(PAD, 0), pady=(6, 0))
-        self.api_error = FieldError(self)
+        self.api_error = FieldError(self).watch(self.api_entry)
         self.api_error.grid(row=1, column=1, columnspan=3, sticky="w")
 
         label(2, "Administrator:")
@@ -74,9 +74,9 @@ class KerioSection(ttk.Labelframe):
         label(2, "Password:", column=2)
         self.password_entry = ttk.Entry(self, textvariable=self.password, width=18, show="•")
         self.password_entry.grid(row=2, column=3, sticky="we", pady=(6, 0))
-        self.user_error = FieldError(self)
+        self.user_error = FieldError(self).watch(self.user_entry)
         self.user_error.grid(row=3, column=1, sticky="w")
-        self.password_error = FieldError(self)
+        self.password_error = FieldError(self).watch(self.password_entry)
         self.password_error.grid(row=3, column=3, sticky="w")
 
         ttk.Label(self, text="Write the mail:").grid(row=4, column=0, sticky="nw", pady=(8, 0))
@@ -92,9 +92,10 @@ class KerioSection(ttk.Labelframe):
         self.master_entry.grid(row=5, column=1, sticky="we", pady=(6, 0))
         self.master_hint = ttk.Label(self, text="Kerio: Advanced options, Master authentication",
                                      bootstyle="secondary")
-        self.master_hint.grid(row=5, column=2, columnspan=2, sticky="w", padx=(PAD, 0),
+        autowrap(self.master_hint)  # on two lines in a narrow window
+        self.master_hint.grid(row=5, column=2, columnspan=2, sticky="we", padx=(PAD, 0),
                               pady=(6, 0))
-        self.master_error = FieldError(self)
+        self.master_error = FieldError(self).watch(self.master_entry)
         self.master_error.grid(row=6, column=1, columnspan=3, sticky="w")
 
         self.generate_check = ttk.Checkbutton(
@@ -153,9 +154,9 @@ class KerioSection(ttk.Labelframe):
         except KimtError as e:
             api = f"Not an address for the admin API: {e}"
         if not self.user.get().strip():
-            user = "Enter the Kerio administrator's name"
+            user = "Enter the admin's name"
         if not self.password.get():
-            password = "Enter the administrator's password"
+            password = "Enter the password"
         if self.write.get() == "master" and not self.master_password.get():
             master = "Enter the master password, or write as each user"
         self.api_error.show(api)

@@ -89,7 +89,7 @@ class LoginFields(ttk.Frame):
         self.separator_label.grid(row=1, column=1, sticky="w", padx=(PAD, 4))
         self.separator_entry = ttk.Entry(styles, textvariable=self.separator, width=4)
         self.separator_entry.grid(row=1, column=2, sticky="w")
-        self.separator_error = FieldError(styles)
+        self.separator_error = FieldError(styles).watch(self.separator_entry)
         self.separator_error.grid(row=2, column=0, columnspan=3, sticky="w")
         return frame
 

@@ -41,6 +41,7 @@ from ..core.report import (
     duration,
     finish_line,
     number,
+    plural,
     size,
     source_messages,
     state_counts,
@@ -274,7 +275,8 @@ class ResultPage(Page):
                 if r.rerun and r.mail_state in (DONE, PROBLEMS)]
         altered = sum(r.altered_total for r in results)
         if altered:
-            news.append(f"{number(altered)} message(s) were stored differently by the new "
+            news.append(f"{plural(altered, 'message')} "
+                        f"{'was' if altered == 1 else 'were'} stored differently by the new "
                         "server (listed in the Report log): they are there and are never "
                         "copied again.")
         what = "needs attention" if script_failed else "is not complete"

@@ -52,6 +52,7 @@ from .common import (
     labeled_entry,
 )
 from .kerio import KerioSection
+from .layout import Flow
 from .logins import LoginFields
 from .settings import ServerSettings
 from .webstar import WebstarSection
@@ -108,11 +109,10 @@ class ServerPage(Page):
         form.columnconfigure(1, weight=1)
         kind_label = ttk.Label(form, text="Server kind:")
         kind_label.grid(row=0, column=0, sticky="nw", pady=(6, 0))
-        kinds = ttk.Frame(form)
-        kinds.grid(row=0, column=1, columnspan=2, sticky="w", pady=(6, 0))
+        kinds = Flow(form)  # on two lines in a narrow window
+        kinds.grid(row=0, column=1, columnspan=2, sticky="we", pady=(6, 0))
         for value, text in KIND_LABELS:
-            ttk.Radiobutton(kinds, text=text, value=value, variable=self.preset).pack(
-                side="left", padx=(0, PAD))
+            kinds.add(ttk.Radiobutton(kinds, text=text, value=value, variable=self.preset))
         self.preset_hint = autowrap(ttk.Label(form, text=preset(self.preset.get()).words,
                                               bootstyle="secondary", justify="left"))
         self.preset_hint.grid(row=1, column=1, columnspan=2, sticky="we", pady=(2, 0))
@@ -120,11 +120,11 @@ class ServerPage(Page):
         self.host_entry, self.host_error = labeled_entry(
             form, 2, "Server:", self.host, hint="name or address, optionally :port")
         ttk.Label(form, text="Security:").grid(row=4, column=0, sticky="nw", pady=(8, 0))
-        sec = ttk.Frame(form)
-        sec.grid(row=4, column=1, columnspan=2, sticky="w", pady=(8, 0))
-        for value, text in SECURITY_LABELS.items():
-            ttk.Radiobutton(sec, text=text, value=value, variable=self.security).pack(
-                side="left", padx=(0, PAD))
+        sec = Flow(form)  # on two lines in a narrow window
+        sec.grid(row=4, column=1, columnspan=2, sticky="we", pady=(8, 0))
+        self.security_radios = [
+            sec.add(ttk.Radiobutton(sec, text=text, value=value, variable=self.security))
+            for value, text in SECURITY_LABELS.items()]
 
         self.logins = LoginFields(self, saved, self.METHODS, self.question, self.token_place,
                                   self.changed)
@@ -325,8 +325,7 @@ class SourcePage(ServerPage):
     settings_key = "source"
     METHODS = (
         ("user", "With their own password from the users file"),
-        ("master", "As an admin, for every user (a master user; the users' passwords are "
-                   "then not needed)"),
+        ("master", "As an admin, for every user (a master user: no user passwords)"),
         ("xoauth2", "With OAuth access tokens (XOAUTH2, for hosted servers)"),
     )
     KINDS = (("imap", "An IMAP server"), ("webstar", "4D WebSTAR on this computer"))

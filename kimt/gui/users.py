@@ -4,7 +4,9 @@ The file is read by `core.accounts` exactly as `kimt migrate` reads it;
 changing the encoding reads it again. When the source is 4D WebSTAR, the
 users of its configuration (`core.webstar`, as the wizard hands it over)
 take the file's place, and those left out are listed with the reason. Rows
-are keyed by their position in the file. Check logins and Estimate run
+are keyed by their position in the file and made once per file; the filters
+(text, login result) only choose which are shown, so thousands of users
+filter at once, and Select all / Unselect act on the rows shown. Check logins and Estimate run
 `core.survey` in background threads (on the source server the wizard hands
 over) and fill each row as its answer comes back, an unexpected error
 included; a new survey or file drops the answers still on their way. With
@@ -34,16 +36,19 @@ from ..core.accounts import ENCODING_CHOICES, ENCODING_LABELS, Account, AccountL
 from ..core.detect import detect
 from ..core.errors import KimtError
 from ..core.folder_rules import FolderRules
-from ..core.report import number, size
+from ..core.report import number, plural, size
 from ..core.script import post_migrate_script
 from ..core.servers import AUTO, ServerConfig
 from ..core.webstar import WebstarConfig
 from .common import PAD, FieldError, Latest, Page, PageHost, autowrap, scrolled_table, tone
 from .folders import FolderChoices, FolderDialog
+from .layout import Flow, documents_folder, fit_columns
 from .settings import Settings
 from .tooltip import CellTips
 
 CHECKED, UNCHECKED = "☑", "☐"
+# The table shows everyone, or only the users whose login (Check logins) came out so.
+LOGIN_FILTERS = ("All logins", "Failed logins", "Working logins", "Logins not checked")
 COLUMNS = (("use", "", 30), ("address", "Address", 170), ("name", "Full name", 120),
            ("password", "Password", 84), ("login", "Login", 140), ("folders", "Folders", 72),
            ("messages", "Messages", 90), ("size", "Size", 76))
@@ -100,8 +105,9 @@ class UsersPage(Page):
         self.encoding_label = ttk.Label(top, text="Encoding:")
         self.encoding_label.grid(row=0, column=2, sticky="e")
         self.encoding = tk.StringVar()
-        self.encoding_box = ttk.Combobox(
-            top, textvariable=self.encoding, state="disabled", width=26,
+        self.encoding_box = ttk.Combobox(  # as wide as its longest choice
+            top, textvariable=self.encoding, state="disabled",
+            width=max(len(ENCODING_LABELS[c]) for c in ENCODING_CHOICES) + 3,
             values=[ENCODING_LABELS[c] for c in ENCODING_CHOICES])
         self.encoding_box.grid(row=0, column=3, sticky="e", padx=(6, 0))
         self.encoding_box.bind("<<ComboboxSelected>>", lambda e: self.reread())
@@ -111,27 +117,34 @@ class UsersPage(Page):
                                                  justify="left"))
         self.problems_label.grid(row=2, column=0, columnspan=4, sticky="we")
 
-        bar = ttk.Frame(self)
+        bar = Flow(self, gap=6)  # on two lines in a narrow window
         bar.grid(row=1, column=0, sticky="we", pady=(PAD / 2, 4))
-        ttk.Label(bar, text="Filter:").pack(side="left")
+        bar.add(ttk.Label(bar, text="Filter:"))
         self.filter = tk.StringVar()
         self.filter.trace_add("write", lambda *a: self.fill())
-        self.filter_entry = ttk.Entry(bar, textvariable=self.filter, width=24)
-        self.filter_entry.pack(side="left", padx=(6, PAD))
-        self.all_button = ttk.Button(bar, text="Select all", bootstyle="secondary-outline",
-                                     command=lambda: self.select_shown(True))
-        self.all_button.pack(side="left")
-        self.none_button = ttk.Button(bar, text="Select none", bootstyle="secondary-outline",
-                                      command=lambda: self.select_shown(False))
-        self.none_button.pack(side="left", padx=(6, 0))
-        self.count_label = ttk.Label(bar, text="")
-        self.count_label.pack(side="left", padx=PAD)
+        self.filter_entry = bar.add(ttk.Entry(bar, textvariable=self.filter, width=14))
+        self.login_filter = tk.StringVar(value=LOGIN_FILTERS[0])
+        self.login_filter_box = bar.add(ttk.Combobox(
+            bar, textvariable=self.login_filter, values=LOGIN_FILTERS, state="readonly",
+            width=max(len(f) for f in LOGIN_FILTERS)))
+        self.login_filter_box.bind("<<ComboboxSelected>>", lambda e: self.fill())
+        self.all_button = bar.add(ttk.Button(bar, text="Select all",
+                                             bootstyle="secondary-outline",
+                                             command=lambda: self.select_shown(True)), gap=PAD)
+        self.none_button = bar.add(ttk.Button(bar, text="Select none",
+                                              bootstyle="secondary-outline",
+                                              command=lambda: self.select_shown(False)))
+        self.bar = bar
 
         table, self.tree = scrolled_table(
             self, COLUMNS, numeric=("folders", "messages", "size"),
             stretch=("address", "login"), selectmode="browse", minwidth=40,
             tags={"failed": "#b02a37", "ok": "#146c43"}, centered=("use",), across=True)
         table.grid(row=3, column=0, sticky="nsew")
+        # Over the empty table when the filter lets nobody through: says so.
+        self.empty_label = ttk.Label(table, text="", bootstyle="secondary")
+        self.shown_rows: list[int] = []  # the rows the filters let through
+        self.rows_made = 0  # rows 0 … this-1 are in the table, shown or not
         self.tree.bind("<Button-1>", self.clicked)
         self.tree.bind("<space>", lambda e: self.toggle(self.tree.focus()))
         self.login_tips = CellTips(self.tree, self.login_tip)  # a failed login's whole reason
@@ -148,6 +161,10 @@ class UsersPage(Page):
         self.estimate_button = ttk.Button(actions, text="Estimate", command=self.estimate,
                                           bootstyle="primary-outline")
         self.estimate_button.pack(side="left", padx=(6, 0))
+        self.unselect_failed_button = ttk.Button(  # beside the check that finds them
+            actions, text="Unselect failed logins", bootstyle="secondary-outline",
+            command=self.unselect_failed)
+        self.unselect_failed_button.pack(side="left", padx=(6, 0))
         saved = wizard.settings
         self.choices = FolderChoices(tuple(saved.exclude_folders), tuple(saved.include_folders),
                                      tuple(saved.map_folders), saved.public_into)
@@ -196,7 +213,7 @@ class UsersPage(Page):
                                        textvariable=self.script_minutes)
         self.minutes_box.grid(row=0, column=4, sticky="e")
         ttk.Label(options, text="min").grid(row=0, column=5, sticky="w", padx=(4, 0))
-        self.script_error = FieldError(options)
+        self.script_error = FieldError(options).watch(self.script_entry)
         self.script_error.grid(row=1, column=1, columnspan=5, sticky="w")
         self.script_hint = autowrap(ttk.Label(
             options, text=SCRIPT_HINT, bootstyle="secondary", justify="left"))
@@ -235,14 +252,16 @@ class UsersPage(Page):
         current = Path(self.script.get().strip()).expanduser()
         path = filedialog.askopenfilename(
             parent=self, title="Program to run after each mailbox",
-            initialdir=str(current.parent) if current.parent.is_dir() else None)
+            initialdir=str(current.parent) if current.parent.is_dir() and self.script.get().strip()
+            else self.wizard.settings.csv_folder or documents_folder())
         if path:
             self.script.set(path)
 
     # -- the file -----------------------------------------------------------------------
 
     def choose_file(self) -> None:
-        """The file dialog, in the folder of the last file, that file preselected."""
+        """The file dialog, in the folder of the last file, that file preselected (the
+        first time: the documents folder)."""
         settings = self.wizard.settings
         last = Path(settings.csv_file) if settings.csv_file else None
         if last is not None and not last.is_file():
@@ -250,7 +269,7 @@ class UsersPage(Page):
         folder = str(last.parent) if last is not None else settings.csv_folder
         path = filedialog.askopenfilename(
             parent=self, title="Users file (CSV)",
-            initialdir=folder if folder and os.path.isdir(folder) else None,
+            initialdir=folder if folder and os.path.isdir(folder) else documents_folder(),
             initialfile=last.name if last is not None else None,
             filetypes=[("Users file", "*.csv *.txt"), ("All files", "*")])
         if path:
@@ -283,8 +302,19 @@ class UsersPage(Page):
         self.estimates.clear()
         self.estimating.clear()
         tone(self.survey_label, "default", "")  # it was about the last users
+        tone(self.details, "default", "")
         self.checked = {i for i, a in enumerate(accounts.accounts)
                         if keep is None or a.email.casefold() in keep}
+        self.populate()
+        if keep is None:  # another file: its list starts unfiltered (the same one re-read
+            self.filter.set("")  # in another encoding keeps what the admin chose)
+            self.login_filter.set(LOGIN_FILTERS[0])
+
+    def first_field(self) -> tk.Widget | None:
+        """Load CSV… until a file is loaded, then the filter."""
+        if self.accounts is None and self.webstar_config is None:
+            return self.load_button
+        return self.filter_entry
 
     # -- 4D WebSTAR -----------------------------------------------------------------------
 
@@ -324,7 +354,8 @@ class UsersPage(Page):
     def show_problems(self) -> None:
         if self.webstar_config is not None:
             left_out = self.webstar_config.left_out_lines()
-            lines = [f"{len(left_out)} user(s) of the 4D configuration are not migrated:"]
+            lines = [f"{plural(len(left_out), 'user')} of the 4D configuration "
+                     f"{'is' if len(left_out) == 1 else 'are'} not migrated:"]
             lines += [f"   {line}" for line in left_out[:SHOWN_PROBLEMS]]
             if len(left_out) > SHOWN_PROBLEMS:
                 lines.append(f"   … and {len(left_out) - SHOWN_PROBLEMS} more (a run's "
@@ -335,7 +366,8 @@ class UsersPage(Page):
         if not problems:
             self.problems_label.configure(text="")
             return
-        lines = [f"{len(problems)} line(s) of the file are left out:"]
+        lines = [f"{plural(len(problems), 'line')} of the file "
+                 f"{'is' if len(problems) == 1 else 'are'} left out:"]
         for p in problems[:SHOWN_PROBLEMS]:
             lines.append(f"   line {p.line}: {p.reason}" + (f"  ({p.excerpt})" if p.excerpt
                                                              else ""))
@@ -347,19 +379,62 @@ class UsersPage(Page):
     # -- the table ----------------------------------------------------------------------
 
     def shown(self) -> list[tuple[int, Account]]:
+        """The rows the filters let through, in the file's order."""
         if not self.accounts:
             return []
         needle = self.filter.get().strip().casefold()
-        return [(i, a) for i, a in enumerate(self.accounts.accounts)
-                if not needle or needle in a.email.casefold() or needle in a.full_name.casefold()]
+        which = self.login_filter.get()
+        login_ok = {LOGIN_FILTERS[1]: False, LOGIN_FILTERS[2]: True}.get(which)
 
-    def fill(self) -> None:
-        self.tree.delete(*self.tree.get_children())
-        for i, account in self.shown():
+        def wanted(i: int, a: Account) -> bool:
+            if needle and needle not in a.email.casefold() \
+                    and needle not in a.full_name.casefold():
+                return False
+            if which == LOGIN_FILTERS[0]:
+                return True
+            login = self.logins.get(i)
+            if which == LOGIN_FILTERS[3]:
+                return not isinstance(login, survey.LoginCheck)
+            return isinstance(login, survey.LoginCheck) and login.ok == login_ok
+
+        return [(i, a) for i, a in enumerate(self.accounts.accounts) if wanted(i, a)]
+
+    def populate(self) -> None:
+        """A row for every user, made once per file: filtering only shows some of them
+        (thousands of rows are not made again at every key typed in the filter)."""
+        self.tree.delete(*(str(i) for i in range(self.rows_made)))  # the hidden ones too
+        self.shown_rows = []
+        self.rows_made = len(self.accounts.accounts) if self.accounts else 0
+        for i, account in enumerate(self.accounts.accounts if self.accounts else []):
             self.tree.insert("", "end", iid=str(i), values=self.row(i, account),
                              tags=self.tags(i))
+            self.shown_rows.append(i)
+        accounts = self.accounts.accounts if self.accounts else []
+        fit_columns(self.tree, {"address": [a.email for a in accounts],
+                                "name": [a.full_name for a in accounts]}, COLUMNS)
+
+    def fill(self) -> None:
+        """Show the rows the filters let through, from the top of the list."""
+        rows = [i for i, _ in self.shown()]
+        if rows != self.shown_rows:
+            self.tree.set_children("", *(str(i) for i in rows))
+            self.shown_rows = rows
+        self.tree.yview_moveto(0)
+        self.show_empty()
         self.update_counts()
         self.changed()
+
+    def show_empty(self) -> None:
+        """Over an empty table: why it is empty, when the filters hide everyone."""
+        if self.shown_rows or not self.accounts or not self.accounts.accounts:
+            self.empty_label.place_forget()
+            return
+        needle = self.filter.get().strip()
+        text = (f"No user matches “{needle}”" if needle else "No user")
+        if self.login_filter.get() != LOGIN_FILTERS[0]:
+            text += f" among the {self.login_filter.get().lower()}"
+        self.empty_label.configure(text=text + ".")
+        self.empty_label.place(relx=0.5, rely=0.4, anchor="center")
 
     def row(self, i: int, account: Account) -> tuple:
         login = self.logins.get(i, "")
@@ -425,9 +500,25 @@ class UsersPage(Page):
         self.changed()
 
     def select_shown(self, on: bool) -> None:
-        for i, _ in self.shown():
-            (self.checked.add if on else self.checked.discard)(i)
-            self.refresh_row(i)
+        """Select (or unselect) the rows shown: with a filter, only those."""
+        for i in self.shown_rows:
+            if (i in self.checked) != on:
+                (self.checked.add if on else self.checked.discard)(i)
+                self.refresh_row(i)
+        self.update_counts()
+        self.changed()
+
+    def failed_logins(self) -> list[int]:
+        return [i for i, login in self.logins.items()
+                if isinstance(login, survey.LoginCheck) and not login.ok]
+
+    def unselect_failed(self) -> None:
+        """Leave out every user whose login failed (shown or not): their migration would
+        fail the same way."""
+        for i in self.failed_logins():
+            if i in self.checked:
+                self.checked.discard(i)
+                self.refresh_row(i)
         self.update_counts()
         self.changed()
 
@@ -436,17 +527,31 @@ class UsersPage(Page):
             return []
         return [a for i, a in enumerate(self.accounts.accounts) if i in self.checked]
 
+    def next_note(self) -> str:
+        total = len(self.accounts.accounts) if self.accounts else 0
+        return f"{number(len(self.checked))} of {number(total)} selected" if total else ""
+
     def update_counts(self) -> None:
         total = len(self.accounts.accounts) if self.accounts else 0
         chosen = len(self.checked)
-        self.count_label.configure(text=f"{chosen} of {total} selected" if total else "")
         state = "normal" if chosen else "disabled"
         self.check_button.configure(state=state)
         self.estimate_button.configure(state=state)
+        shown = len(self.shown_rows)
+        filtered = shown != total
+        self.all_button.configure(text=f"Select all {number(shown)} shown" if filtered
+                                  else "Select all", state="normal" if shown else "disabled")
+        self.none_button.configure(text=f"Unselect {number(shown)} shown" if filtered
+                                   else "Select none", state="normal" if shown else "disabled")
+        failed = sum(1 for i in self.failed_logins() if i in self.checked)
+        self.unselect_failed_button.configure(
+            text=f"Unselect {plural(failed, 'failed login')}" if failed
+            else "Unselect failed logins", state="normal" if failed else "disabled")
+        self.bar.arrange()  # the buttons' texts changed their widths
         known = [e for i, e in self.estimates.items() if i in self.checked and e.ok]
         nbytes = sum(e.bytes for e in known)
         if chosen > LARGE_USERS or nbytes > LARGE_BYTES:
-            text = (f"{chosen} users" + (f", {size(nbytes)} estimated" if known else "")
+            text = (f"{number(chosen)} users" + (f", {size(nbytes)} estimated" if known else "")
                     + ": a large set. Migrate it in parts — filter by domain or select about "
                     f"{LARGE_USERS} users at a time, e.g. one part a night. Each part can be "
                     "run again later: only what is missing is copied.")
@@ -540,7 +645,7 @@ class UsersPage(Page):
             done = len(todo) - left["n"]
             text = f"{verb}: {done} of {len(todo)} done"
             if left["failed"]:
-                text += f", {left['failed']} login(s) failed"
+                text += f", {plural(left['failed'], 'login')} failed"
             if not left["n"]:
                 text = (f"{len(todo) - left['failed']} of {len(todo)} logins work"
                         + (f"; {left['failed']} failed (see the Login column)"

@@ -41,6 +41,13 @@ def press(w, button) -> None:
     w.root.update()
 
 
+def try_next(w) -> None:
+    """Press Next while it waits: the page's fields show what they lack."""
+    assert str(w.next_button.cget("state")) == "disabled", "Next is not waiting"
+    w.next()
+    w.root.update()
+
+
 def text_of(widget) -> str:
     return str(widget.cget("text"))
 

@@ -85,7 +85,7 @@ def test_the_demo_opens_the_wizard_on_its_servers(home, dovecot_factory, tmp_pat
         page = w.users_page
         press(w, page.load_button)
         assert (offered["initialdir"], offered["initialfile"]) == (str(work), "users.csv")
-        assert text_of(page.count_label) == f"{len(demo.USERS)} of {len(demo.USERS)} selected"
+        assert text_of(w.note_label) == f"{len(demo.USERS)} of {len(demo.USERS)} selected"
         shot(w, screenshots, "demo-4-users")
         assert new.master_password not in all_text(w.root)  # dots only
 

@@ -110,6 +110,7 @@ def test_a_task_that_raises_shows_its_error_in_the_users_table(wizard, tmp_path,
     monkeypatch.setattr(survey, "check_login", broken)
     monkeypatch.setattr(survey, "check_and_estimate", broken)
     page = w.users_page
+    w.show(w.pages.index(page))  # on screen: the click below lands on its row
     page.load(str(write_csv(tmp_path / "u.csv", [("jdoe@example.com", "pw", "J")])))
     press(w, page.check_button)
     pump(w, lambda: "logins work" in text_of(page.survey_label), what="Check logins to end")

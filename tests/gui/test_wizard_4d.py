@@ -51,7 +51,7 @@ def test_4d_webstar_through_the_wizard(wizard, kerio, tmp_path, screenshots, mon
     type_into(w, section.folder, str(sample.folder))
     assert text_of(section.folder_error) == ""
     assert text_of(section.found_label) == (
-        f"Found {MAIN_FILE}: 3 post office(s), 8 domain(s), 12 user(s) (6 to migrate, 6 left "
+        f"Found {MAIN_FILE}: 3 post offices, 8 domains, 12 users (6 to migrate, 6 left "
         "out). The users page lists who is left out, and why. These users move to Kerio "
         "Connect: no users file is needed.")
     assert [row(section.tree, i) for i in section.tree.get_children()] == [
@@ -94,10 +94,10 @@ def test_4d_webstar_through_the_wizard(wizard, kerio, tmp_path, screenshots, mon
     page = w.users_page
     assert w.page is page and not page.load_button.winfo_ismapped()
     assert text_of(w.subtitle_label).startswith("The users of 4D WebSTAR's post offices")
-    assert text_of(page.file_label) == ("4D WebSTAR: 3 post office(s), 8 domain(s), 12 user(s) "
+    assert text_of(page.file_label) == ("4D WebSTAR: 3 post offices, 8 domains, 12 users "
                                         "(6 to migrate, 6 left out)")
     problems = text_of(page.problems_label)
-    assert problems.startswith("6 user(s) of the 4D configuration are not migrated:\n"
+    assert problems.startswith("6 users of the 4D configuration are not migrated:\n"
                                "   nopass@example.com (post office Head Office): no password")
     assert "… and 1 more (a run's Report log lists them all)" in problems
     rows = {row(page.tree, i)["address"]: row(page.tree, i) for i in page.tree.get_children()}
@@ -113,7 +113,7 @@ def test_4d_webstar_through_the_wizard(wizard, kerio, tmp_path, screenshots, mon
     pump(w, lambda: w.page is w.result_page, timeout=90, what="the result page")
     assert [r.state for r in w.result_page.finished.results] == [DONE] * 6
     accounts = text_of(w.result_page.accounts_label)
-    assert accounts.startswith("Kerio: 2 domain(s) created, 1 already there, 0 refused; "
+    assert accounts.startswith("Kerio: 2 domains created, 1 already there, 0 refused; "
                                "users: 6 created, 0 already there, 0 refused.")
     assert "Domains created: example.com, sales.example.com" in accounts
     assert ("firma.cz: already in Kerio, left as it was (its aliases firma.sk were not added)"

@@ -3,10 +3,11 @@ passwords only — against real Dovecot servers, driven through the widgets."""
 
 from __future__ import annotations
 
+import re
 import sys
 
 from dovecot import make_message
-from drive import press, pump, row, shot, text_of, type_into
+from drive import press, pump, row, shot, text_of, try_next, type_into
 from helpers import ADMIN_PASSWORD, write_csv
 from kerio_api import ADMIN, ADMIN_PW
 
@@ -49,7 +50,10 @@ def test_detect_in_the_wizard(wizard, src, dst, tmp_path, screenshots):
     type_into(w, page.host, f"{src.host}:{src.port}")
     press(w, page.test_button)
     pump(w, lambda: page.imap_line.trust_frame.winfo_ismapped(), what="the certificate question")
-    assert src.fingerprint in text_of(page.imap_line.result)
+    shown = text_of(page.imap_line.fingerprint_label)
+    assert "".join(shown.split()) == src.fingerprint  # whole, in its own fixed-width lines
+    assert all(re.fullmatch(r"(SHA256:)?([0-9A-F]{2}:){15}[0-9A-F]{2}:?", line.strip())
+               for line in shown.splitlines())  # broken between groups, never in a pair
     press(w, page.imap_line.trust_button)
     pump(w, lambda: text_of(page.imap_line.result).startswith("Connected"), what="connected")
     answer = text_of(page.imap_line.result)
@@ -100,6 +104,7 @@ def test_post_migrate_script_in_the_wizard(wizard, src, dst, tmp_path, screensho
     assert str(w.next_button.cget("state")) == "normal"  # the script is optional
     type_into(w, page.script, str(tmp_path / "missing.py"))
     assert str(w.next_button.cget("state")) == "disabled"
+    try_next(w)
     assert text_of(page.script_error) == (f"The post-migrate script {tmp_path / 'missing.py'} "
                                           "does not exist")
     script = tmp_path / "after.py"

@@ -6,7 +6,7 @@ import time
 import tkinter as tk
 
 from dovecot import make_message
-from drive import press, pump, row, shot, text_of, type_into
+from drive import press, pump, row, shot, text_of, try_next, type_into
 from helpers import ADMIN_PASSWORD, write_csv
 
 from kimt.core.events import DONE, STOPPED
@@ -27,7 +27,10 @@ def test_next_waits_for_valid_pages_and_settings_are_remembered(wizard, tmp_path
     press(w, w.next_button)
     page = w.source_page
     assert disabled(w.next_button)
+    assert text_of(page.host_error) == ""  # nothing typed yet: not a mistake yet
+    try_next(w)
     assert text_of(page.host_error).startswith("Enter the server's name")
+    assert w.root.focus_get() is page.host_entry
     type_into(w, page.host, "mail.example.com:99999")
     assert disabled(w.next_button) and "bad port '99999'" in text_of(page.host_error)
     type_into(w, page.host, "old.example.com")
@@ -45,6 +48,7 @@ def test_next_waits_for_valid_pages_and_settings_are_remembered(wizard, tmp_path
     page = w.destination_page
     type_into(w, page.host, "new.example.com:993")
     type_into(w, page.logins.admin_user, "admin")
+    try_next(w)
     assert disabled(w.next_button) and text_of(page.logins.admin_password_error)
     type_into(w, page.logins.admin_password, ADMIN_PASSWORD)
     assert not disabled(w.next_button)
@@ -62,7 +66,7 @@ def test_next_waits_for_valid_pages_and_settings_are_remembered(wizard, tmp_path
     type_into(w, page.filter, "bob")
     assert [row(page.tree, i)["address"] for i in page.tree.get_children()] == [BOB]
     press(w, page.all_button)
-    assert text_of(page.count_label) == "1 of 2 selected" and page.selected()[0].email == BOB
+    assert text_of(w.note_label) == "1 of 2 selected" and page.selected()[0].email == BOB
     type_into(w, page.filter, "")
     assert len(page.tree.get_children()) == 2
     # another encoding re-reads the file (UTF-8 bytes read as Windows-1250 change the name)
