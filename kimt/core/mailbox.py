@@ -12,28 +12,27 @@ on both sides at once and skips the folders where nothing changed since the
 last complete pass. A server that asks to slow down, or whose answers slow
 to a trickle (`slowdown`), is waited for and the mailbox goes on, never
 failed for it; a daily limit (`daily`) stops the mailbox at a clean point,
-to be continued by a later run. Used in the worker processes by `engine`.
+to be continued by a later run. How the connections are opened, retried and
+paced is `lanes` (`MailboxRun` is a `LaneKeeper`); this module is what a
+mailbox copies over them. Used in the worker processes by `engine`.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
-import random
 import threading
 import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import filelock
 
 from ..system.locks import mailbox_lock
 from .accounts import Account
 from .copier import CopyOptions, FolderCopier
-from .daily import MailboxDay
 from .errors import ConnectError, KimtError, LoginError, StoppedError
 from .events import (
     DAY_OVER,
@@ -53,30 +52,21 @@ from .folder_rules import FolderRules
 from .folders import PUBLIC_FOLDERS, FolderMap, list_folders, map_folders, select, with_public
 from .hierarchy import build_tree, subscribe
 from .journal import FolderJournal, Journal, JournalError
+from .lanes import Connector, Lane, LaneKeeper
 from .limits import ConnectionSlots, Limits
 from .listing import FolderStatus
-from .pacing import NoFreeConnection, RunPacing, ServerCap
+from .pacing import RunPacing
 from .servers import ServerConfig, connect
-from .slowdown import SlowdownRule, SlowdownWatch, SlowingDown
-from .wire import DailyLimit, Refused, Throttled, Wire
+from .slowdown import SlowdownRule
+from .wire import DailyLimit, Refused, Wire
 
 log = logging.getLogger("kimt.mailbox")
 
 
-THROTTLE_GIVE_UP = 30 * 60.0  # seconds of waiting for a server, per mailbox
 # A folder the destination refuses to open with [ALREADYEXISTS] is one it was creating
 # itself at that moment (Dovecot makes its special-use folders on first use, and two
 # connections opening two of them at once can meet): opened again after a pause.
 CREATING_RETRIES, CREATING_PAUSE = 3, 0.5
-RATE_NOTICE_EVERY = 30.0  # a mailbox says it waits for the run's rate limit this seldom
-
-T = TypeVar("T")
-S = TypeVar("S")
-D = TypeVar("D")
-
-
-class _FolderGaveUp(KimtError):
-    """One folder used up the reconnects; the mailbox goes on with the next."""
 
 
 @dataclass(frozen=True)
@@ -98,59 +88,7 @@ class JobSettings:
     slowdown: SlowdownRule = field(default_factory=SlowdownRule)  # a trickle: throttled
 
 
-class _Lane:
-    """One pair of connections (source, destination) and the folders it copies; used by
-    one thread at a time, plus a helper thread that runs the source's half of a step
-    while the destination's runs (over a slow link a step then costs one side's round
-    trips, not both)."""
-
-    def __init__(self, number: int, slots: ConnectionSlots | None = None,
-                 slowdown: SlowdownRule | None = None):
-        self.number = number
-        self.watch = SlowdownWatch(slowdown or SlowdownRule())  # its steps, timed
-        self.src: Wire | None = None
-        self.dst: Wire | None = None
-        self.slots = slots
-        self.held: list[str] = []  # the roles whose connection slot this lane holds
-        self.journal: Journal | None = None  # SQLite: one connection per thread
-        self._side: ThreadPoolExecutor | None = None
-        self.permits: list[ServerCap] = []  # a connection cap's permits its connections hold
-
-    def both(self, on_source: Callable[[], S], on_destination: Callable[[], D],
-             ) -> tuple[S, D]:
-        if self._side is None:
-            self._side = ThreadPoolExecutor(1, thread_name_prefix="source")
-        future = self._side.submit(contextvars.copy_context().run, on_source)
-        try:
-            theirs = on_destination()
-        except BaseException:
-            wait([future])  # never leave the source connection in use behind us
-            raise
-        return future.result(), theirs
-
-    def close(self) -> None:
-        for wire in (self.src, self.dst):
-            if wire is not None:
-                wire.close()
-        self.src = self.dst = None
-        while self.permits:
-            self.permits.pop().give()
-        while self.held:  # closed first: a slot given back is a connection gone
-            assert self.slots is not None
-            self.slots.give(self.held.pop())
-
-    def shutdown(self, journal: bool = True) -> None:
-        self.close()
-        if self._side is not None:
-            self._side.shutdown()
-        if self.journal is not None and journal:
-            self.journal.close()
-
-
-Connector = Callable[[ServerConfig, str, "str | None"], Wire]
-
-
-class MailboxRun:
+class MailboxRun(LaneKeeper):
     """Migrates (or, with verify, compares) one account. `connector` opens a logged-in
     connection (`servers.connect`; the tests' in-memory fake in its place); `slots`,
     when given, caps the connections to each server of the whole run (`limits`)."""
@@ -159,28 +97,13 @@ class MailboxRun:
                  emit: Callable[[Event], None], should_stop: Callable[[], bool],
                  verify: bool = False, connector: Connector = connect,
                  pacing: RunPacing | None = None, slots: ConnectionSlots | None = None):
-        self.connector = connector
-        self.pacing = pacing or RunPacing()  # the run's rates and caps, shared by all workers
+        super().__init__(account, settings, emit, should_stop, connector, pacing,
+                         MailboxResult(account.email))
         self.slots = slots  # a cluster run's caps, shared by all machines
-        self.account = account
-        self.settings = settings
-        self.emit = emit
-        self._stop_asked = should_stop
         self.verify = verify
-        self.result = MailboxResult(account.email)
         # logs in, lists, creates; then copies folders with the others
-        self.lane = _Lane(0, slots, settings.slowdown)
+        self.lane = Lane(0, slots, settings.slowdown)
         self.journal: Journal | None = None  # the main lane's
-        self._gave_up = False  # a folder used up the reconnects: no more waiting
-        self._retry_lock = threading.Lock()
-        self._rate_said = -RATE_NOTICE_EVERY  # when a rate wait was last shown
-        # KIMT's own daily budget and a provider's daily limit (`daily`)
-        self.day = MailboxDay(settings.limits, settings.source, settings.destination,
-                              self.pacing.day)
-
-    def should_stop(self) -> bool:
-        """The user's Stop, or a daily limit: this mailbox's, or one all of them share."""
-        return self._stop_asked() or self.day.over
 
     @property
     def src(self) -> Wire | None:
@@ -189,195 +112,6 @@ class MailboxRun:
     @property
     def dst(self) -> Wire | None:
         return self.lane.dst
-
-    # -- connections -------------------------------------------------------------------
-
-    def _connect(self, lane: _Lane, wait: bool = True) -> None:
-        """Log `lane` in on both servers, each connection with a permit of its server's
-        cap (the run's, and a cluster's slots); a lane that does not `wait` for one gets
-        NoFreeConnection (or ConnectError for a cluster slot) instead of waiting its turn."""
-        lane.close()
-        if lane.slots is not None:
-            # Both slots before either connection, always the source's first: two lanes
-            # each holding one and waiting for the other's would wait for ever.
-            for role in ("source", "destination"):
-                if not lane.slots.take(role, wait, self.should_stop):
-                    lane.close()
-                    raise ConnectError(f"the run's cap on {role} connections is reached")
-                lane.held.append(role)
-        a = self.account
-        password = a.destination_password if a.destination_password is not None else a.password
-        try:
-            for cap in self.pacing.caps():  # source first: see pacing
-                self._take_permit(lane, cap, wait)
-
-            def source() -> None:
-                lane.src = self._login(lane, self.settings.source, self.pacing.source,
-                                       a.password)
-
-            def destination() -> None:
-                lane.dst = self._login(lane, self.settings.destination,
-                                       self.pacing.destination, password)
-
-            lane.both(source, destination)
-        except BaseException:  # the side that logged in is closed when the other could not
-            lane.close()
-            raise
-
-    def _take_permit(self, lane: _Lane, cap: ServerCap, wait: bool) -> None:
-        if not cap.take(False):
-            if not wait:
-                raise NoFreeConnection(f"the {cap.role} has its {cap.cap} connections "
-                                       "open already (the run's cap)")
-            log.info("%s: waiting for a free connection to the %s (at most %d at once)",
-                     self.account.email, cap.role, cap.cap)
-            cap.take(True, self.should_stop)
-        lane.permits.append(cap)
-
-    def _login(self, lane: _Lane, config: ServerConfig, cap: ServerCap | None,
-               password: str | None) -> Wire:
-        try:
-            return self.connector(config, self.account.email, password)
-        except Throttled as e:
-            if cap is not None and not isinstance(e, DailyLimit):
-                # over the server's connection limit: KIMT's cap is too high
-                lowered = cap.lower()
-                if lowered is not None:
-                    lane.permits.remove(cap)  # kept for good
-                    text = (f"the {cap.role} refused a connection over its limit; at most "
-                            f"{lowered} connections to it from now on ({e})")
-                    log.warning("%s: %s", self.account.email, text)
-                    self.emit(Notice(self.account.email, text))
-            raise
-
-    def _with_retries(self, what: str, action: Callable[[], T], folder: bool = False,
-                      lane: _Lane | None = None) -> T:
-        """`action`, reconnecting with backoff when a connection breaks.
-
-        The reconnects are counted per mailbox. When they are used up inside a
-        folder, that folder alone is given up (`folder`): the next folders get
-        one attempt each, and a server that can't be reached any more fails the
-        mailbox.
-        """
-        lane = lane or self.lane
-        delay = self.settings.retry_delay
-        throttled = 0
-        while True:
-            connecting = lane.src is None
-            try:
-                if connecting:
-                    self._connect(lane)
-                connecting = False
-                return action()
-            except LoginError:
-                raise
-            except DailyLimit as e:  # no wait helps today: the mailbox stops here
-                lane.close()
-                self._reached_daily_limit(e)
-                raise
-            except Throttled as e:  # not a failure: wait as asked, then go on
-                if isinstance(e, SlowingDown):
-                    self._slowed_down(lane, e.side)
-                lane.close()
-                throttled += 1
-                self._wait_for_server(e, throttled, what)
-            except ConnectError as e:
-                lane.close()
-                with self._retry_lock:
-                    used_up = (self.result.retries >= self.settings.max_retries
-                               or self._gave_up)
-                    if used_up and folder and not connecting:
-                        self._gave_up = True
-                    if not used_up:
-                        self.result.retries += 1
-                        attempt = self.result.retries
-                if used_up:
-                    text = f"gave up after {self.result.retries} reconnects ({what}): {e}"
-                    if folder and not connecting:  # this folder only: the next one goes on
-                        raise _FolderGaveUp(text) from None
-                    raise ConnectError(text) from None
-                text = (f"connection problem ({what}): {e}; reconnecting in {delay:g} s "
-                        f"(attempt {attempt} of {self.settings.max_retries})")
-                log.warning("%s: %s", self.account.email, text)
-                self.emit(Notice(self.account.email, text))
-                self._sleep(delay)
-                delay = min(delay * 2, 30.0)
-
-    def _slowed_down(self, lane: _Lane, side: str) -> None:
-        """A side slowed to a trickle: its cap, where there is one, is one less for good
-        (this lane's permit is kept), and the lane learns the server's pace afresh."""
-        lane.watch.forget()
-        cap = self.pacing.source if side == "source" else self.pacing.destination
-        if cap is None or cap not in lane.permits:
-            return
-        lowered = cap.lower(slowed=True)
-        if lowered is not None:
-            lane.permits.remove(cap)
-            text = (f"the {side} is slowing down; at most {lowered} connections to it from "
-                    "now on")
-            log.warning("%s: %s", self.account.email, text)
-            self.emit(Notice(self.account.email, text))
-
-    def _wait_for_server(self, e: Throttled, attempt: int, what: str) -> None:
-        """The wait a server asked for, or exponential backoff with jitter (capped at
-        5 minutes); after THROTTLE_GIVE_UP of waiting in all, the mailbox is failed."""
-        seconds = e.wait if e.wait is not None else min(
-            300.0, self.settings.retry_delay * 2 ** min(attempt, 9))
-        seconds *= random.uniform(1.0, 1.25)  # workers that were refused together part
-        with self._retry_lock:
-            self.result.throttled_seconds += seconds
-            total = self.result.throttled_seconds
-        if total > THROTTLE_GIVE_UP:
-            raise ConnectError(f"the server kept asking to slow down for over "
-                               f"{THROTTLE_GIVE_UP // 60:.0f} minutes ({what}): {e}")
-        why = ("the server is slowing down" if isinstance(e, SlowingDown)
-               else "the server asked to slow down")
-        text = f"waiting {seconds:.0f} s: {why} ({what}; {e})"
-        log.info("%s: %s", self.account.email, text)
-        self.emit(Notice(self.account.email, text))
-        self._sleep(seconds)
-
-    def _reached_daily_limit(self, e: DailyLimit, own: bool = False) -> None:
-        text = self.day.reached(e, own)
-        if text is not None:
-            log.warning("%s: %s", self.account.email, text)
-            self.emit(Notice(self.account.email, text))
-
-    def _spend_today(self, nbytes: int) -> None:
-        """KIMT's own daily budget: a batch that would go over it is not fetched."""
-        over = self.day.spend(nbytes)
-        if over is not None:
-            self._reached_daily_limit(over, own=True)
-            raise over
-
-    def _pace(self, lane: _Lane, messages: int, nbytes: int) -> None:
-        """Before a batch is fetched: a connection slowed to a trickle, the daily budget,
-        then wait for the run's rates (the admin's own limits), shown at most every
-        RATE_NOTICE_EVERY seconds."""
-        lane.watch.check()
-        self._spend_today(nbytes)
-        seconds, rate = self.pacing.reserve(messages, nbytes)
-        if rate is None:
-            return
-        now = time.monotonic()
-        with self._retry_lock:
-            self.result.paced_seconds += seconds
-            say = now - self._rate_said >= RATE_NOTICE_EVERY
-            if say:
-                self._rate_said = now
-        if say:
-            text = (f"waiting {seconds:.0f} s: the run's own speed limit of {rate.words()}, "
-                    "not the server's")
-            log.info("%s: %s", self.account.email, text)
-            self.emit(Notice(self.account.email, text))
-        self._sleep(seconds)
-
-    def _sleep(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            if self.should_stop():
-                raise StoppedError("stopped by the user")
-            time.sleep(min(0.2, end - time.monotonic()))
 
     # -- the run -------------------------------------------------------------------------
 
@@ -498,7 +232,7 @@ class MailboxRun:
 
     # -- the journal ------------------------------------------------------------------
 
-    def _open_journal(self, lane: _Lane | None = None) -> None:
+    def _open_journal(self, lane: Lane | None = None) -> None:
         if not self.settings.use_journal:
             return
         try:
@@ -518,7 +252,7 @@ class MailboxRun:
         into = self.settings.public_into
         return bool(into) and into.casefold() == self.account.email.casefold()
 
-    def _folder_journal(self, lane: _Lane, fmap: FolderMap) -> FolderJournal | None:
+    def _folder_journal(self, lane: Lane, fmap: FolderMap) -> FolderJournal | None:
         if lane.journal is None:
             return None
         # A public folder's entries are kept apart from the mailbox's own folders: no
@@ -593,7 +327,7 @@ class MailboxRun:
                     passed.append(done)
             self._write_passes(passed)
             return
-        extra = [_Lane(n, self.slots, self.settings.slowdown) for n in range(1, lanes)]
+        extra = [Lane(n, self.slots, self.settings.slowdown) for n in range(1, lanes)]
         try:
             self._write_passes(self._side_by_side(todo, extra, count))
         finally:
@@ -601,7 +335,7 @@ class MailboxRun:
                 if lane.journal is not None:
                     lane.journal.close()
 
-    def _side_by_side(self, todo: list, extra: list[_Lane], count: int,
+    def _side_by_side(self, todo: list, extra: list[Lane], count: int,
                       ) -> list[tuple[FolderJournal, FolderStatus, str]]:
         """The folders shared among `lanes` lanes: the main one and new ones that log
         in as they start; a lane takes the next folder when it is free."""
@@ -609,7 +343,7 @@ class MailboxRun:
         lock = threading.Lock()
         passed: list[tuple[FolderJournal, FolderStatus, str]] = []
 
-        def work(lane: _Lane) -> None:
+        def work(lane: Lane) -> None:
             try:
                 if lane is not self.lane:
                     try:  # before taking a folder: a lane that can't log in leaves them
@@ -676,7 +410,7 @@ class MailboxRun:
 
     # -- one folder -----------------------------------------------------------------------
 
-    def _folder(self, lane: _Lane, fmap: FolderMap, number: int, count: int,
+    def _folder(self, lane: Lane, fmap: FolderMap, number: int, count: int,
                 result: FolderResult, src_status: FolderStatus | None,
                 ) -> tuple[FolderJournal, FolderStatus, str] | None:
         """Copy one folder; a failure is that folder's, unless the connection is gone.
@@ -709,7 +443,7 @@ class MailboxRun:
                     f"({type(e).__name__}: {str(e)[:200]}); details in the Debug log"))
             return None
 
-    def _folder_failed(self, lane: _Lane, result: FolderResult, fj: FolderJournal | None,
+    def _folder_failed(self, lane: Lane, result: FolderResult, fj: FolderJournal | None,
                        reason: str) -> None:
         result.error = reason
         log.warning("%s: folder %r not finished: %s", self.account.email, result.folder, reason)
@@ -722,7 +456,7 @@ class MailboxRun:
             except Exception:  # the journal only speeds up: never let it hide the reason
                 log.debug("journal not updated", exc_info=True)
 
-    def _copy_folder(self, lane: _Lane, fmap: FolderMap, number: int, count: int,
+    def _copy_folder(self, lane: Lane, fmap: FolderMap, number: int, count: int,
                      result: FolderResult, fj: FolderJournal | None,
                      src_status: FolderStatus | None,
                      ) -> tuple[FolderJournal, FolderStatus, str] | None:
