@@ -21,16 +21,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .cli import (
-    EXIT_OK,
-    EXIT_USAGE,
-    ConsoleView,
-    _read_secret,
-    check_log_file,
-    closing,
-    run_engine,
-)
+from .cli import ConsoleView, check_log_file, closing, run_engine
 from .cli import main as kimt_main
+from .cli_options import EXIT_OK, EXIT_USAGE, _read_secret
 from .core.engine import RunRequest
 from .core.errors import InputError
 from .core.options import kerio_provisioning, server_config, webstar_request, webstar_source

@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cli import (
+from .cli import _load_accounts
+from .cli_options import (
     EXIT_OK,
     EXIT_PROBLEMS,
     EXIT_UNREACHABLE,
     _kerio_provisioning,
-    _load_accounts,
     _server_config,
 )
 from .core import passwords
