@@ -64,7 +64,7 @@ from .mailbox import JobSettings, MailboxRun
 from .pacing import RunPacing
 from .presets import PRESETS
 from .provision import REFUSED, KerioProvisioning, ProvisionResult, provision, report_section
-from .report import describe_server
+from .report import describe_server, plural
 from .script import COMPLETED as SCRIPT_AFTER
 from .script import PostMigrateScript, ScriptRunner
 from .servers import AUTO, ServerConfig, connect, open_connection
@@ -406,7 +406,8 @@ class Engine:
                 return f"cannot reach the destination server: {e}"
         admin = s.destination.master_user or "(Kerio master authentication)"
         return (f"the destination refused the admin login {admin} for "
-                f"{len(errors)} mailbox(es) ({errors[0]}); check the admin name and "
+                f"{plural(len(errors), 'mailbox', 'mailboxes')} ({errors[0]}); check the "
+                "admin name and "
                 "password (and that the accounts exist there). Nothing was copied.")
 
     # -- destination accounts (Kerio Connect) ---------------------------------------------

@@ -241,7 +241,8 @@ class ResultPage(Page):
         if day_over and not finished.fatal:  # when the same run may go on
             head += f" {day_over}"
         if script_failed and not finished.fatal:
-            head += (f" The post-migrate script failed for {script_failed} mailbox(es), "
+            head += (" The post-migrate script failed for "
+                     f"{plural(script_failed, 'mailbox', 'mailboxes')}, "
                      "listed below.")
         tone(self.headline, style, head)
         users = f"{len(results)}" + (f", {state_counts(results)}" if results else "")
