@@ -48,7 +48,15 @@ from ..core.report import (
     verdict,
 )
 from .common import PAD, Page, PageHost, autowrap, tone
-from .logview import LogViewer, open_folder, path_field, selectable, set_path, show_log
+from .logview import (
+    LogViewer,
+    Words,
+    open_folder,
+    path_field,
+    selectable,
+    set_path,
+    show_log,
+)
 
 SHOWN_ACCOUNTS = 8  # addresses named per line; the Report log lists every one
 
@@ -69,7 +77,7 @@ class ResultPage(Page):
         self.report_path = self.debug_path = self.log_dir = None
         self.columnconfigure(0, weight=1)
         self.rowconfigure(4, weight=1)
-        self.headline = autowrap(ttk.Label(self, text="", font="-size 13 -weight bold"))
+        self.headline = Words(self, font="-size 13 -weight bold")  # selectable: a path
         self.headline.grid(row=0, column=0, sticky="we")
 
         grid = self.figures_frame = ttk.Frame(self)

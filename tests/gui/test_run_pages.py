@@ -14,7 +14,17 @@ import time
 from dataclasses import replace
 
 from dovecot import make_message
-from drive import all_text, press, pump, row, settle, shot, text_of, type_into
+from drive import (
+    all_text,
+    copy_by_dragging,
+    press,
+    pump,
+    row,
+    settle,
+    shot,
+    text_of,
+    type_into,
+)
 from helpers import ADMIN_PASSWORD, write_csv
 
 from kimt.core.events import DONE, STOPPED
@@ -115,6 +125,8 @@ def test_stop_counts_whole_mailboxes_and_run_again_starts_clean(wizard, src, dst
     assert font.measure(JDOE) + 8 <= widths["address"]
     assert sum(widths.values()) <= status.tree.winfo_width() or \
         status.tree.xview() != (0.0, 1.0)
+    # The notice line's words (a path, a server's answer) can be selected and copied.
+    assert copy_by_dragging(w, status.notice) == text_of(status.notice) != ""
     press(w, status.stop_button)
     pump(w, lambda: w.page is w.result_page, timeout=60, what="the result after Stop")
 
@@ -135,6 +147,7 @@ def test_stop_counts_whole_mailboxes_and_run_again_starts_clean(wizard, src, dst
     first_run = (result.report_path, result.log_dir)
     assert result.path_entry.get() == str(result.log_dir)
     shot(w, screenshots, "6-result-stopped-half-way")
+    assert copy_by_dragging(w, result.headline) == text_of(result.headline) != ""
 
     # Run again: the result page of the first run is gone at once, not kept until the
     # second ends; the logs it points at then are the second run's.
