@@ -404,7 +404,9 @@ class Engine:
                 errors.append(str(e))
             except ConnectError as e:
                 return f"cannot reach the destination server: {e}"
-        admin = s.destination.master_user or "(Kerio master authentication)"
+        # quoted as Test connection quotes it: "the admin login admin" reads as a typo
+        admin = (f'"{s.destination.master_user}"' if s.destination.master_user
+                 else "(Kerio master authentication)")
         return (f"the destination refused the admin login {admin} for "
                 f"{plural(len(errors), 'mailbox', 'mailboxes')} ({errors[0]}); check the "
                 "admin name and "

@@ -236,11 +236,14 @@ class ResultPage(Page):
         complete = sum(1 for r in results if r.mail_state == DONE)
         script_failed = sum(1 for r in results if r.state == SCRIPT_FAILED)
         if finished.fatal:
-            head, style = f"Nothing was copied: {finished.fatal}", "danger"
+            # (said once: the engine's words may end by saying it too, for the CLI)
+            fatal = finished.fatal.removesuffix(" Nothing was copied.")
+            head, style = f"Nothing was copied: {fatal}", "danger"
         elif finished.stopped:
             head, style = ("Stopped. Run again to finish: nothing is copied twice.", "warning")
         elif complete == len(results):
-            head, style = (f"All {len(results)} mailboxes are complete on the destination.",
+            head, style = ("The mailbox is complete on the destination." if len(results) == 1
+                           else f"All {len(results)} mailboxes are complete on the destination.",
                            "ok" if not script_failed else "warning")
         else:
             head, style = (f"{complete} of {len(results)} mailboxes are complete; the "
