@@ -9,8 +9,8 @@ widget has: labels, buttons, radio and check buttons (one line each, or their
 wrapped lines), the text of entries and combo boxes, and a table's headings
 and the cells of the rows in view, and the wrapped lines of selectable words
 (`Words`) against their height. It returns one line per text that does not
-fit, saying where. Re-run it after any change to a page (a test walks every
-page at 1024×700 with it).
+fit, saying where; a choice whose words end in "…" reads as cut too. Re-run
+it after any change to a page (a test walks every page at 1024×700 with it).
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ def label_problems(widget: tk.Misc) -> list[str]:
     except (tk.TclError, ValueError):
         wrap = 0
     problems = []
+    if widget.winfo_class() in ("TRadiobutton", "TCheckbutton") and text.endswith("…"):
+        problems.append(f"{where(widget)}: {text[:60]!r} ends in '…', which reads as cut")
     lines = text.split("\n")
     widest = max(font.measure(line) for line in lines)
     if wrap > 0:  # wrapped: each line fits the wrap length; all lines fit the height
