@@ -76,7 +76,7 @@ class Words(tk.Text):
         # its colour when `tone` says "default" (a label's style colour: grey if muted)
         self.base = TONES["muted"] if muted else style.lookup("TLabel", "foreground")
         super().__init__(master, height=1, width=20, wrap="word", relief="flat",
-                         borderwidth=0, highlightthickness=0, padx=0, pady=0, font=font,
+                         borderwidth=0, highlightthickness=0, padx=2, pady=0, font=font,
                          background=style.lookup("TFrame", "background"),
                          foreground=self.base,
                          takefocus=0, cursor="xterm", state="disabled")
