@@ -182,6 +182,8 @@ def verdict(r: MailboxResult, verify: bool = False) -> str:
                    + (", listed above)" if r.altered else ", reported when they were copied)")
                    if altered else "")
     if r.state == DONE:
+        if r.total == 1:
+            return f"its 1 message is on the destination{differently}."
         return f"all {number(r.total)} messages are on the destination{differently}."
     parts = [f"{number(on_dest)} of {number(r.total)} messages are on the destination"
              + differently]
