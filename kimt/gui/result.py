@@ -245,6 +245,9 @@ class ResultPage(Page):
             head, style = ("The mailbox is complete on the destination." if len(results) == 1
                            else f"All {len(results)} mailboxes are complete on the destination.",
                            "ok" if not script_failed else "warning")
+        elif complete == 0:  # ("0 of 2 are complete; the others…": there are no others)
+            head, style = ("No mailbox is complete; each is listed below with the reason.",
+                           "warning")
         else:
             head, style = (f"{complete} of {len(results)} mailboxes are complete; the "
                            "others are listed below.", "warning")
