@@ -276,12 +276,14 @@ def _closing(finished: RunFinished, verify: bool, left_out: str) -> int:
     if day_over and len(day_over) == len(incomplete) and not script_failed and not left_out:
         return EXIT_DAY_OVER  # the totals said when (report.day_over_advice)
     if incomplete:
-        print(f"Not complete: {len(incomplete)} of {len(finished.results)} mailbox(es), see "
+        print(f"Not complete: {len(incomplete)} of "
+              f"{plural(len(finished.results), 'mailbox', 'mailboxes')}, see "
               "the Report log." + ("" if verify else " " + report.next_step(incomplete)))
     elif not verify:
         print("Every message is on the destination.")
     if script_failed:
-        print(f"The post-migrate script failed for {len(script_failed)} mailbox(es), listed "
+        print("The post-migrate script failed for "
+              f"{plural(len(script_failed), 'mailbox', 'mailboxes')}, listed "
               "in the Report log with its exit code and last lines of output: fix it, then "
               "run it by hand for them, or run again (nothing is copied twice; the script "
               "runs again).")

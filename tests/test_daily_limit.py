@@ -77,7 +77,7 @@ def test_gmail_daily_limit_stops_the_mailboxes_and_the_next_run_goes_on(dovecot_
         report = report_of(first)
         assert report.count("Verdict: stopped for today (the server's daily limit is "
                             "reached") == 2, report
-        assert "A daily limit stopped 2 mailbox(es) at a clean point" in report
+        assert "A daily limit stopped 2 mailboxes at a clean point" in report
         second = kimt(*through(proxy, args), check_rc=0)
     assert f"{38 - partly} copied, {partly} already there" in second.stdout
     for user, _ in users:
@@ -106,7 +106,7 @@ def test_a_daily_limit_of_the_shared_admin_login_stops_every_mailbox(dovecot_fac
         report = report_of(first)
         assert report.count("Verdict: stopped for today (not started: another mailbox "
                             "reached the daily limit of the admin login they share)") == 2
-        assert "A daily limit stopped 3 mailbox(es)" in report
+        assert "A daily limit stopped 3 mailboxes" in report
         assert all(copied(dst, user) == 0 for user, _ in users[1:])
         kimt(*through(proxy, args), check_rc=0)
     for user, _ in users:
@@ -124,7 +124,7 @@ def test_kimts_own_daily_budget_stops_a_mailbox_before_the_provider_does(dovecot
                         "--connections-per-mailbox", "1", "--batch-mb", "0.01")
     first = kimt(*args, check_rc=DAY_OVER_RC)
     assert "KIMT's own daily budget of 39.1 KB for this mailbox is used" in first.stdout
-    assert "at most 39.1 KB copied per mailbox a day (--max-bytes-per-day)" in report_of(first)
+    assert "at most 39.1 KB copied per mailbox a day (KIMT's own daily budget)" in report_of(first)
     counts = [copied(dst, user)]
     assert 0 < counts[0] < 38
     for _ in range(4):

@@ -205,7 +205,7 @@ def test_wrong_admin_password_stops_before_copying(pair, tmp_path):
     bad = tmp_path / "bad.pass"
     bad.write_text("not-the-admin-password\n")
     proc = kimt(*migrate_args(src, dst, users, tmp_path / "logs", pass_file=bad), check_rc=3)
-    assert "refused the admin login admin" in proc.stderr
+    assert "refused the admin login \"admin\"" in proc.stderr
     assert dst.messages(USER, "INBOX") == []
     assert "not-the-admin-password" not in proc.stderr
 

@@ -109,7 +109,7 @@ def test_runs_after_each_completed_mailbox_with_the_password_never_on_a_command_
     bob = section(report, BOB)
     assert bob.startswith("done with problems") and "Post-migrate script: exit code 0" in bob
     assert "Post-migrate script" not in section(report, CYRIL)
-    assert "Post-migrate script: ran after 2 mailbox(es), failed for 0" in report
+    assert "Post-migrate script: ran after 2 mailboxes, failed for 0" in report
     assert f"ok {ANNA}: done — " in proc.stdout and "post-migrate script: exit code 0" \
         in proc.stdout
     debug = (run_dir_of(proc) / "debug.log").read_text(encoding="utf-8")
@@ -153,7 +153,7 @@ def test_a_failing_or_hanging_script_marks_done_script_failed_and_the_run_goes_o
             "not end within the time limit of 0.05 min and was stopped)" in out)
     assert f"ok {CYRIL}: done" in out
     assert "Every message is on the destination." in out
-    assert "The post-migrate script failed for 2 mailbox(es)" in out
+    assert "The post-migrate script failed for 2 mailboxes" in out
 
     report = report_of(proc)
     anna = section(report, ANNA)

@@ -218,4 +218,4 @@ def test_exchanges_combined_admin_login_is_sent_as_exchange_wants_it(tmp_path):
                     "--source-master-style", "combined", "--source-user", "EXAMPLE\\admin",
                     "--source-pass-file", str(admin_pass), "--source-login", "local",
                     check_rc=0)
-    assert f"ok {USER}: 1 folders, 1 messages" in proc.stdout
+    assert f"ok {USER}: 1 folder, 1 message" in proc.stdout

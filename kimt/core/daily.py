@@ -76,7 +76,7 @@ class MailboxDay:
                 self._fetched += nbytes
                 return None
         return DailyLimit(f"KIMT's own daily budget of {size(self.budget)} for this mailbox "
-                          f"is used (--max-bytes-per-day; {size(self._fetched)} fetched), "
+                          f"is used ({size(self._fetched)} fetched), "
                           "which keeps below the provider's daily cap")
 
     def outcome(self) -> tuple[float, str]:

@@ -64,7 +64,7 @@ from .mailbox import JobSettings, MailboxRun
 from .pacing import RunPacing
 from .presets import PRESETS
 from .provision import REFUSED, KerioProvisioning, ProvisionResult, provision, report_section
-from .report import describe_server
+from .report import describe_server, plural
 from .script import COMPLETED as SCRIPT_AFTER
 from .script import PostMigrateScript, ScriptRunner
 from .servers import AUTO, ServerConfig, connect, open_connection
@@ -404,9 +404,12 @@ class Engine:
                 errors.append(str(e))
             except ConnectError as e:
                 return f"cannot reach the destination server: {e}"
-        admin = s.destination.master_user or "(Kerio master authentication)"
+        # quoted as Test connection quotes it: "the admin login admin" reads as a typo
+        admin = (f'"{s.destination.master_user}"' if s.destination.master_user
+                 else "(Kerio master authentication)")
         return (f"the destination refused the admin login {admin} for "
-                f"{len(errors)} mailbox(es) ({errors[0]}); check the admin name and "
+                f"{plural(len(errors), 'mailbox', 'mailboxes')} ({errors[0]}); check the "
+                "admin name and "
                 "password (and that the accounts exist there). Nothing was copied.")
 
     # -- destination accounts (Kerio Connect) ---------------------------------------------

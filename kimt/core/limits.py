@@ -84,7 +84,7 @@ class Limits:
                          "per account")
         if self.bytes_per_day:
             parts.append(f"at most {size(self.bytes_per_day)} copied per mailbox a day "
-                         "(--max-bytes-per-day): KIMT stops a mailbox there, and running "
+                         "(KIMT's own daily budget): KIMT stops a mailbox there, and running "
                          "again a day later goes on")
         if self.max_message_bytes:
             parts.append(f"messages over {size(self.max_message_bytes)} "

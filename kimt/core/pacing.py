@@ -79,8 +79,8 @@ class Rate:
 
     def words(self) -> str:
         if self.unit == "bytes":
-            return f"{size(self.per_second)}/s (--max-bytes-per-second)"
-        return f"{self.per_second:g} messages/s (--max-messages-per-second)"
+            return f"{size(self.per_second)}/s"
+        return f"{self.per_second:g} messages/s"
 
 
 class NoFreeConnection(ConnectError):

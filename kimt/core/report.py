@@ -154,7 +154,8 @@ def day_over_advice(results: list[MailboxResult]) -> str:
     when = resume_at(stopped)
     if when is None:
         return ""
-    return (f"A daily limit stopped {len(stopped)} mailbox(es) at a clean point (nothing "
+    return (f"A daily limit stopped {plural(len(stopped), 'mailbox', 'mailboxes')} at a "
+            "clean point (nothing "
             f"failed). Run the same migration again after {local_time(when)} to go on "
             "where it stopped: nothing is copied twice.")
 
@@ -181,6 +182,8 @@ def verdict(r: MailboxResult, verify: bool = False) -> str:
                    + (", listed above)" if r.altered else ", reported when they were copied)")
                    if altered else "")
     if r.state == DONE:
+        if r.total == 1:
+            return f"its 1 message is on the destination{differently}."
         return f"all {number(r.total)} messages are on the destination{differently}."
     parts = [f"{number(on_dest)} of {number(r.total)} messages are on the destination"
              + differently]
@@ -365,7 +368,8 @@ def totals(results: Iterable[MailboxResult], seconds: float, verify: bool = Fals
                          f"one: {number(sum(len(r.source_deleted) for r in results))}")
     scripts = [r for r in results if r.script is not None]
     if scripts:
-        lines.append(f"  Post-migrate script: ran after {len(scripts)} mailbox(es), "
+        lines.append(f"  Post-migrate script: ran after "
+                     f"{plural(len(scripts), 'mailbox', 'mailboxes')}, "
                      f"failed for {sum(not r.script.ok for r in scripts)}")
     failed = [r for r in results if r.mail_state in (FAILED, STOPPED, PROBLEMS, DAY_OVER)]
     if failed:

@@ -20,7 +20,7 @@ from .detect import Detected, detect
 from .errors import CertificateError, KimtError, LoginError
 from .folder_rules import FolderRules
 from .folders import list_folders, select
-from .report import SECURITY_WORDS, number, size
+from .report import SECURITY_WORDS, plural, size
 from .servers import AUTO, ServerConfig, close_quietly, connect, open_connection
 from .tls import refused_answer
 from .wire import Refused, Wire
@@ -64,7 +64,7 @@ class Estimate:
     def describe(self) -> str:
         if self.error:
             return self.error
-        return (f"{number(self.folders)} folders, {number(self.messages)} messages, "
+        return (f"{plural(self.folders, 'folder')}, {plural(self.messages, 'message')}, "
                 f"{size(self.bytes)}")
 
 

@@ -25,7 +25,7 @@ import ttkbootstrap as ttk
 
 from ..core.report import size
 from ..system import open_path
-from .common import PAD, autowrap, tone
+from .common import PAD, TONES, autowrap, tone
 
 TAIL_BYTES = 4 * 2**20  # what a big log shows of its end
 CHUNK_CHARS = 128 * 1024  # put into the text widget per turn of the event loop
@@ -60,6 +60,63 @@ def selectable(text: tk.Text) -> tk.Text:
     focus, which Tk gives a disabled text no longer."""
     text.bind("<Button-1>", lambda e: text.focus_set(), add="+")
     return text
+
+
+class Words(tk.Text):
+    """Words shown like a label's (wrapped, read-only, no border) that can be selected
+    and copied: a line that may name a path (the status page's notice, the result
+    page's headline). A Tk label's text can't be selected at all.
+
+    It takes a label's `configure(text=..., foreground=...)` and `cget("text")`, so
+    `tone` and the tests treat it as one; its height follows its wrapped lines.
+    """
+
+    def __init__(self, master: tk.Misc, font: str = "TkDefaultFont", muted: bool = False):
+        style = ttk.Style()
+        # its colour when `tone` says "default" (a label's style colour: grey if muted)
+        self.base = TONES["muted"] if muted else style.lookup("TLabel", "foreground")
+        super().__init__(master, height=1, width=20, wrap="word", relief="flat",
+                         borderwidth=0, highlightthickness=0, padx=2, pady=0, font=font,
+                         background=style.lookup("TFrame", "background"),
+                         foreground=self.base,
+                         takefocus=0, cursor="xterm", state="disabled")
+        self.words = ""
+        self.bind("<Configure>", lambda e: self._fit(), add="+")
+        # Tk's own last newline is never part of what is copied (a path pasted whole).
+        self.bind("<<Selection>>", lambda e: self.tag_remove("sel", "end-1c", "end"), add="+")
+        selectable(self)
+
+    def configure(self, cnf: dict | None = None, **kw):  # type: ignore[override]
+        text = kw.pop("text", None)
+        kw.pop("wraplength", None)  # it wraps at its width
+        if kw.get("foreground") == "":  # tone's "default"
+            kw["foreground"] = self.base
+        result = super().configure(cnf, **kw) if cnf or kw else None
+        if text is not None and text != self.words:
+            self.words = text
+            super().configure(state="normal")
+            self.delete("1.0", "end")
+            self.insert("1.0", text)
+            super().configure(state="disabled")
+            self._fit()
+        return result
+
+    config = configure
+
+    def cget(self, key: str):  # type: ignore[override]
+        return self.words if key == "text" else super().cget(key)
+
+    def lines(self) -> int:
+        """Its wrapped lines at its width now."""
+        if not self.words:
+            return 1
+        return max(1, int(self.tk.call(self._w, "count", "-update", "-displaylines",
+                                       "1.0", "end")))
+
+    def _fit(self) -> None:
+        height = self.lines()
+        if int(super().cget("height")) != height:
+            super().configure(height=height)
 
 
 class LogViewer(tk.Toplevel):

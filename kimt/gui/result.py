@@ -48,7 +48,15 @@ from ..core.report import (
     verdict,
 )
 from .common import PAD, Page, PageHost, autowrap, tone
-from .logview import LogViewer, open_folder, path_field, selectable, set_path, show_log
+from .logview import (
+    LogViewer,
+    Words,
+    open_folder,
+    path_field,
+    selectable,
+    set_path,
+    show_log,
+)
 
 SHOWN_ACCOUNTS = 8  # addresses named per line; the Report log lists every one
 
@@ -69,7 +77,7 @@ class ResultPage(Page):
         self.report_path = self.debug_path = self.log_dir = None
         self.columnconfigure(0, weight=1)
         self.rowconfigure(4, weight=1)
-        self.headline = autowrap(ttk.Label(self, text="", font="-size 13 -weight bold"))
+        self.headline = Words(self, font="-size 13 -weight bold")  # selectable: a path
         self.headline.grid(row=0, column=0, sticky="we")
 
         grid = self.figures_frame = ttk.Frame(self)
@@ -228,12 +236,18 @@ class ResultPage(Page):
         complete = sum(1 for r in results if r.mail_state == DONE)
         script_failed = sum(1 for r in results if r.state == SCRIPT_FAILED)
         if finished.fatal:
-            head, style = f"Nothing was copied: {finished.fatal}", "danger"
+            # (said once: the engine's words may end by saying it too, for the CLI)
+            fatal = finished.fatal.removesuffix(" Nothing was copied.")
+            head, style = f"Nothing was copied: {fatal}", "danger"
         elif finished.stopped:
             head, style = ("Stopped. Run again to finish: nothing is copied twice.", "warning")
         elif complete == len(results):
-            head, style = (f"All {len(results)} mailboxes are complete on the destination.",
+            head, style = ("The mailbox is complete on the destination." if len(results) == 1
+                           else f"All {len(results)} mailboxes are complete on the destination.",
                            "ok" if not script_failed else "warning")
+        elif complete == 0:  # ("0 of 2 are complete; the others…": there are no others)
+            head, style = ("No mailbox is complete; each is listed below with the reason.",
+                           "warning")
         else:
             head, style = (f"{complete} of {len(results)} mailboxes are complete; the "
                            "others are listed below.", "warning")
@@ -241,7 +255,8 @@ class ResultPage(Page):
         if day_over and not finished.fatal:  # when the same run may go on
             head += f" {day_over}"
         if script_failed and not finished.fatal:
-            head += (f" The post-migrate script failed for {script_failed} mailbox(es), "
+            head += (" The post-migrate script failed for "
+                     f"{plural(script_failed, 'mailbox', 'mailboxes')}, "
                      "listed below.")
         tone(self.headline, style, head)
         users = f"{len(results)}" + (f", {state_counts(results)}" if results else "")

@@ -408,7 +408,7 @@ class DestinationPage(ServerPage):
     token_place = "the users file's 4th column (the new password)"
     METHODS = (
         ("user", "Any IMAP server; each user logs in with their password from the users file"),
-        ("master", "A server with a master (admin) user: Dovecot, Cyrus, Zimbra…"),
+        ("master", "A server with a master (admin) user: Dovecot, Cyrus, Zimbra and others"),
         ("kerio", "Kerio Connect: KIMT creates the missing domains and users first"),
         ("xoauth2", "A hosted server with OAuth access tokens (XOAUTH2)"),
     )

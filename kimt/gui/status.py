@@ -46,7 +46,8 @@ from ..core.events import (
 )
 from ..core.passwords import PasswordOutcome
 from ..core.report import number, size, stopped_words
-from .common import PAD, Page, PageHost, autowrap, scrolled_table, tone
+from .common import PAD, Page, PageHost, scrolled_table, tone
+from .logview import Words
 
 # Wide enough for their words ("done with problems", "12,345 / 23,456") and together
 # as wide as the table at the window's first size (the bytes copied are in the line
@@ -159,8 +160,7 @@ class StatusPage(Page):
         self.stop_button = ttk.Button(bottom, text="Stop", command=self.wizard.stop_run,
                                       bootstyle="danger-outline")
         self.stop_button.pack(side="left")
-        self.notice = autowrap(ttk.Label(bottom, text="", bootstyle="secondary",
-                                         justify="left"))
+        self.notice = Words(bottom, muted=True)  # it may name a path: selectable
         self.notice.pack(side="left", padx=PAD, fill="x", expand=True)
 
     # -- running ------------------------------------------------------------------------

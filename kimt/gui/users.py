@@ -288,7 +288,7 @@ class UsersPage(Page):
         self.use(accounts, keep)
         self.file_error.show(None)
         tone(self.file_label, "default",
-             f"{os.path.basename(path)}  —  {len(accounts.accounts)} users")
+             f"{os.path.basename(path)}  —  {plural(len(accounts.accounts), 'user')}")
         self.encoding.set(ENCODING_LABELS.get(accounts.encoding, accounts.encoding))
         self.encoding_box.configure(state="readonly")
         self.show_problems()
@@ -652,7 +652,7 @@ class UsersPage(Page):
                            if left["failed"] else "."))
                 if estimate:
                     est = [self.estimates[i] for i, _ in todo if i in self.estimates]
-                    text += (f"  Estimate: {number(sum(e.messages for e in est))} messages, "
+                    text += (f"  Estimate: {plural(sum(e.messages for e in est), 'message')}, "
                              f"{size(sum(e.bytes for e in est))}.")
                 self.update_counts()
             tone(self.survey_label, "danger" if left["failed"] else "default", text)

@@ -107,3 +107,20 @@ def all_text(widget: tk.Misc) -> str:
     for child in widget.winfo_children():
         parts.append(all_text(child))
     return "\n".join(p for p in parts if p)
+
+
+def copy_by_dragging(w, widget) -> str:
+    """Drag the pointer over all of `widget`, press Ctrl+C's <<Copy>>: what the clipboard
+    holds then ("" when the widget let nothing be selected, as a label does)."""
+    w.root.clipboard_clear()
+    right, bottom = widget.winfo_width() - 2, widget.winfo_height() - 2
+    widget.event_generate("<Button-1>", x=1, y=2)
+    widget.event_generate("<B1-Motion>", x=right, y=bottom)
+    widget.event_generate("<ButtonRelease-1>", x=right, y=bottom)
+    w.root.update()
+    widget.event_generate("<<Copy>>")
+    w.root.update()
+    try:
+        return w.root.clipboard_get()
+    except tk.TclError:  # nothing copied
+        return ""

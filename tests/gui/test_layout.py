@@ -152,3 +152,79 @@ def test_error_lines_keep_their_room_while_typing(wizard):
     settle(w, 0.1)
     assert text_of(page.host_error) == "A server name has no spaces"
     assert [r.winfo_rooty() for r in radios] == where
+
+
+def test_nothing_is_cut_at_1024x700_on_the_server_kinds_admin_answers_and_results(
+        wizard, src, dst, tmp_path, screenshots):
+    """The pages the server kinds, the admin test and the run's words brought: each kind's
+    sentence, Test connection's answers for a wrong and a right admin password, the
+    result page of a run the admin could not start (with its "Change the destination
+    server settings" button), the Report in KIMT's log window, and a daily limit's
+    result, each measured at 1024×700."""
+    from throttle_proxy import GMAIL_DAY, ThrottleProxy
+
+    w = wizard
+    w.root.geometry("1024x700+0+0")
+    seed(src, dst)
+    press(w, w.next_button)
+    page = w.source_page
+    problems = []
+    for kind in ("gmail", "m365", "exchange"):
+        page.preset.set(kind)
+        problems += walk(w, f"source-{kind}", screenshots)
+    page.preset.set("generic")
+    page.kind.set("user")  # (Microsoft 365 chose OAuth tokens, Exchange an admin)
+    page.security.set("none")
+    type_into(w, page.host, f"{src.host}:{src.port}")
+    press(w, w.next_button)
+
+    page = w.destination_page
+    for kind in ("gmail", "m365", "exchange"):
+        page.preset.set(kind)
+        problems += walk(w, f"destination-{kind}", screenshots)
+    page.preset.set("generic")
+    page.kind.set("master")
+    page.security.set("none")
+    type_into(w, page.host, f"{dst.host}:{dst.port}")
+    type_into(w, page.logins.admin_user, "admin")
+    for password, answer in (("not-the-admins-password", "refused the admin login"),
+                             (ADMIN_PASSWORD, "works")):
+        type_into(w, page.logins.admin_password, password)
+        press(w, page.test_button)
+        pump(w, lambda: not text_of(page.imap_line.result).startswith("Connecting"),
+             what="the test's answer")
+        assert answer in text_of(page.imap_line.result)
+        problems += walk(w, f"destination-admin-{answer.split()[-1]}", screenshots)
+
+    type_into(w, page.logins.admin_password, "not-the-admins-password")  # the run fails
+    press(w, w.next_button)
+    w.users_page.load(str(write_csv(tmp_path / "users.csv", USERS[:2], encoding="cp1250")))
+    press(w, w.next_button)
+    pump(w, lambda: w.page is w.result_page and w.run is None, timeout=120,
+         what="the result of a run the admin could not start")
+    result = w.result_page
+    assert text_of(result.fix_button) == "Change the destination server settings"
+    result.fix_button.focus_set()  # a page taller than the window scrolls to it
+    problems += walk(w, "result-admin-refused", screenshots)
+    press(w, result.report_button)
+    viewer = result.viewers[result.report_path]
+    pump(w, lambda: not viewer.loading, what="the Report in its window")
+    settle(w, 0.3)
+    shot(w, screenshots, "layout-log-viewer", window=viewer)
+    problems += [f"log viewer: {p}" for p in clipped(viewer, ALLOWED)]
+    viewer.close()
+
+    press(w, result.fix_button)
+    assert w.page is page
+    type_into(w, page.logins.admin_password, ADMIN_PASSWORD)
+    press(w, w.back_button)  # the source through a proxy that ends Gmail's day at once
+    with ThrottleProxy(src.port, GMAIL_DAY, rb"UID FETCH .*BODY\.PEEK\[\]") as proxy:
+        type_into(w, w.source_page.host, f"127.0.0.1:{proxy.port}")
+        press(w, w.next_button)
+        press(w, w.next_button)
+        press(w, w.next_button)
+        pump(w, lambda: w.page is w.result_page and w.run is None, timeout=120,
+             what="the result of a daily limit")
+        assert "A daily limit stopped" in text_of(result.headline)
+        problems += walk(w, "result-daily-limit", screenshots)
+    assert not problems, "\n".join(problems)

@@ -8,12 +8,23 @@ the machine is: no test here relies on timing luck.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from dataclasses import replace
 
 from dovecot import make_message
-from drive import press, pump, row, settle, shot, text_of, type_into
+from drive import (
+    all_text,
+    copy_by_dragging,
+    press,
+    pump,
+    row,
+    settle,
+    shot,
+    text_of,
+    type_into,
+)
 from helpers import ADMIN_PASSWORD, write_csv
 
 from kimt.core.events import DONE, STOPPED
@@ -114,6 +125,8 @@ def test_stop_counts_whole_mailboxes_and_run_again_starts_clean(wizard, src, dst
     assert font.measure(JDOE) + 8 <= widths["address"]
     assert sum(widths.values()) <= status.tree.winfo_width() or \
         status.tree.xview() != (0.0, 1.0)
+    # The notice line's words (a path, a server's answer) can be selected and copied.
+    assert copy_by_dragging(w, status.notice) == text_of(status.notice) != ""
     press(w, status.stop_button)
     pump(w, lambda: w.page is w.result_page, timeout=60, what="the result after Stop")
 
@@ -134,6 +147,7 @@ def test_stop_counts_whole_mailboxes_and_run_again_starts_clean(wizard, src, dst
     first_run = (result.report_path, result.log_dir)
     assert result.path_entry.get() == str(result.log_dir)
     shot(w, screenshots, "6-result-stopped-half-way")
+    assert copy_by_dragging(w, result.headline) == text_of(result.headline) != ""
 
     # Run again: the result page of the first run is gone at once, not kept until the
     # second ends; the logs it points at then are the second run's.
@@ -266,4 +280,54 @@ def test_a_big_log_opens_without_freezing_the_window(wizard, tmp_path):
     assert shown.startswith("12:00:00 DEBUG")  # from a whole line on
     assert len(shown) < 5 * 2**20
     assert "This log is 30.0 MB: its last 4.0 MB are shown" in text_of(viewer.note)
+    viewer.close()
+
+
+def test_no_command_line_option_reaches_the_wizard_with_providers_limits(wizard, src, dst,
+                                                                          tmp_path):
+    """Gmail as the source (KIMT's own daily budget) and Microsoft 365 as the destination
+    (4 messages a second): the status page's notices, the result page and the Report
+    shown in KIMT's log window say the limits in plain words, never a `--` option a
+    wizard user cannot set."""
+    option = re.compile(r"--[a-z]")
+    w = wizard
+    src.add_user(JDOE, JDOE_PW)
+    dst.add_user(JDOE, "whatever")
+    src.append_many(JDOE, "INBOX", [make_message(f"in {i}") for i in range(24)])
+    press(w, w.next_button)
+    s = w.source_page
+    s.preset.set("gmail")
+    s.security.set("none")
+    type_into(w, s.host, f"{src.host}:{src.port}")
+    press(w, w.next_button)
+    d = w.destination_page
+    d.preset.set("m365")
+    d.kind.set("master")
+    d.security.set("none")
+    type_into(w, d.host, f"{dst.host}:{dst.port}")
+    type_into(w, d.logins.admin_user, "admin")
+    type_into(w, d.logins.admin_password, ADMIN_PASSWORD)
+    press(w, w.next_button)
+    w.users_page.load(str(write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "J")])))
+    status = w.status_page
+    notices: list[str] = []
+    configure = status.notice.configure
+    status.notice.configure = lambda **kw: (notices.append(kw["text"]) if "text" in kw
+                                            else None, configure(**kw))[1]
+    press(w, w.next_button)
+    pump(w, lambda: w.page is w.result_page and w.run is None, timeout=120,
+         what="the result page")
+    result = w.result_page
+    assert [r.state for r in result.finished.results] == [DONE]
+    waited = [n for n in notices if "speed limit" in n]
+    assert waited and "4 messages/s" in waited[0], notices
+    assert not [n for n in notices if option.search(n)], notices
+    assert not option.search(all_text(result)), all_text(result)
+    press(w, result.report_button)
+    viewer = result.viewers[result.report_path]
+    pump(w, lambda: not viewer.loading, what="the Report in its window")
+    report = viewer.shown_text()
+    assert "Limits: " in report and "KIMT's own daily budget" in report
+    assert not option.findall(report), [line for line in report.splitlines()
+                                        if option.search(line)]
     viewer.close()

@@ -59,6 +59,7 @@ def test_keyboard_only(wizard, tmp_path, monkeypatch):
     assert w.root.focus_get() is w.users_page.load_button  # nothing loaded yet
     key(w, "space")
     assert w.users_page.accounts is not None and len(w.users_page.accounts.accounts) == 1
+    assert text_of(w.users_page.file_label) == "u.csv  —  1 user"  # not "1 users"
     # the sidebar: a completed step goes back to its page; a later one does nothing
     w.step_labels[1].event_generate("<Button-1>")
     w.root.update()

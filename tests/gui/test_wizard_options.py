@@ -129,7 +129,7 @@ def test_post_migrate_script_in_the_wizard(wizard, src, dst, tmp_path, screensho
                                                                  BOB: SCRIPT_FAILED}
     result = w.result_page
     assert text_of(result.headline) == ("All 2 mailboxes are complete on the destination. The "
-                                        "post-migrate script failed for 1 mailbox(es), listed "
+                                        "post-migrate script failed for 1 mailbox, listed "
                                         "below.")
     assert text_of(result.figures["Users"]) == "2, 1 done, 1 done but their script failed"
     assert text_of(result.box_label) == "Needs attention (each with the reason):"

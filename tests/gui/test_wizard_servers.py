@@ -143,8 +143,45 @@ def test_a_run_stopped_by_a_certificate_leads_back_to_its_page(wizard, src, dst,
     press(w, w.next_button)  # the users page kept the file and the selection
     pump(w, lambda: w.page is w.result_page and w.run is None, timeout=60,
          what="the second result")
-    assert text_of(page.headline) == "All 1 mailboxes are complete on the destination."
+    assert text_of(page.headline) == "The mailbox is complete on the destination."
     assert not page.fix_button.winfo_ismapped()
+    assert len(dst.messages(JDOE, "INBOX")) == 3
+
+
+def test_a_run_refused_by_the_admin_says_so_once_and_leads_back(wizard, src, dst, tmp_path,
+                                                                screenshots):
+    """A wrong admin password not tested before Next: the run stops before copying, the
+    result says so once (the admin named in quotes, as Test connection does) and leads
+    back to the page where the password is corrected."""
+    w = wizard
+    src.add_user(JDOE, JDOE_PW)
+    dst.add_user(JDOE, "x")
+    src.append_many(JDOE, "INBOX", [make_message(f"m {i}") for i in range(3)])
+    to_destination(w, src)
+    d = w.destination_page
+    d.security.set("none")
+    type_into(w, d.host, f"{dst.host}:{dst.port}")
+    admin(w, "not-the-admins-password")
+    press(w, w.next_button)
+    w.users_page.load(str(write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "John")])))
+    press(w, w.next_button)
+    pump(w, lambda: w.page is w.result_page and w.run is None, timeout=60, what="the result")
+    page = w.result_page
+    head = text_of(page.headline)
+    assert head.startswith('Nothing was copied: the destination refused the admin login '
+                           '"admin" for 1 mailbox'), head
+    assert head.lower().count("nothing was copied") == 1, head
+    assert "not-the-admins-password" not in all_text(w.root)
+    assert text_of(page.fix_button) == "Change the destination server settings"
+    shot(w, screenshots, "6-result-admin-refused")
+    press(w, page.fix_button)
+    assert w.page is d
+    type_into(w, d.logins.admin_password, ADMIN_PASSWORD)
+    press(w, w.next_button)
+    press(w, w.next_button)
+    pump(w, lambda: w.page is w.result_page and w.run is None, timeout=60,
+         what="the second result")
+    assert text_of(page.headline) == "The mailbox is complete on the destination."
     assert len(dst.messages(JDOE, "INBOX")) == 3
 
 

@@ -7,9 +7,10 @@ counts as cut too, unless that frame scrolls (`PageView` with its scrollbar).
 with the widget's own font (`tkinter.font.Font.measure`) against the room the
 widget has: labels, buttons, radio and check buttons (one line each, or their
 wrapped lines), the text of entries and combo boxes, and a table's headings
-and the cells of the rows in view. It returns one line per text that does not
-fit, saying where. Re-run it after any change to a page (a test walks every
-page at 1024×700 with it).
+and the cells of the rows in view, and the wrapped lines of selectable words
+(`Words`) against their height. It returns one line per text that does not
+fit, saying where; a choice whose words end in "…" reads as cut too. Re-run
+it after any change to a page (a test walks every page at 1024×700 with it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import tkinter as tk
 from tkinter import font as tkfont
 from tkinter import ttk
+
+from kimt.gui.logview import Words
 
 LABELS = ("TLabel", "TButton", "TRadiobutton", "TCheckbutton", "Label", "Button")
 FIELDS = ("TEntry", "TCombobox", "TSpinbox")
@@ -58,6 +61,8 @@ def label_problems(widget: tk.Misc) -> list[str]:
     except (tk.TclError, ValueError):
         wrap = 0
     problems = []
+    if widget.winfo_class() in ("TRadiobutton", "TCheckbutton") and text.endswith("…"):
+        problems.append(f"{where(widget)}: {text[:60]!r} ends in '…', which reads as cut")
     lines = text.split("\n")
     widest = max(font.measure(line) for line in lines)
     if wrap > 0:  # wrapped: each line fits the wrap length; all lines fit the height
@@ -168,6 +173,12 @@ def clipped(window: tk.Misc, allow: tuple[str, ...] = ()) -> list[str]:
             problems.extend(field_problems(widget))
         elif kind == "Treeview":
             problems.extend(table_problems(widget))
+        elif isinstance(widget, Words):  # a label's words that can be selected
+            problems.extend(outside(widget))
+            if widget.lines() > int(tk.Text.cget(widget, "height")):
+                problems.append(f"{where(widget)}: {widget.words[:60]!r} has "
+                                f"{widget.lines()} lines, shows "
+                                f"{tk.Text.cget(widget, 'height')}")
         for child in widget.winfo_children():
             walk(child)
 
