@@ -16,6 +16,7 @@ offers a button back to that server's page, where it is fixed.
 
 from __future__ import annotations
 
+import re
 import tkinter as tk
 from pathlib import Path
 from tkinter import filedialog
@@ -81,7 +82,10 @@ class ResultPage(Page):
         self.headline.grid(row=0, column=0, sticky="we")
 
         grid = self.figures_frame = ttk.Frame(self)
-        grid.grid(row=1, column=0, sticky="w", pady=(PAD, 0))
+        grid.grid(row=1, column=0, sticky="we", pady=(PAD, 0))
+        # The values share the page's width and wrap at the width they get: in a narrow
+        # window (or one whose page scrolls) a long value takes two lines, never cut.
+        grid.columnconfigure((1, 3), weight=1, uniform="values")
         self.figures: dict[str, ttk.Label] = {}
         names = ("Time", "Users", "Folders", "Messages on the source", "Copied",
                  "Already on the destination", "Size copied", "Skipped messages")
@@ -89,8 +93,8 @@ class ResultPage(Page):
             row, col = n % 4, (n // 4) * 2
             ttk.Label(grid, text=name + ":", bootstyle="secondary").grid(
                 row=row, column=col, sticky="w", padx=(0 if col == 0 else PAD * 3, 8), pady=1)
-            value = ttk.Label(grid, text="", font="-weight bold", wraplength=260)
-            value.grid(row=row, column=col + 1, sticky="w", pady=1)
+            value = autowrap(ttk.Label(grid, text="", font="-weight bold", justify="left"))
+            value.grid(row=row, column=col + 1, sticky="we", pady=1)
             self.figures[name] = value
 
         self.accounts_label = autowrap(ttk.Label(self, text="", justify="left"))
@@ -238,7 +242,8 @@ class ResultPage(Page):
         if finished.fatal:
             # (said once: the engine's words may end by saying it too, for the CLI)
             fatal = finished.fatal.removesuffix(" Nothing was copied.")
-            head, style = f"Nothing was copied: {fatal}", "danger"
+            # its first sentence: the whole of it (a fingerprint, what to do) is below
+            head, style = f"Nothing was copied: {first_sentence(fatal)}", "danger"
         elif finished.stopped:
             head, style = ("Stopped. Run again to finish: nothing is copied twice.", "warning")
         elif complete == len(results):
@@ -276,7 +281,7 @@ class ResultPage(Page):
         self.show_accounts(finished.accounts)
         lines = []
         if finished.fatal:
-            lines.append(finished.fatal)
+            lines.append(wrappable(finished.fatal))
         for r in results:
             if r.state != DONE:
                 lines.append(f"{r.email}: {verdict(r)}")
@@ -339,3 +344,22 @@ class ResultPage(Page):
 
     def problem_lines(self) -> str:
         return self.problems.get("1.0", "end").strip()
+
+
+_FINGERPRINT = re.compile(r"SHA256:((?:[0-9A-F]{2}:){31}[0-9A-F]{2})")
+
+
+def wrappable(text: str) -> str:
+    """A certificate's fingerprint in running text with a space after every eighth
+    group, so that a line breaks between groups, never inside one (Tk wraps text at
+    spaces only: "…C8:8" / "5:F5…" read as two other numbers)."""
+    def spaced(m: re.Match) -> str:
+        groups = m.group(1).split(":")
+        return "SHA256:" + ": ".join(":".join(groups[i:i + 8]) for i in range(0, 32, 8))
+    return _FINGERPRINT.sub(spaced, text)
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of an engine's message (the headline: the rest is below)."""
+    head, stop, _ = text.partition(". ")
+    return head + "." if stop else text
