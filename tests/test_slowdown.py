@@ -29,7 +29,7 @@ def test_two_steps_ten_times_slower_and_long_are_the_signal():
     with pytest.raises(SlowingDown) as caught:
         watch.check()
     assert caught.value.side == "source" and caught.value.wait == 60.0
-    assert "the source's answers slowed to a trickle (10 message(s), 100.0 KB took 31 s, " \
+    assert "the source's answers slowed to a trickle (10 messages, 100.0 KB took 31 s, " \
            "310 times slower than before)" in str(caught.value)
 
 
@@ -119,9 +119,9 @@ def test_a_mailbox_waits_for_a_slowing_source_and_lowers_its_cap(tmp_path, monke
     assert result.state == DONE, (result.state, result.error)
     assert contents(dst) == contents(src)
     said = [e.text for e in events if isinstance(e, Notice)]
-    assert any(t.startswith("waiting 0 s: the server is slowing down (folder 'INBOX'; the "
+    assert any(t.startswith("waiting 1 s: the server is slowing down (folder 'INBOX'; the "
                             "source's answers slowed to a trickle") for t in said), said
-    assert "the source is slowing down; at most 1 connections to it from now on" in said
+    assert "the source is slowing down; at most 1 connection to it from now on" in said
     assert pacing.lowered() == ["connections to the source lowered from 2 to 1: the server "
                                 "refused connections over its own limit, or slowed down"]
     assert result.retries == 0 and result.throttled_seconds > 0

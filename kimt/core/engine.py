@@ -602,7 +602,7 @@ class Engine:
             log.error("worker %s died with exit code %s", p.pid, p.exitcode)
             freed = self._pacing.reclaim(p.pid)
             if freed:  # it could not give them back: the others would wait for them
-                log.info("the %d connection permit(s) of worker %s are free again", freed,
+                log.info("%s of worker %s free again", plural(freed, "connection permit"),
                          p.pid)
             if len(results) < len(self.request.accounts):
                 for _ in range(self._per_process):  # its stop marks were maybe unused

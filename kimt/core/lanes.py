@@ -31,6 +31,7 @@ from .events import Event, MailboxResult, Notice
 from .journal import Journal
 from .limits import ConnectionSlots
 from .pacing import NoFreeConnection, RunPacing, ServerCap
+from .report import plural
 from .servers import ServerConfig
 from .slowdown import SlowdownRule, SlowdownWatch, SlowingDown
 from .wire import DailyLimit, Throttled, Wire
@@ -167,7 +168,7 @@ class LaneKeeper:
     def _take_permit(self, lane: Lane, cap: ServerCap, wait: bool) -> None:
         if not cap.take(False):
             if not wait:
-                raise NoFreeConnection(f"the {cap.role} has its {cap.cap} connections "
+                raise NoFreeConnection(f"the {cap.role} has its {plural(cap.cap, 'connection')} "
                                        "open already (the run's cap)")
             log.info("%s: waiting for a free connection to the %s (at most %d at once)",
                      self.account.email, cap.role, cap.cap)
@@ -185,7 +186,7 @@ class LaneKeeper:
                 if lowered is not None:
                     lane.permits.remove(cap)  # kept for good
                     text = (f"the {cap.role} refused a connection over its limit; at most "
-                            f"{lowered} connections to it from now on ({e})")
+                            f"{plural(lowered, 'connection')} to it from now on ({e})")
                     log.warning("%s: %s", self.account.email, text)
                     self.emit(Notice(self.account.email, text))
             raise
@@ -253,8 +254,8 @@ class LaneKeeper:
         lowered = cap.lower(slowed=True)
         if lowered is not None:
             lane.permits.remove(cap)
-            text = (f"the {side} is slowing down; at most {lowered} connections to it from "
-                    "now on")
+            text = (f"the {side} is slowing down; at most {plural(lowered, 'connection')} "
+                    "to it from now on")
             log.warning("%s: %s", self.account.email, text)
             self.emit(Notice(self.account.email, text))
 
@@ -272,7 +273,7 @@ class LaneKeeper:
                                f"{THROTTLE_GIVE_UP // 60:.0f} minutes ({what}): {e}")
         why = ("the server is slowing down" if isinstance(e, SlowingDown)
                else "the server asked to slow down")
-        text = f"waiting {seconds:.0f} s: {why} ({what}; {e})"
+        text = f"waiting {max(1, round(seconds))} s: {why} ({what}; {e})"
         log.info("%s: %s", self.account.email, text)
         self.emit(Notice(self.account.email, text))
         self._sleep(seconds)
@@ -302,7 +303,8 @@ class LaneKeeper:
         now = time.monotonic()
         with self._retry_lock:
             self.result.paced_seconds += seconds
-            say = now - self._rate_said >= RATE_NOTICE_EVERY
+            # a wait under a second is not worth a line ("waiting 0 s"): a longer one is said
+            say = seconds >= 1 and now - self._rate_said >= RATE_NOTICE_EVERY
             if say:
                 self._rate_said = now
         if say:

@@ -36,7 +36,7 @@ from collections import deque
 from dataclasses import dataclass, fields
 
 from .errors import SettingsError
-from .report import size
+from .report import plural, size
 from .wire import Throttled
 
 RULE_VARIABLE = "KIMT_SLOWDOWN_RULE"
@@ -110,7 +110,8 @@ class SlowdownWatch:
                          statistics.median(p[1] for p in s.history))
                 if pace[0] * rule.factor < usual[0] and pace[1] * rule.factor < usual[1]:
                     s.slow += 1
-                    s.worst = (f"{messages} message(s), {size(nbytes)} took {seconds:.0f} s, "
+                    s.worst = (f"{plural(messages, 'message')}, {size(nbytes)} took "
+                               f"{seconds:.0f} s, "
                                f"{usual[0] / max(pace[0], 1e-9):.0f} times slower than "
                                "before")
                     return
