@@ -211,11 +211,13 @@ class PageView(ttk.Frame):
         widget = event.widget
         # (its frames get a FocusIn too, on the way: only the focused widget counts)
         if isinstance(widget, tk.Misc) and widget.focus_get() is widget:
-            self.keep_in_view(widget)
+            # once the layout is done: a field that just appeared has no place before
+            self.after_idle(self.keep_in_view, widget)
 
     def keep_in_view(self, widget: tk.Misc | None) -> None:
         """Scroll the page so that `widget` (the keyboard's) can be seen."""
-        if widget is None or not self.scrolls() or not self._on_page(widget):
+        if widget is None or not self.scrolls() or not self._on_page(widget) \
+                or not widget.winfo_exists():
             return
         full = float(str(self.canvas.cget("scrollregion")).split()[3])
         top = widget.winfo_rooty() - self.current.winfo_rooty()
