@@ -60,6 +60,20 @@ def wait_for(predicate, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def ctrl_c(args: list[str], started) -> tuple[subprocess.Popen, str]:
+    """`kimt migrate args`, Ctrl+C once `started()` (copying has begun): the process and
+    what it printed."""
+    proc = start_kimt(args)
+    try:
+        wait_for(started, 60, "copying to start")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc, out
+
+
 @pytest.fixture
 def big_pair(dovecot_factory):
     src = dovecot_factory()
@@ -111,14 +125,7 @@ def test_ctrl_c_stops_after_the_batch_and_rerun_finishes(big_pair, tmp_path):
     src, dst = big_pair
     users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD)])
     args = migrate_args(src, dst, users, tmp_path / "logs", "--batch-mb", "0.05")
-    proc = start_kimt(args)
-    try:
-        wait_for(lambda: inbox_count(dst) >= 200, 60, "copying to start")
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc, out = ctrl_c(args, lambda: inbox_count(dst) >= 200)
     assert proc.returncode == 130, out
     assert "Stopping after the batch in flight" in out
     assert "Run the same command again to finish" in out
@@ -162,14 +169,7 @@ def test_ctrl_c_result_counts_the_whole_mailbox(dovecot_factory, tmp_path):
     users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD), (other, PASSWORD)])
     args = migrate_args(src, dst, users, tmp_path / "logs", "--workers", "1",
                         "--batch-mb", "0.005", "--max-messages-per-second", "20")
-    proc = start_kimt(args)
-    try:
-        wait_for(lambda: inbox_count(dst) >= 20, 60, "copying to start")
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc, out = ctrl_c(args, lambda: inbox_count(dst) >= 20)
     assert proc.returncode == 130, out
     copied = inbox_count(dst) + len(dst.messages(USER, "Lists/dev.team"))
     assert 20 <= copied < 204

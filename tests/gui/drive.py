@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from tkinter import ttk
 
+from helpers import ADMIN_PASSWORD
 from PIL import ImageGrab
 
 
@@ -46,6 +47,26 @@ def try_next(w) -> None:
     assert str(w.next_button.cget("state")) == "disabled", "Next is not waiting"
     w.next()
     w.root.update()
+
+
+def to_users_page(w, src, dst, users_csv, source_security: str = "none",
+                  workers: int | None = None) -> None:
+    """From the welcome page to the users page with `users_csv` loaded: the source (plain
+    unless told), the destination plain with its master user; `workers` mailboxes at once
+    when given."""
+    press(w, w.next_button)
+    w.source_page.security.set(source_security)
+    type_into(w, w.source_page.host, f"{src.host}:{src.port}")
+    press(w, w.next_button)
+    d = w.destination_page
+    d.security.set("none")
+    type_into(w, d.host, f"{dst.host}:{dst.port}")
+    type_into(w, d.logins.admin_user, "admin")
+    type_into(w, d.logins.admin_password, ADMIN_PASSWORD)
+    press(w, w.next_button)
+    w.users_page.load(str(users_csv))
+    if workers is not None:
+        w.users_page.workers.set(workers)
 
 
 def text_of(widget) -> str:

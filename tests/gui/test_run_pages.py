@@ -23,6 +23,7 @@ from drive import (
     settle,
     shot,
     text_of,
+    to_users_page,
     type_into,
 )
 from helpers import ADMIN_PASSWORD, write_csv
@@ -35,21 +36,6 @@ from kimt.gui.status import COUNTED, LISTING, LOGGING_IN
 JDOE, JDOE_PW = "jdoe@example.com", "Src-Secret-7x!"
 ANNA, ANNA_PW = "anna@example.com", "Anna-Pass-9q?"
 LONG_FOLDER = "Lists/dev.team.announcements.and.other.long.names"
-
-
-def fill_servers(w, src, dst, users_csv) -> None:
-    press(w, w.next_button)
-    w.source_page.security.set("none")
-    type_into(w, w.source_page.host, f"{src.host}:{src.port}")
-    press(w, w.next_button)
-    d = w.destination_page
-    d.security.set("none")
-    type_into(w, d.host, f"{dst.host}:{dst.port}")
-    type_into(w, d.logins.admin_user, "admin")
-    type_into(w, d.logins.admin_password, ADMIN_PASSWORD)
-    press(w, w.next_button)
-    w.users_page.load(str(users_csv))
-    w.users_page.workers.set(1)  # one mailbox at a time: the second waits its turn
 
 
 def held_back(w, messages_per_second: float) -> None:
@@ -82,8 +68,9 @@ def test_stop_counts_whole_mailboxes_and_run_again_starts_clean(wizard, src, dst
     src.create_folder(JDOE, LONG_FOLDER)
     src.append_many(JDOE, LONG_FOLDER, [make_message(f"dev {i}") for i in range(54)])
     src.append_many(ANNA, "INBOX", [make_message(f"anna {i}") for i in range(5)])
-    fill_servers(w, src, dst, write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "J"),
-                                                              (ANNA, ANNA_PW, "A")]))
+    to_users_page(w, src, dst, write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "J"),
+                                                               (ANNA, ANNA_PW, "A")]),
+                  workers=1)  # one mailbox at a time: the second waits its turn
     held_back(w, 20)  # 204 messages: ten seconds at least
     status = w.status_page
     seen: list[dict] = []  # every state of John's row the page showed, in order
@@ -179,7 +166,8 @@ def test_logs_open_in_a_window_of_kimt(wizard, src, dst, tmp_path, screenshots, 
     src.add_user(JDOE, JDOE_PW)
     dst.add_user(JDOE, "whatever")
     src.append_many(JDOE, "INBOX", [make_message(f"in {i}") for i in range(3)])
-    fill_servers(w, src, dst, write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "J")]))
+    to_users_page(w, src, dst, write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "J")]),
+                  workers=1)
     press(w, w.next_button)
     pump(w, lambda: w.page is w.result_page, timeout=60, what="the result page")
     result = w.result_page

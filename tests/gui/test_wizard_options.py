@@ -7,7 +7,7 @@ import re
 import sys
 
 from dovecot import make_message
-from drive import press, pump, row, shot, text_of, try_next, type_into
+from drive import press, pump, row, shot, text_of, to_users_page, try_next, type_into
 from helpers import ADMIN_PASSWORD, write_csv
 from kerio_api import ADMIN, ADMIN_PW
 
@@ -22,21 +22,6 @@ def seeded(src, dst) -> None:
         src.add_user(user, pw)
         dst.add_user(user, "x")
         src.append_many(user, "INBOX", [make_message(f"{user} {i}") for i in range(3)])
-
-
-def to_users_page(w, src, dst, users_csv, source_security: str = "none") -> None:
-    """Source (plain unless told), destination plain with its master user, the users file."""
-    press(w, w.next_button)
-    w.source_page.security.set(source_security)
-    type_into(w, w.source_page.host, f"{src.host}:{src.port}")
-    press(w, w.next_button)
-    d = w.destination_page
-    d.security.set("none")
-    type_into(w, d.host, f"{dst.host}:{dst.port}")
-    type_into(w, d.logins.admin_user, "admin")
-    type_into(w, d.logins.admin_password, ADMIN_PASSWORD)
-    press(w, w.next_button)
-    w.users_page.load(str(users_csv))
 
 
 def test_detect_in_the_wizard(wizard, src, dst, tmp_path, screenshots):

@@ -6,7 +6,7 @@ import time
 import tkinter as tk
 
 from dovecot import make_message
-from drive import press, pump, row, shot, text_of, try_next, type_into
+from drive import press, pump, row, shot, text_of, to_users_page, try_next, type_into
 from helpers import ADMIN_PASSWORD, write_csv
 
 from kimt.core.events import DONE, STOPPED
@@ -102,26 +102,12 @@ def seeded(src, dst, count=40, size=None):
                                         for i in range(count)])
 
 
-def fill_servers(w, src, dst, users_csv):
-    press(w, w.next_button)
-    w.source_page.security.set("none")
-    type_into(w, w.source_page.host, f"{src.host}:{src.port}")
-    press(w, w.next_button)
-    d = w.destination_page
-    d.security.set("none")
-    type_into(w, d.host, f"{dst.host}:{dst.port}")
-    type_into(w, d.logins.admin_user, "admin")
-    type_into(w, d.logins.admin_password, ADMIN_PASSWORD)
-    press(w, w.next_button)
-    w.users_page.load(str(users_csv))
-    w.users_page.workers.set(1)
-
-
 def test_stop_then_run_again_finishes(wizard, src, dst, tmp_path, screenshots):
     w = wizard
     seeded(src, dst)
-    fill_servers(w, src, dst, write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "J"),
-                                                              (BOB, BOB_PW, "B")]))
+    to_users_page(w, src, dst, write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "J"),
+                                                               (BOB, BOB_PW, "B")]),
+                  workers=1)
     press(w, w.next_button)
     press(w, w.status_page.stop_button)  # at once: before any mailbox is finished
     assert text_of(w.status_page.stop_button) == "Stopping…"
@@ -142,8 +128,9 @@ def test_closing_while_migrating_asks_first(wizard, src, dst, tmp_path, screensh
     w = wizard
     seeded(src, dst, count=5000, size=30_000)  # long enough to close in the middle, even
     # on a busy machine (the run stops at the answer, so its length costs nothing)
-    fill_servers(w, src, dst, write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "J"),
-                                                              (BOB, BOB_PW, "B")]))
+    to_users_page(w, src, dst, write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "J"),
+                                                               (BOB, BOB_PW, "B")]),
+                  workers=1)
     press(w, w.next_button)
     assert w.run is not None
     asked = []
@@ -211,8 +198,8 @@ def test_a_daily_limit_says_when_to_run_again(wizard, src, dst, tmp_path, screen
     seeded(src, dst)
     with ThrottleProxy(src.port, GMAIL_DAY, rb"UID FETCH .*BODY\.PEEK\[\]") as proxy:
         proxy_src = type("Proxied", (), {"host": "127.0.0.1", "port": proxy.port})
-        fill_servers(w, proxy_src, dst, write_csv(tmp_path / "u.csv", [
-            (JDOE, JDOE_PW, "J"), (BOB, BOB_PW, "B")]))
+        to_users_page(w, proxy_src, dst, write_csv(tmp_path / "u.csv", [
+            (JDOE, JDOE_PW, "J"), (BOB, BOB_PW, "B")]), workers=1)
         press(w, w.next_button)
         pump(w, lambda: w.page is w.result_page and w.run is None, timeout=120,
              what="the result of the first day")
