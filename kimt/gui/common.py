@@ -20,6 +20,7 @@ since ("latest answer wins").
 from __future__ import annotations
 
 import queue
+import re
 import tkinter as tk
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -392,16 +393,33 @@ class TestLine(ttk.Frame):
         self.on_trust(self.offered)
 
 
-def fingerprint_lines(fingerprint: str, per_line: int = 16) -> str:
-    """'SHA256:AB:CD:…' (32 groups) on two lines of 16 groups, the second under the first."""
+def _fingerprint_groups(fingerprint: str) -> tuple[str, list[str]]:
+    """('SHA256:', its 32 groups) of a fingerprint ('' when it has no such prefix)."""
     prefix, sep, body = fingerprint.partition(":")
     if not sep or prefix.upper() != "SHA256":
-        prefix, body = "", fingerprint
-    else:
-        prefix += ":"
-    groups = body.split(":")
+        return "", fingerprint.split(":")
+    return prefix + ":", body.split(":")
+
+
+def fingerprint_lines(fingerprint: str, per_line: int = 16) -> str:
+    """'SHA256:AB:CD:…' (32 groups) on two lines of 16 groups, the second under the first."""
+    prefix, groups = _fingerprint_groups(fingerprint)
     lines = [":".join(groups[i:i + per_line]) for i in range(0, len(groups), per_line)]
     return (":\n" + " " * len(prefix)).join(lines).join((prefix, ""))
+
+
+_FINGERPRINT = re.compile(r"SHA256:(?:[0-9A-F]{2}:){31}[0-9A-F]{2}")
+
+
+def wrappable_fingerprints(text: str, per_part: int = 8) -> str:
+    """Running text whose fingerprints have a space after every eighth group, so that a
+    line breaks between groups, never inside one (Tk wraps text at spaces only: "…C8:8" /
+    "5:F5…" read as two other numbers)."""
+    def spaced(m: re.Match) -> str:
+        prefix, groups = _fingerprint_groups(m.group(0))
+        return prefix + ": ".join(":".join(groups[i:i + per_part])
+                                  for i in range(0, len(groups), per_part))
+    return _FINGERPRINT.sub(spaced, text)
 
 
 class ConfirmDialog(ttk.Toplevel):

@@ -16,7 +16,6 @@ offers a button back to that server's page, where it is fixed.
 
 from __future__ import annotations
 
-import re
 import tkinter as tk
 from pathlib import Path
 from tkinter import filedialog
@@ -48,7 +47,7 @@ from ..core.report import (
     state_counts,
     verdict,
 )
-from .common import PAD, Page, PageHost, autowrap, tone
+from .common import PAD, Page, PageHost, autowrap, tone, wrappable_fingerprints
 from .logview import (
     LogViewer,
     Words,
@@ -281,7 +280,7 @@ class ResultPage(Page):
         self.show_accounts(finished.accounts)
         lines = []
         if finished.fatal:
-            lines.append(wrappable(finished.fatal))
+            lines.append(wrappable_fingerprints(finished.fatal))
         for r in results:
             if r.state != DONE:
                 lines.append(f"{r.email}: {verdict(r)}")
@@ -344,19 +343,6 @@ class ResultPage(Page):
 
     def problem_lines(self) -> str:
         return self.problems.get("1.0", "end").strip()
-
-
-_FINGERPRINT = re.compile(r"SHA256:((?:[0-9A-F]{2}:){31}[0-9A-F]{2})")
-
-
-def wrappable(text: str) -> str:
-    """A certificate's fingerprint in running text with a space after every eighth
-    group, so that a line breaks between groups, never inside one (Tk wraps text at
-    spaces only: "…C8:8" / "5:F5…" read as two other numbers)."""
-    def spaced(m: re.Match) -> str:
-        groups = m.group(1).split(":")
-        return "SHA256:" + ": ".join(":".join(groups[i:i + 8]) for i in range(0, 32, 8))
-    return _FINGERPRINT.sub(spaced, text)
 
 
 def first_sentence(text: str) -> str:
