@@ -22,13 +22,45 @@ from ..core.kerio import KerioAdmin
 from ..core.servers import ServerConfig
 
 
-class MigrationRun:
+class _BackgroundRun:
+    """A run in a thread of its own whose records the window takes with `drain()`; the
+    one that ends it (`FINISHED`) is kept as `finished`."""
+
+    FINISHED: type = RunFinished
+
+    def __init__(self, name: str):
+        self.events: queue.Queue = queue.Queue()
+        self.finished = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def drain(self, limit: int = 2000) -> list:
+        out: list = []
+        try:
+            while len(out) < limit:
+                event = self.events.get_nowait()
+                if isinstance(event, self.FINISHED):
+                    self.finished = event
+                out.append(event)
+        except queue.Empty:
+            pass
+        return out
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+
+class MigrationRun(_BackgroundRun):
     def __init__(self, request: RunRequest):
+        super().__init__("kimt-engine")
         self.request = request
-        self.events: queue.Queue[Event] = queue.Queue()
         self.engine = Engine(request, self._forward)
         self.finished: RunFinished | None = None
-        self._thread = threading.Thread(target=self._run, name="kimt-engine", daemon=True)
 
     def _forward(self, event: Event) -> None:
         if not isinstance(event, LogLine):
@@ -40,21 +72,6 @@ class MigrationRun:
         except Exception as e:  # the window must hear about it, not hang on "migrating"
             self.events.put(RunFinished([], 0.0, False, f"unexpected error: {e}"))
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def drain(self, limit: int = 2000) -> list[Event]:
-        out: list[Event] = []
-        try:
-            while len(out) < limit:
-                event = self.events.get_nowait()
-                if isinstance(event, RunFinished):
-                    self.finished = event
-                out.append(event)
-        except queue.Empty:
-            pass
-        return out
-
     @property
     def stopping(self) -> bool:
         return self.engine.stopping
@@ -64,9 +81,6 @@ class MigrationRun:
 
     def stop_now(self) -> None:
         self.engine.stop_now()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
 
 
 @dataclass
@@ -81,15 +95,16 @@ class PasswordsRequest:
     workers: int = 4
 
 
-class PasswordsRun:
+class PasswordsRun(_BackgroundRun):
     """`passwords.run_passwords` in a thread; the same face as `MigrationRun`."""
 
+    FINISHED = passwords.PasswordsFinished
+
     def __init__(self, request: PasswordsRequest):
+        super().__init__("kimt-passwords")
         self.request = request
-        self.events: queue.Queue = queue.Queue()
         self.finished: passwords.PasswordsFinished | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="kimt-passwords", daemon=True)
 
     def _run(self) -> None:
         r = self.request
@@ -102,21 +117,6 @@ class PasswordsRun:
             done = passwords.PasswordsFinished([], 0.0, f"unexpected error: {e}")
         self.events.put(done)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def drain(self, limit: int = 2000) -> list:
-        out: list = []
-        try:
-            while len(out) < limit:
-                event = self.events.get_nowait()
-                if isinstance(event, passwords.PasswordsFinished):
-                    self.finished = event
-                out.append(event)
-        except queue.Empty:
-            pass
-        return out
-
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
@@ -126,6 +126,3 @@ class PasswordsRun:
 
     def stop_now(self) -> None:  # nothing to kill: each login in flight ends on its own
         self._stop.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
