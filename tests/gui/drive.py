@@ -49,6 +49,16 @@ def try_next(w) -> None:
     w.root.update()
 
 
+def fill_destination(w, dst) -> None:
+    """The destination page: `dst` in plain text with its master user; then Next."""
+    d = w.destination_page
+    d.security.set("none")
+    type_into(w, d.host, f"{dst.host}:{dst.port}")
+    type_into(w, d.logins.admin_user, "admin")
+    type_into(w, d.logins.admin_password, ADMIN_PASSWORD)
+    press(w, w.next_button)
+
+
 def to_users_page(w, src, dst, users_csv, source_security: str = "none",
                   workers: int | None = None) -> None:
     """From the welcome page to the users page with `users_csv` loaded: the source (plain
@@ -58,12 +68,7 @@ def to_users_page(w, src, dst, users_csv, source_security: str = "none",
     w.source_page.security.set(source_security)
     type_into(w, w.source_page.host, f"{src.host}:{src.port}")
     press(w, w.next_button)
-    d = w.destination_page
-    d.security.set("none")
-    type_into(w, d.host, f"{dst.host}:{dst.port}")
-    type_into(w, d.logins.admin_user, "admin")
-    type_into(w, d.logins.admin_password, ADMIN_PASSWORD)
-    press(w, w.next_button)
+    fill_destination(w, dst)
     w.users_page.load(str(users_csv))
     if workers is not None:
         w.users_page.workers.set(workers)

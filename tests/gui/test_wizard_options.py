@@ -7,7 +7,17 @@ import re
 import sys
 
 from dovecot import make_message
-from drive import press, pump, row, shot, text_of, to_users_page, try_next, type_into
+from drive import (
+    fill_destination,
+    press,
+    pump,
+    row,
+    shot,
+    text_of,
+    to_users_page,
+    try_next,
+    type_into,
+)
 from helpers import ADMIN_PASSWORD, write_csv
 from kerio_api import ADMIN, ADMIN_PW
 
@@ -48,12 +58,7 @@ def test_detect_in_the_wizard(wizard, src, dst, tmp_path, screenshots):
             "TLS") in answer
     shot(w, screenshots, "2-source-detect")
     press(w, w.next_button)
-    d = w.destination_page
-    d.security.set("none")
-    type_into(w, d.host, f"{dst.host}:{dst.port}")
-    type_into(w, d.logins.admin_user, "admin")
-    type_into(w, d.logins.admin_password, ADMIN_PASSWORD)
-    press(w, w.next_button)
+    fill_destination(w, dst)
     users = w.users_page
     users.load(str(write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "J"), (BOB, BOB_PW, "B")])))
     press(w, users.check_button)
