@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from dovecot import make_message
-from drive import press, pump, row, shot, text_of
+from drive import press, pump, row, shot, text_of, to_users_page
 from helpers import ADMIN_PASSWORD, mailbox_content, write_csv
-from test_wizard_pages import fill_servers
 
 from kimt.cli import build_parser, build_request
 from kimt.core.accounts import read_accounts
@@ -32,7 +31,7 @@ def test_folder_choices_in_the_wizard(wizard, src, dst, tmp_path, screenshots):
             src.create_folder(JDOE, folder)
         src.append_many(JDOE, folder, [make_message(f"{folder} {i}") for i in range(count)])
     users = write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "John")])
-    fill_servers(w, src, dst, users)
+    to_users_page(w, src, dst, users, workers=1)
     page = w.users_page
     assert text_of(page.folders_label) == "Folders: all"
     press(w, page.estimate_button)
