@@ -132,6 +132,12 @@ class RigServer:
         return self._p(self._log_file)
 
     @property
+    def pid(self) -> int | None:
+        """The master process's pid while started (its children are the server's
+        workers: the benchmark counts their CPU time through it)."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
