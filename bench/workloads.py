@@ -332,6 +332,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--quiet-wait", type=float, default=30, metavar="S",
                     help="before each run, wait up to S seconds for the machine to be "
                          f"under {BUSY_WARNING_PCT} %% busy (default 30)")
+    ap.add_argument("--servers-dir", type=Path, default=Path("/tmp"), metavar="DIR",
+                    help="where the servers keep their mail (default /tmp, on disk; "
+                         "/dev/shm keeps it in memory, so no file system's state is in "
+                         "the figures)")
     ap.add_argument("--json", type=Path, help="write every figure here")
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder (logs, state)")
     small = ap.add_argument_group("a smaller or different workload (for trying the bench)")
@@ -373,9 +377,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 "python": platform.python_version()},
                     "versions": versions(runners), "settings": {
                         "repeat": a.repeat, "tools": [r.name for r in runners],
-                        "kimt_workers": a.workers, "jobs": a.jobs, "kimt_args": a.kimt_args},
+                        "kimt_workers": a.workers, "jobs": a.jobs, "kimt_args": a.kimt_args,
+                        "servers_dir": str(a.servers_dir)},
                     "workloads": {}, "runs": []}
     print("versions: " + "; ".join(f"{k} {v}" for k, v in report["versions"].items()))
+    os.environ["KIMT_RIG_DIR"] = str(a.servers_dir)  # read by tests/rig_server.py
     work_root = Path(tempfile.mkdtemp(prefix="kimt-workloads-"))
     leftovers = ExitStack()  # every server's folder, deleted once all runs are done
     try:

@@ -118,8 +118,10 @@ class RigServer:
         return self.root.joinpath(*parts)
 
     def _make_root(self) -> Path:
-        """Create the instance directory: a new one in /tmp, mode 755."""
-        self.root = Path(tempfile.mkdtemp(prefix=self._root_prefix, dir="/tmp"))
+        """Create the instance directory: a new one in /tmp (or in $KIMT_RIG_DIR: the
+        benchmark can put its servers in memory, /dev/shm), mode 755."""
+        parent = os.environ.get("KIMT_RIG_DIR") or "/tmp"
+        self.root = Path(tempfile.mkdtemp(prefix=self._root_prefix, dir=parent))
         os.chmod(self.root, 0o755)
         return self.root
 
