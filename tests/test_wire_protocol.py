@@ -64,6 +64,13 @@ def test_an_answer_that_ends_early_or_is_no_fetch_is_malformed():
         number(b"12x", "RFC822.SIZE")
 
 
+def test_a_stray_byte_is_malformed_and_named():
+    with pytest.raises(Malformed, match=r"unexpected b'\\tFLAGS"):
+        fetch_items([b"* 1 FETCH (UID 1\tFLAGS ())"])
+    with pytest.raises(Malformed, match=r"unexpected b' \{oops\)'"):
+        fetch_items([b"* 1 FETCH (UID 1 X {oops)"])
+
+
 def test_literal_size_reads_both_forms():
     assert literal_size(b"* 1 FETCH (BODY[] {123}") == 123
     assert literal_size(b"A1 APPEND INBOX {9+}") == 9
