@@ -347,7 +347,7 @@ def totals(results: Iterable[MailboxResult], seconds: float, verify: bool = Fals
     else:
         lines += [
             f"  Copied: {number(copied)} ({size(nbytes)}"
-            + (f", {copied / seconds:.0f} messages/s, {nbytes / seconds / 2**20:.1f} MB/s)"
+            + (f", {copied / seconds:.0f} messages/s, {size(nbytes / seconds)}/s)"
                if seconds > 0 and copied else ")"),
             f"  Already on the destination: {number(sum(r.already for r in results))}",
             f"  Skipped: {number(sum(len(r.skipped) for r in results))}",
