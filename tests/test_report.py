@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from kimt.core.events import DONE, FolderResult, MailboxResult
-from kimt.core.report import totals
+from kimt.core.report import describe_server, totals
+from kimt.core.servers import ServerConfig
 
 
 def copied(messages: int, nbytes: int) -> MailboxResult:
@@ -26,3 +27,12 @@ def test_the_speed_is_in_the_unit_the_amount_needs():
 
 def test_nothing_copied_says_no_speed():
     assert copied_line(totals([copied(0, 0)], 0.3)) == "  Copied: 0 (0.0 KB)"
+
+
+def test_the_admin_login_names_the_admin_in_quotes():
+    pin = "SHA256:" + ":".join(["AB"] * 32)
+    config = ServerConfig("mail.example.com", 993, "ssl", fingerprint=pin, auth="master",
+                          master_user="admin", master_password="x", role="destination")
+    assert describe_server(config) == (
+        f'mail.example.com:993, SSL/TLS, certificate pinned to {pin}; logs in as the '
+        'admin "admin" for each user (SASL PLAIN authorization identity)')

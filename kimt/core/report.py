@@ -92,7 +92,7 @@ def describe_server(config: ServerConfig) -> str:
         style = {"authzid": "SASL PLAIN authorization identity",
                  "combined": f"'{config.master_user}\\user' login"}.get(
             config.master_style, f"'user{config.master_separator}{config.master_user}' login")
-        text += f"; logs in as admin {config.master_user} for each user ({style})"
+        text += f"; logs in as the admin \"{config.master_user}\" for each user ({style})"
     elif config.auth == "kerio-master":
         text += "; logs in for each user with Kerio's master authentication (X-MASTERAUTH)"
     elif config.auth == "xoauth2":
