@@ -149,7 +149,7 @@ def test_headless_migrate_over_tls_with_worker_processes(unpacked, bare_env, src
     debug = next(logs.glob("*/debug.log")).read_text(encoding="utf-8")
     assert ADMIN_PASSWORD not in debug and ADMIN_PASSWORD not in report
     for email, _, _ in USERS:  # written by each mailbox's worker process when it is done
-        assert f"kimt.engine [{email}]: worker peak memory" in debug, debug[-2000:]
+        assert f"kimt.worker [{email}]: worker peak memory" in debug, debug[-2000:]
     print(f"\nfrozen migrate: 3 mailboxes, 2 workers, {took:.1f} s")
 
     # The journal (SQLite, in the user's state folder) works in the frozen app too:

@@ -2,8 +2,9 @@
 
 Workers are started while the servers are first reached, so their start
 costs no time of its own: on Linux from a fork server that imported the
-engine once (a worker is ready in milliseconds, which a re-run with nothing
-to copy notices), elsewhere with the spawn method. They receive accounts
+worker's module (`worker`) once (a worker is ready in milliseconds, which a
+re-run with nothing to copy notices), elsewhere with the spawn method. They
+receive accounts
 through a queue, never on a command line. A process runs as many mailboxes
 side by side (threads) as the run asks for divided by the number of
 processes, which is at most half the computer's cores: on a 2-core machine
@@ -31,7 +32,6 @@ import logging
 import multiprocessing
 import os
 import queue
-import signal
 import sys
 import threading
 import time
@@ -45,12 +45,9 @@ from .accounts import Account
 from .detect import Detected, detect
 from .errors import ConnectError, KimtError, LoginError
 from .events import (
-    DAY_OVER,
     FAILED,
-    MAILBOX,
     STOPPED,
     Event,
-    LogLine,
     MailboxFinished,
     MailboxResult,
     MailboxStarted,
@@ -60,7 +57,7 @@ from .events import (
 )
 from .journal import default_state_dir, journal_path
 from .logs import Redactor, RunLogs
-from .mailbox import JobSettings, MailboxRun
+from .mailbox import JobSettings
 from .pacing import RunPacing
 from .presets import PRESETS
 from .provision import REFUSED, KerioProvisioning, ProvisionResult, provision, report_section
@@ -68,6 +65,7 @@ from .report import describe_server, plural
 from .script import COMPLETED as SCRIPT_AFTER
 from .script import PostMigrateScript, ScriptRunner
 from .servers import AUTO, ServerConfig, connect, open_connection
+from .worker import worker_main
 
 if TYPE_CHECKING:
     from .cluster import Coordinator
@@ -94,113 +92,6 @@ class RunRequest:
     post_migrate: PostMigrateScript | None = None  # run after each completed mailbox
 
 
-# ----------------------------------------------------------------------------- workers
-
-class _EventLogHandler(logging.Handler):
-    """In a worker: turns log records into LogLine events for the main process, each
-    with the mailbox its thread works for (`events.MAILBOX`, carried into the threads
-    a mailbox starts)."""
-
-    def __init__(self, events: multiprocessing.Queue):
-        super().__init__(logging.DEBUG)
-        self.events = events
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.events.put(LogLine(record.levelname, record.name, record.getMessage(),
-                                    MAILBOX.get()))
-        except Exception:
-            pass
-
-
-def _watch_parent() -> None:
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        parent.join()
-        os._exit(70)  # the main process is gone: stop copying now
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-def _peak_memory_mb() -> int | None:
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak // 1024 if sys.platform != "darwin" else peak // 2**20
-
-
-def _worker_main(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
-                 stop: multiprocessing.Event, verify: bool, mailboxes: int = 1,
-                 pacing: RunPacing | None = None) -> None:
-    """A worker process: `mailboxes` threads, each taking (account, settings) jobs from
-    the queue until it meets a None. The settings come with each job, not with the
-    process: workers start while the preflight still decides them (security 'auto')."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the main process's to handle
-    _watch_parent()
-    _tune_malloc()
-    handler = _EventLogHandler(events)
-    root = logging.getLogger("kimt")
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    others = [threading.Thread(target=_mailboxes, name=f"mailbox-{n}",
-                               args=(jobs, events, stop, verify, pacing))
-              for n in range(1, mailboxes)]
-    for t in others:
-        t.start()
-    _mailboxes(jobs, events, stop, verify, pacing)
-    for t in others:
-        t.join()
-
-
-def _tune_malloc() -> None:
-    """glibc gives each thread that allocates its own heap arena, and a message body
-    freed in one stays there: a worker's lanes and prefetch threads held four times the
-    bytes in flight. Two arenas, and bodies over 256 KB in mappings returned at once."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-8, 2)  # M_ARENA_MAX
-        libc.mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD (fixed: no dynamic raising)
-    except (OSError, AttributeError):  # not glibc (musl): nothing to tune
-        pass
-
-
-def _mailboxes(jobs: multiprocessing.Queue, events: multiprocessing.Queue,
-               stop: multiprocessing.Event, verify: bool,
-               pacing: RunPacing | None = None) -> None:
-    while True:
-        job: tuple[Account, JobSettings] | None = jobs.get()
-        if job is None:
-            break
-        account, settings = job
-        MAILBOX.set(account.email)
-        events.put(MailboxStarted(account.email, os.getpid()))
-        if stop.is_set():
-            result = MailboxResult(account.email, STOPPED, "stopped before it started",
-                                   started=False)
-        elif pacing is not None and pacing.day.until is not None:
-            result = MailboxResult(account.email, DAY_OVER, (
-                "not started: another mailbox reached the daily limit of the admin login "
-                "they share"), resume_at=pacing.day.until, started=False)
-        else:
-            result = MailboxRun(account, settings, events.put, stop.is_set, verify,
-                                pacing=pacing).run()
-        peak = _peak_memory_mb()
-        if peak is not None:
-            log.debug("worker peak memory %d MB", peak)
-        events.put(MailboxFinished(result))
-        MAILBOX.set("")
-
-
-# ----------------------------------------------------------------------------- main side
 
 class Engine:
     """Runs one request; `stop()` may be called from any thread."""
@@ -459,7 +350,7 @@ class Engine:
         return [by_email[e] for e in self._order if e in by_email]
 
     def _start_worker(self):
-        p = self._ctx.Process(target=_worker_main, name="kimt-worker", daemon=True,
+        p = self._ctx.Process(target=worker_main, name="kimt-worker", daemon=True,
                               args=(self._jobs, self._events, self._stop,
                                     self.request.verify, self._per_process, self._pacing))
         p.start()

@@ -2,7 +2,7 @@
 
 Workers must never inherit a live Tk or half-used sockets, so they are not
 plain forks of the main process. On Linux they come from a fork server: one
-process that imported the engine once, forked for each worker in
+process that imported the worker module once, forked for each worker in
 milliseconds (a re-run with nothing to copy is mostly start-up). Elsewhere,
 and in a frozen app, they are spawned: each starts a fresh interpreter, the
 method proven on Windows, macOS and with PyInstaller. `start_early` starts the
@@ -21,7 +21,7 @@ import threading
 from collections.abc import Sequence
 from multiprocessing.context import BaseContext
 
-WORKER_MODULE = "kimt.core.engine"  # where the workers' entry point lives
+WORKER_MODULE = "kimt.core.worker"  # the workers' entry point, all they import
 WORKER_COMMANDS = ("migrate", "verify", "4d2kms")
 
 
