@@ -13,9 +13,9 @@ included; a new survey or file drops the answers still on their way. With
 security Detect, a survey detects it once first and asks every user with that.
 Passwords are shown as dots. "Advanced: folders…" opens the folder choices
 (`folders.FolderDialog`); Estimate counts only what they let through, and
-new choices drop an estimate made under the old ones. The run options: a
-post-migrate script with its time limit (remembered), or "Passwords only"
-(never remembered), which makes the run a passwords-only one. The page gives
+new choices drop an estimate made under the old ones. The run options (a
+post-migrate script, or "Passwords only") are a section of their own,
+`run_options.RunOptions`, whose values the page passes on. The page gives
 the wizard its values (`accounts`, `selected()`, `expected_messages()`,
 `folder_rules()`, `post_migrate()`, `passwords_only()`) and asks it to start
 the run.
@@ -37,13 +37,12 @@ from ..core.detect import detect
 from ..core.errors import KimtError
 from ..core.folder_rules import FolderRules
 from ..core.report import number, plural, size
-from ..core.script import post_migrate_script
 from ..core.servers import AUTO, ServerConfig
 from ..core.webstar import WebstarConfig
 from .common import PAD, FieldError, Latest, Page, PageHost, autowrap, scrolled_table, tone
 from .folders import FolderChoices, FolderDialog
 from .layout import Flow, documents_folder, fit_columns
-from .settings import Settings
+from .run_options import RunOptions
 from .tooltip import CellTips
 
 CHECKED, UNCHECKED = "☑", "☐"
@@ -54,11 +53,6 @@ COLUMNS = (("use", "", 30), ("address", "Address", 170), ("name", "Full name", 1
            ("messages", "Messages", 90), ("size", "Size", 76))
 LARGE_USERS, LARGE_BYTES = 50, 20 * 2**30
 SHOWN_PROBLEMS = 5
-PASSWORDS_NOTE = ("Passwords only, for accounts whose mail was moved by other means: each "
-                  "password is tried with a login on the old server (nothing else), then on "
-                  "the new one; where the new server has another, KIMT sets it there if it is "
-                  "Kerio Connect. Those already the same are left as they are.")
-SCRIPT_HINT = "Optional. No shell: the address as argument, the password on standard input."
 
 
 def short_reason(reason: str) -> str:
@@ -188,74 +182,15 @@ class UsersPage(Page):
         self.folders_button.pack(side="left")
         self.folders_label = ttk.Label(folders, text=self.choices.summary())
         self.folders_label.pack(side="left", padx=(6, 0))
-        self.build_run_options(wizard.settings, folders)
+        self.run_options = RunOptions(self, wizard, beside=folders, on_change=self.changed,
+                                      copy_widgets=(self.folders_button,))
+        self.run_options.grid(row=9, column=0, sticky="we", pady=(PAD / 2, 0))
         self.hint = autowrap(ttk.Label(self, text="", bootstyle="secondary", justify="left"))
         self.hint.grid(row=10, column=0, sticky="we", pady=(PAD / 2, 0))
         self.update_counts()
 
-    def build_run_options(self, settings: Settings, row: ttk.Frame) -> None:
-        """What happens besides copying (the post-migrate script), or instead (passwords
-        only, whose box goes at the end of `row`)."""
-        options = ttk.Frame(self)
-        options.grid(row=9, column=0, sticky="we", pady=(PAD / 2, 0))
-        options.columnconfigure(1, weight=1)
-        ttk.Label(options, text="After each mailbox, run:").grid(row=0, column=0, sticky="w")
-        self.script = tk.StringVar(value=settings.post_migrate_script)
-        self.script_entry = ttk.Entry(options, textvariable=self.script)
-        self.script_entry.grid(row=0, column=1, sticky="we", padx=6)
-        self.script_button = ttk.Button(options, text="Choose…", command=self.choose_script,
-                                        bootstyle="secondary-outline")
-        self.script_button.grid(row=0, column=2, sticky="w")
-        ttk.Label(options, text="time limit:").grid(row=0, column=3, sticky="e",
-                                                   padx=(PAD, 6))
-        self.script_minutes = tk.StringVar(value=str(settings.post_migrate_minutes))
-        self.minutes_box = ttk.Spinbox(options, from_=1, to=1440, width=4,
-                                       textvariable=self.script_minutes)
-        self.minutes_box.grid(row=0, column=4, sticky="e")
-        ttk.Label(options, text="min").grid(row=0, column=5, sticky="w", padx=(4, 0))
-        self.script_error = FieldError(options).watch(self.script_entry)
-        self.script_error.grid(row=1, column=1, columnspan=5, sticky="w")
-        self.script_hint = autowrap(ttk.Label(
-            options, text=SCRIPT_HINT, bootstyle="secondary", justify="left"))
-        self.script_hint.grid(row=2, column=1, columnspan=5, sticky="we", padx=6)
-        self.only_passwords = tk.BooleanVar(value=False)  # never remembered: a run's choice
-        self.passwords_check = ttk.Checkbutton(
-            row, text="Passwords only: copy no mail", variable=self.only_passwords)
-        self.passwords_check.pack(side="right")
-        self.passwords_note = autowrap(ttk.Label(options, text="", justify="left",
-                                                 bootstyle="secondary"))
-        self.passwords_note.grid(row=4, column=0, columnspan=6, sticky="we", pady=(4, 0))
-        self.passwords_note.grid_remove()
-        self.passwords_error = FieldError(options)
-        self.passwords_error.grid(row=5, column=0, columnspan=6, sticky="w")
-        for var in (self.script, self.script_minutes):
-            var.trace_add("write", self.changed)
-        self.only_passwords.trace_add("write", lambda *_: self.passwords_toggled())
-
     def passwords_only(self) -> bool:
-        return bool(self.only_passwords.get())
-
-    def passwords_toggled(self) -> None:
-        """Passwords only: the folders and the script don't apply (no mailbox is migrated)."""
-        state = "disabled" if self.passwords_only() else "normal"
-        for widget in (self.folders_button, self.script_entry, self.script_button,
-                       self.minutes_box):
-            widget.configure(state=state)
-        if self.passwords_only():
-            self.passwords_note.configure(text=PASSWORDS_NOTE)
-            self.passwords_note.grid()
-        else:
-            self.passwords_note.grid_remove()
-        self.changed()
-
-    def choose_script(self) -> None:
-        current = Path(self.script.get().strip()).expanduser()
-        path = filedialog.askopenfilename(
-            parent=self, title="Program to run after each mailbox",
-            initialdir=str(current.parent) if current.parent.is_dir() and self.script.get().strip()
-            else self.wizard.settings.csv_folder or documents_folder())
-        if path:
-            self.script.set(path)
+        return self.run_options.passwords_only()
 
     # -- the file -----------------------------------------------------------------------
 
@@ -698,42 +633,12 @@ class UsersPage(Page):
         elif not self.checked:
             text = "Select at least one user: click a row's box, or Select all"
         self.selection_error.show(text)
-        script = None if self.passwords_only() else self.script_problem()
-        self.script_error.show(script)
-        passwords = self.passwords_problem()
-        self.passwords_error.show(passwords)
-        return text or script or passwords
-
-    def passwords_problem(self) -> str | None:
-        if not self.passwords_only():
-            return None
-        source = self.wizard.source_config()
-        if source is not None and source.auth != "user":
-            return ("Passwords only checks each user's own password on the old server: on "
-                    "the source page, choose that users log in with their own password")
-        return None
-
-    def script_problem(self) -> str | None:
-        """What is wrong with the post-migrate script's fields (None: fine, or none given)."""
-        try:
-            minutes = int(self.script_minutes.get())
-        except (tk.TclError, ValueError):
-            return "The time limit is a number of minutes, 1 to 1440"
-        if not self.script.get().strip():
-            return None
-        try:
-            post_migrate_script(self.script.get().strip(), minutes)
-        except KimtError as e:
-            return str(e)[0].upper() + str(e)[1:]
-        return None
+        options = self.run_options.problem()
+        return text or options
 
     def post_migrate(self) -> dict:
         """The run's post-migrate script (keywords of `options.run_request`)."""
-        path = self.script.get().strip()
-        if not path or self.passwords_only() or self.script_problem():
-            return {}
-        return dict(post_migrate_script=path,
-                    post_migrate_minutes=int(self.script_minutes.get()))
+        return self.run_options.post_migrate()
 
     def workers_count(self) -> int:
         try:
@@ -750,9 +655,7 @@ class UsersPage(Page):
 
     def on_next(self) -> bool:
         self.wizard.settings.workers = self.workers_count()
-        self.wizard.settings.post_migrate_script = self.script.get().strip()
-        if not self.script_problem():
-            self.wizard.settings.post_migrate_minutes = int(self.script_minutes.get())
+        self.run_options.remember()
         reason = self.wizard.start_run(self.selected(), self.workers_count())
         self.selection_error.show(reason)
         return reason is None

@@ -78,7 +78,7 @@ def test_the_focus_is_visible_on_every_kind_of_control(wizard, tmp_path):
                                                  ("b@example.com", "pw", "B")])))
     settle(w, 0.3)
     controls = [w.next_button, users.load_button, users.check_button, users.all_button,
-                users.passwords_check, users.filter_entry, users.encoding_box,
+                users.run_options.passwords_check, users.filter_entry, users.encoding_box,
                 users.workers_box, users.tree]
     for control in controls:
         w.back_button.focus_force()  # somewhere else first
