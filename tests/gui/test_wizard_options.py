@@ -64,7 +64,7 @@ def test_detect_in_the_wizard(wizard, src, dst, tmp_path, screenshots):
     press(w, users.check_button)
     pump(w, lambda: "logins work" in text_of(users.survey_label), what="Check logins")
     assert text_of(users.survey_label) == "2 of 2 logins work."
-    assert {row(users.tree, i)["login"] for i in users.tree.get_children()} == {"ok"}
+    assert {row(users.table.tree, i)["login"] for i in users.table.tree.get_children()} == {"ok"}
     press(w, w.next_button)
     pump(w, lambda: w.page is w.result_page, timeout=60, what="the result page")
     assert [r.state for r in w.result_page.finished.results] == [DONE, DONE]
