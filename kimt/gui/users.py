@@ -1,46 +1,42 @@
-"""Step 4: the users — the file (or 4D WebSTAR's users), Check logins, Estimate.
+"""Step 4: the users — the file (or 4D WebSTAR's users), who is chosen, how the run goes.
 
-The page is the frame around two sections of its own and the values the
-wizard takes from it: `users_table` (the rows, the filters, the selection)
-and `run_options` (the post-migrate script, "Passwords only"). The file is
-read by `core.accounts` exactly as `kimt migrate` reads it; changing the
-encoding reads it again, keeping the selection. When the source is 4D
-WebSTAR, the users of its configuration (`core.webstar`, as the wizard
-hands it over) take the file's place, and those left out are listed with
-the reason. Check logins and Estimate run `core.survey` in background
-threads (on the source server the wizard hands over) and fill each row as
-its answer comes back, an unexpected error included; a new survey or file
-drops the answers still on their way. With security Detect, a survey
-detects it once first and asks every user with that. "Advanced: folders…"
-opens the folder choices (`folders.FolderDialog`); Estimate counts only
-what they let through, and new choices drop an estimate made under the old
-ones. The page gives the wizard its values (`accounts`, `selected()`,
-`expected_messages()`, `folder_rules()`, `post_migrate()`,
-`passwords_only()`) and asks it to start the run.
+The page is the frame around three sections of its own and the values the
+wizard takes from it; each section is a module: `users_table` (the rows,
+the filters, the selection), `surveys` (Check logins and Estimate, the part
+that reaches the network) and `run_options` (the post-migrate script,
+"Passwords only"). What stays here is where the users come from and what
+ties the sections together. The file is read by `core.accounts` exactly as
+`kimt migrate` reads it; changing the encoding reads it again, keeping the
+selection. When the source is 4D WebSTAR, the users of its configuration
+(`core.webstar`, as the wizard hands it over) take the file's place, and
+those left out are listed with the reason. Another file drops every answer
+about the last one. "Advanced: folders…" opens the folder choices
+(`folders.FolderDialog`); Estimate counts only what they let through, and
+new choices drop an estimate made under the old ones. The page gives the
+wizard its values (`accounts`, `selected()`, `expected_messages()`,
+`folder_rules()`, `post_migrate()`, `passwords_only()`) and asks it to
+start the run.
 """
 
 from __future__ import annotations
 
 import os
 import tkinter as tk
-from collections.abc import Callable
 from pathlib import Path
 from tkinter import filedialog
 
 import ttkbootstrap as ttk
 
-from ..core import survey
 from ..core.accounts import ENCODING_CHOICES, ENCODING_LABELS, Account, AccountList, read_accounts
-from ..core.detect import detect
 from ..core.errors import KimtError
 from ..core.folder_rules import FolderRules
 from ..core.report import number, plural, size
-from ..core.servers import AUTO, ServerConfig
 from ..core.webstar import WebstarConfig
-from .common import PAD, FieldError, Latest, Page, PageHost, autowrap, tone
+from .common import PAD, FieldError, Page, PageHost, autowrap, tone
 from .folders import FolderChoices, FolderDialog
 from .layout import documents_folder
 from .run_options import RunOptions
+from .surveys import Survey
 from .users_table import UsersTable
 
 LARGE_USERS, LARGE_BYTES = 50, 20 * 2**30
@@ -66,7 +62,6 @@ class UsersPage(Page):
         super().__init__(master, wizard)
         self.webstar_config: WebstarConfig | None = None  # the users' source, instead of a file
         self.accounts: AccountList | None = None
-        self.survey_answers = Latest()
         self.columnconfigure(0, weight=1)
         self.rowconfigure(1, weight=1)
 
@@ -100,10 +95,10 @@ class UsersPage(Page):
 
         actions = ttk.Frame(self)
         actions.grid(row=3, column=0, sticky="we", pady=(4, 0))
-        self.check_button = ttk.Button(actions, text="Check logins", command=self.check_logins,
+        self.check_button = ttk.Button(actions, text="Check logins",
                                        bootstyle="primary-outline")
         self.check_button.pack(side="left")
-        self.estimate_button = ttk.Button(actions, text="Estimate", command=self.estimate,
+        self.estimate_button = ttk.Button(actions, text="Estimate",
                                           bootstyle="primary-outline")
         self.estimate_button.pack(side="left", padx=(6, 0))
         self.unselect_failed_button = ttk.Button(  # beside the check that finds them
@@ -120,6 +115,11 @@ class UsersPage(Page):
         self.folder_dialog: FolderDialog | None = None
         self.survey_label = autowrap(ttk.Label(self, text="", justify="left"))
         self.survey_label.grid(row=4, column=0, sticky="we", pady=(4, 0))
+        self.survey = Survey(wizard, self.table, self.survey_label,
+                             (self.check_button, self.estimate_button), self.folder_rules,
+                             on_done=self.update_counts)
+        self.check_button.configure(command=self.survey.check_logins)
+        self.estimate_button.configure(command=self.survey.estimate)
         self.workers = tk.IntVar(value=wizard.settings.workers)
         self.workers_box = ttk.Spinbox(actions, from_=1, to=16, width=3,
                                        textvariable=self.workers)
@@ -183,7 +183,7 @@ class UsersPage(Page):
     def use(self, accounts: AccountList, keep: set[str] | None = None) -> None:
         """These users, all selected (or those in `keep`); answers about others dropped."""
         self.accounts = accounts
-        self.survey_answers.forget()
+        self.survey.drop()
         tone(self.survey_label, "default", "")  # it was about the last users
         self.table.show(accounts.accounts, keep)
 
@@ -310,8 +310,7 @@ class UsersPage(Page):
         saved.public_into = choices.public_into
         self.folders_label.configure(text=choices.summary())
         if self.table.estimates or self.table.estimating:
-            self.survey_answers.forget()
-            self.table.forget_unanswered()
+            self.survey.drop()
             self.table.forget_estimates()
             tone(self.survey_label, "muted", "The folder choices changed: press Estimate "
                                              "again to count what will be copied.")
@@ -324,80 +323,6 @@ class UsersPage(Page):
     def public_into(self) -> str | None:
         """The mailbox the source's public folders go into (None: left out and listed)."""
         return self.choices.public_into or None
-
-    # -- checks -------------------------------------------------------------------------
-
-    def check_logins(self) -> None:
-        self._survey(estimate=False)
-
-    def estimate(self) -> None:
-        self._survey(estimate=True)
-
-    def _survey(self, estimate: bool) -> None:
-        config = self.wizard.source_config()
-        if config is None:
-            tone(self.survey_label, "danger", "Fix the source server page first.")
-            return
-        if not self.table.accounts:
-            return
-        wanted = self.survey_answers.ask()  # an earlier survey's answers are dropped now
-        self.table.forget_unanswered()
-        if config.security == AUTO:  # decided once for the whole survey, as a run does
-            tone(self.survey_label, "default", "Detecting the old server's security…")
-            self.wizard.tasks.run(
-                detect, config, done=lambda found: self._ask_each(found.config, estimate, wanted),
-                failed=lambda e: tone(self.survey_label, "danger", str(e) if isinstance(
-                    e, KimtError) else f"Unexpected error: {e}"), wanted=wanted)
-            return
-        self._ask_each(config, estimate, wanted)
-
-    def _ask_each(self, config: ServerConfig, estimate: bool, wanted: Callable[[], bool]
-                  ) -> None:
-        """Check (and estimate) every selected user, each in its own task."""
-        table = self.table
-        if not table.accounts:
-            return
-        todo = [(i, a) for i, a in enumerate(table.accounts) if i in table.checked]
-        left = {"n": len(todo), "failed": 0}
-        verb = "Estimating" if estimate else "Checking logins"
-        tone(self.survey_label, "default", f"{verb}: 0 of {len(todo)} done…")
-        for button in (self.check_button, self.estimate_button):
-            button.configure(state="disabled")
-
-        def answered(i: int, login: survey.LoginCheck, found: survey.Estimate | None) -> None:
-            left["n"] -= 1
-            left["failed"] += not login.ok
-            table.answered(i, login, found)
-            done = len(todo) - left["n"]
-            text = f"{verb}: {done} of {len(todo)} done"
-            if left["failed"]:
-                text += f", {plural(left['failed'], 'login')} failed"
-            if not left["n"]:
-                text = (f"{len(todo) - left['failed']} of {len(todo)} logins work"
-                        + (f"; {left['failed']} failed (see the Login column)"
-                           if left["failed"] else "."))
-                if estimate:
-                    est = [table.estimates[i] for i, _ in todo if i in table.estimates]
-                    text += (f"  Estimate: {plural(sum(e.messages for e in est), 'message')}, "
-                             f"{size(sum(e.bytes for e in est))}.")
-                self.update_counts()
-            tone(self.survey_label, "danger" if left["failed"] else "default", text)
-
-        def crashed(i: int, account: Account, error: BaseException) -> None:
-            # not the server's answer but KIMT's own failure: the row says so, in the row
-            answered(i, survey.LoginCheck(account.email, False, f"unexpected error: {error}"),
-                     None)
-
-        rules = self.folder_rules()
-        ask, both = ((lambda c, a: survey.check_and_estimate(c, a, rules), lambda r: r)
-                     if estimate else (survey.check_login, lambda r: (r, None)))
-        for i, account in todo:
-            table.asking(i, estimate)
-            self.wizard.tasks.run(ask, config, account,
-                                  done=lambda r, i=i: answered(i, *both(r)),
-                                  failed=lambda e, i=i, a=account: crashed(i, a, e),
-                                  wanted=wanted)
-            table.refresh_row(i)
 
     # -- the wizard ---------------------------------------------------------------------
 

@@ -5,12 +5,13 @@ fast with thousands of users, and it knows nothing of where they came from
 (a users file or 4D WebSTAR: the page hands it a list, `show`) or of the
 run. Rows are keyed by their position in that list and made once per list;
 the filters (text, login result) only choose which are shown, so thousands
-of users filter at once, and Select all / Unselect act on the rows shown. A
-row also shows what the old server answered about its user (`logins`,
-`estimates`): Check logins and Estimate write the answers here through
-`asking` / `answered`, because the login filter, "Unselect failed logins"
-and a row's details read them. Whatever changes the selection or the rows
-shown is said through `on_change`; the page updates what follows from it.
+of users filter at once, and Select all / Unselect act on the rows shown.
+Passwords are shown as dots. A row also shows what the old server
+answered about its user (`logins`, `estimates`): `surveys.Survey` asks and
+writes the answers here through `asking` / `answered`, because the login
+filter, "Unselect failed logins" and a row's details read them. Whatever
+changes the selection or the rows shown is said through `on_change`; the
+page updates what follows from it.
 """
 
 from __future__ import annotations
