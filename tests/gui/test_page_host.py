@@ -114,15 +114,15 @@ def test_a_task_that_raises_shows_its_error_in_the_users_table(wizard, tmp_path,
     page.load(str(write_csv(tmp_path / "u.csv", [("jdoe@example.com", "pw", "J")])))
     press(w, page.check_button)
     pump(w, lambda: "logins work" in text_of(page.survey_label), what="Check logins to end")
-    assert row(page.tree, "0")["login"] == "failed: unexpected error: the checker broke"
+    assert row(page.table.tree, "0")["login"] == "failed: unexpected error: the checker broke"
     assert text_of(page.survey_label) == "0 of 1 logins work; 1 failed (see the Login column)"
     press(w, page.estimate_button)
     pump(w, lambda: "Estimate:" in text_of(page.survey_label), what="Estimate to end")
-    values = row(page.tree, "0")
+    values = row(page.table.tree, "0")
     assert values["login"].startswith("failed: unexpected error")
     assert (values["folders"], values["messages"]) == ("", "")  # not "…" forever
-    page.tree.event_generate("<Button-1>", x=60, y=page.tree.bbox("0")[1] + 4)
-    assert text_of(page.details) == "unexpected error: the checker broke"
+    page.table.tree.event_generate("<Button-1>", x=60, y=page.table.tree.bbox("0")[1] + 4)
+    assert text_of(page.table.details) == "unexpected error: the checker broke"
 
 
 def test_a_newer_test_connection_wins(wizard, monkeypatch):
@@ -165,16 +165,16 @@ def test_another_users_file_drops_the_answers_for_the_last_one(wizard, tmp_path,
     page.load(str(write_csv(tmp_path / "a.csv", [("a@example.com", "pw", "A"),
                                                  ("b@example.com", "pw", "B")])))
     press(w, page.check_button)
-    assert row(page.tree, "0")["login"] == "checking…"
+    assert row(page.table.tree, "0")["login"] == "checking…"
     page.load(str(write_csv(tmp_path / "b.csv", [("c@example.com", "pw", "C")])))
-    assert row(page.tree, "0")["login"] == "" and text_of(page.survey_label) == ""
+    assert row(page.table.tree, "0")["login"] == "" and text_of(page.survey_label) == ""
     go.set()
     delivered(w, handed, 2)
-    assert row(page.tree, "0") == {**row(page.tree, "0"), "address": "c@example.com",
+    assert row(page.table.tree, "0") == {**row(page.table.tree, "0"), "address": "c@example.com",
                                    "login": ""}
     press(w, page.check_button)
     pump(w, lambda: "logins work" in text_of(page.survey_label), what="the new check")
-    assert row(page.tree, "0")["login"] == "ok"
+    assert row(page.table.tree, "0")["login"] == "ok"
     assert text_of(page.survey_label) == "1 of 1 logins work."
 
 

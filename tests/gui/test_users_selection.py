@@ -14,7 +14,7 @@ USERS = [("anna@example.com", "Anna-Pw-1!", "Anna"), ("bob@example.com", "Bob-Pw
 
 
 def addresses(page) -> list[str]:
-    return [row(page.tree, i)["address"] for i in page.tree.get_children()]
+    return [row(page.table.tree, i)["address"] for i in page.table.tree.get_children()]
 
 
 def test_filter_by_login_result_and_unselect_failed(wizard, src, tmp_path, screenshots):
@@ -27,9 +27,9 @@ def test_filter_by_login_result_and_unselect_failed(wizard, src, tmp_path, scree
     page = w.users_page
     w.show(w.pages.index(page))
     page.load(str(write_csv(tmp_path / "users.csv", USERS)))
-    page.filter.set("a")  # anna, dana (and their domain): checks go to the selected, all
-    page.login_filter.set("Logins not checked")
-    page.login_filter_box.event_generate("<<ComboboxSelected>>")
+    page.table.filter.set("a")  # anna, dana (and their domain): checks go to the selected, all
+    page.table.login_filter.set("Logins not checked")
+    page.table.login_filter_box.event_generate("<<ComboboxSelected>>")
     w.root.update()
     assert len(addresses(page)) == 4  # every address has an "a"; none checked yet
     press(w, page.check_button)
@@ -38,31 +38,31 @@ def test_filter_by_login_result_and_unselect_failed(wizard, src, tmp_path, scree
                             ("Working logins", ["anna@example.com", "bob@example.com",
                                                 "dana@example.com"]),
                             ("Logins not checked", [])):
-        page.login_filter.set(which)
-        page.login_filter_box.event_generate("<<ComboboxSelected>>")
+        page.table.login_filter.set(which)
+        page.table.login_filter_box.event_generate("<<ComboboxSelected>>")
         w.root.update()
         assert addresses(page) == expected, which
-    assert text_of(page.empty_label) == "No user matches “a” among the logins not checked."
+    assert text_of(page.table.empty_label) == "No user matches “a” among the logins not checked."
     assert text_of(page.unselect_failed_button) == "Unselect 1 failed login"
     press(w, page.unselect_failed_button)
     assert text_of(w.note_label) == "3 of 4 selected"
     assert [a.email for a in page.selected()] == [
         "anna@example.com", "bob@example.com", "dana@example.com"]
     assert str(page.unselect_failed_button.cget("state")) == "disabled"
-    page.login_filter.set("Failed logins")
-    page.login_filter_box.event_generate("<<ComboboxSelected>>")
+    page.table.login_filter.set("Failed logins")
+    page.table.login_filter_box.event_generate("<<ComboboxSelected>>")
     w.root.update()
     shot(w, screenshots, "4-users-failed-logins")
 
     # Another file: it starts clean (no filter, no answers about the other users).
-    first = page.tree.get_children()[0]
-    page.tree.event_generate("<Button-1>", x=60, y=page.tree.bbox(first)[1] + 4)
-    assert text_of(page.details)  # the failed login's whole reason
+    first = page.table.tree.get_children()[0]
+    page.table.tree.event_generate("<Button-1>", x=60, y=page.table.tree.bbox(first)[1] + 4)
+    assert text_of(page.table.details)  # the failed login's whole reason
     other = write_csv(tmp_path / "other.csv", [(f"u{i}@example.org", "pw", f"U {i}")
                                                for i in range(6)])
     page.load(str(other))
-    assert (page.filter.get(), page.login_filter.get()) == ("", "All logins")
+    assert (page.table.filter.get(), page.table.login_filter.get()) == ("", "All logins")
     assert len(addresses(page)) == 6 and text_of(w.note_label) == "6 of 6 selected"
-    assert text_of(page.survey_label) == "" and text_of(page.details) == ""
-    assert not page.empty_label.winfo_ismapped()
-    assert text_of(page.all_button) == "Select all"
+    assert text_of(page.survey_label) == "" and text_of(page.table.details) == ""
+    assert not page.table.empty_label.winfo_ismapped()
+    assert text_of(page.table.all_button) == "Select all"

@@ -100,7 +100,8 @@ def test_4d_webstar_through_the_wizard(wizard, kerio, tmp_path, screenshots, mon
     assert problems.startswith("6 users of the 4D configuration are not migrated:\n"
                                "   nopass@example.com (post office Head Office): no password")
     assert "… and 1 more (a run's Report log lists them all)" in problems
-    rows = {row(page.tree, i)["address"]: row(page.tree, i) for i in page.tree.get_children()}
+    tree = page.table.tree
+    rows = {row(tree, i)["address"]: row(tree, i) for i in tree.get_children()}
     assert list(rows) == list(sample.accounts)
     assert rows["jiri@firma.cz"]["name"] == "Jiří Dvořák"
     assert set(rows["anna@sales.example.com"]["password"]) == {"•"}
@@ -189,7 +190,7 @@ def test_back_to_an_imap_source_the_users_file_returns(wizard, tmp_path):
     users = w.users_page
     w.show(w.pages.index(users))
     w.root.update()
-    assert len(users.tree.get_children()) == 6 and not users.load_button.winfo_ismapped()
+    assert len(users.table.tree.get_children()) == 6 and not users.load_button.winfo_ismapped()
     w.show(w.pages.index(page))
     page.source_kind.set("imap")
     w.root.update()
@@ -198,6 +199,6 @@ def test_back_to_an_imap_source_the_users_file_returns(wizard, tmp_path):
     w.show(w.pages.index(users))
     w.root.update()
     assert users.accounts is None and users.load_button.winfo_ismapped()
-    assert not users.tree.get_children() and text_of(users.problems_label) == ""
+    assert not users.table.tree.get_children() and text_of(users.problems_label) == ""
     assert text_of(users.selection_error).startswith("Load the users file (CSV) first")
     assert text_of(w.subtitle_label).startswith("Load the users file")

@@ -105,23 +105,23 @@ def test_the_whole_wizard(wizard, src, dst, tmp_path, screenshots):
     assert "line 2" in text_of(page.problems_label)
     assert "3 of 3 selected" == text_of(w.note_label)
     assert page.encoding.get() == "Unicode (UTF-8)"
-    for iid in page.tree.get_children():
-        values = row(page.tree, iid)
+    tree = page.table.tree
+    for iid in tree.get_children():
+        values = row(tree, iid)
         assert set(values["password"]) == {"•"}
     press(w, page.check_button)
     pump(w, lambda: "logins work" in text_of(page.survey_label), what="Check logins")
-    logins = {row(page.tree, i)["address"]: row(page.tree, i)["login"]
-              for i in page.tree.get_children()}
+    logins = {row(tree, i)["address"]: row(tree, i)["login"] for i in tree.get_children()}
     assert logins[JDOE] == "ok" and logins[BOB] == "ok"
     assert logins[ANNA] == "failed: [AUTHENTICATIONFAILED] Authentication failed."
-    page.tree.event_generate("<Button-1>", x=60, y=page.tree.bbox("2")[1] + 4)  # Anna's row
-    assert text_of(page.details).startswith(f"login failed for {ANNA} on 127.0.0.1")
-    assert 2 not in page.checked  # the click unticked her
-    page.toggle("2")
+    tree.event_generate("<Button-1>", x=60, y=tree.bbox("2")[1] + 4)  # Anna's row
+    assert text_of(page.table.details).startswith(f"login failed for {ANNA} on 127.0.0.1")
+    assert 2 not in page.table.checked  # the click unticked her
+    page.table.toggle("2")
     assert "2 of 3 logins work" in text_of(page.survey_label)
     press(w, page.estimate_button)
     pump(w, lambda: "Estimate:" in text_of(page.survey_label), what="Estimate")
-    rows = {row(page.tree, i)["address"]: row(page.tree, i) for i in page.tree.get_children()}
+    rows = {row(tree, i)["address"]: row(tree, i) for i in tree.get_children()}
     assert (rows[JDOE]["folders"], rows[JDOE]["messages"]) == ("3", "9")
     assert rows[BOB]["messages"] == "4" and rows[ANNA]["messages"] == ""
     assert "13 messages" in text_of(page.survey_label)

@@ -36,7 +36,7 @@ def test_folder_choices_in_the_wizard(wizard, src, dst, tmp_path, screenshots):
     assert text_of(page.folders_label) == "Folders: all"
     press(w, page.estimate_button)
     pump(w, lambda: "Estimate:" in text_of(page.survey_label), what="the first estimate")
-    assert row(page.tree, "0")["messages"] == "12"
+    assert row(page.table.tree, "0")["messages"] == "12"
 
     press(w, page.folders_button)
     dialog = page.folder_dialog
@@ -52,13 +52,13 @@ def test_folder_choices_in_the_wizard(wizard, src, dst, tmp_path, screenshots):
     press(w, dialog.ok_button)
     assert not dialog.winfo_exists() and page.folder_dialog is None
     assert text_of(page.folders_label) == "Folders: 2 left out, 1 put elsewhere"
-    assert row(page.tree, "0")["messages"] == ""  # counted under the old choices: dropped
+    assert row(page.table.tree, "0")["messages"] == ""  # counted under the old choices: dropped
     assert "press Estimate again" in text_of(page.survey_label)
 
     press(w, page.estimate_button)
     pump(w, lambda: "Estimate:" in text_of(page.survey_label), what="the second estimate")
-    assert row(page.tree, "0")["messages"] == "6"  # INBOX 3, Archive/2020 1, Old Stuff 2
-    assert row(page.tree, "0")["folders"] == "4"  # and Archive itself, empty
+    assert row(page.table.tree, "0")["messages"] == "6"  # INBOX 3, Archive/2020 1, Old Stuff 2
+    assert row(page.table.tree, "0")["folders"] == "4"  # and Archive itself, empty
     shot(w, screenshots, "4-users-folders-estimate")
 
     # the run the wizard builds is the command line's with the same choices

@@ -77,9 +77,9 @@ def test_the_focus_is_visible_on_every_kind_of_control(wizard, tmp_path):
     users.load(str(write_csv(tmp_path / "u.csv", [("a@example.com", "pw", "A"),
                                                  ("b@example.com", "pw", "B")])))
     settle(w, 0.3)
-    controls = [w.next_button, users.load_button, users.check_button, users.all_button,
-                users.passwords_check, users.filter_entry, users.encoding_box,
-                users.workers_box, users.tree]
+    controls = [w.next_button, users.load_button, users.check_button, users.table.all_button,
+                users.run_options.passwords_check, users.table.filter_entry, users.encoding_box,
+                users.workers_box, users.table.tree]
     for control in controls:
         w.back_button.focus_force()  # somewhere else first
         pump(w, lambda: w.root.focus_get() is w.back_button, timeout=10, what="Back focused")
@@ -91,7 +91,7 @@ def test_the_focus_is_visible_on_every_kind_of_control(wizard, tmp_path):
         # redrawn with its focus ring (waited for, not a fixed pause: a loaded machine lags)
         pump(w, lambda c=control, b=before: ImageChops.difference(b, grab(c)).getbbox(),
              timeout=10, what=f"{control.winfo_class()} {control}: a visible focus")
-    assert users.tree.focus() == "0"  # a table entered by keyboard has a row to start from
+    assert users.table.tree.focus() == "0"  # a table entered by keyboard has a row to start from
     w.show(w.pages.index(w.source_page))
     radio = w.source_page.security_radios[0]
     w.next_button.focus_force()
@@ -152,29 +152,29 @@ def test_thousands_of_users(wizard, tmp_path, screenshots):
     w.show(w.pages.index(page))
     page.load(str(many_users(tmp_path / "many.csv", 5000)))
     assert text_of(w.note_label) == "5 000 of 5 000 selected"
-    assert text_of(page.all_button) == "Select all"
+    assert text_of(page.table.all_button) == "Select all"
     slowest = 0.0
     for typed in ("u", "us", "user0", "user01", "dept3", "", "user04"):
         start = time.monotonic()
-        type_into(w, page.filter, typed)
+        type_into(w, page.table.filter, typed)
         slowest = max(slowest, time.monotonic() - start)
-        assert page.tree.yview()[0] == 0.0  # from the top of the list
+        assert page.table.tree.yview()[0] == 0.0  # from the top of the list
     print(f"slowest filter over 5 000 rows: {slowest * 1000:.0f} ms")
     assert slowest < 1.0, f"filtering 5 000 rows took {slowest:.2f} s"
-    shown = page.tree.get_children()
-    assert len(shown) == 1000 and all(row(page.tree, i)["address"].startswith("user04")
+    shown = page.table.tree.get_children()
+    assert len(shown) == 1000 and all(row(page.table.tree, i)["address"].startswith("user04")
                                       for i in shown)
-    assert text_of(page.all_button) == "Select all 1 000 shown"
-    press(w, page.none_button)  # acts on the 1 000 shown only
+    assert text_of(page.table.all_button) == "Select all 1 000 shown"
+    press(w, page.table.none_button)  # acts on the 1 000 shown only
     assert text_of(w.note_label) == "4 000 of 5 000 selected"
-    type_into(w, page.filter, "nobody")
-    assert page.tree.get_children() == () and page.empty_label.winfo_ismapped()
-    assert text_of(page.empty_label) == "No user matches “nobody”."
-    assert str(page.all_button.cget("state")) == "disabled"
+    type_into(w, page.table.filter, "nobody")
+    assert page.table.tree.get_children() == () and page.table.empty_label.winfo_ismapped()
+    assert text_of(page.table.empty_label) == "No user matches “nobody”."
+    assert str(page.table.all_button.cget("state")) == "disabled"
     # The count beside Start stays in view however the table is scrolled.
-    type_into(w, page.filter, "")
-    assert not page.empty_label.winfo_ismapped()
-    page.tree.yview_moveto(1.0)
+    type_into(w, page.table.filter, "")
+    assert not page.table.empty_label.winfo_ismapped()
+    page.table.tree.yview_moveto(1.0)
     settle(w, 0.2)
     assert w.note_label.winfo_viewable() and text_of(w.note_label) == "4 000 of 5 000 selected"
     shot(w, screenshots, "4-users-many")

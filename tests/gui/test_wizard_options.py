@@ -64,7 +64,7 @@ def test_detect_in_the_wizard(wizard, src, dst, tmp_path, screenshots):
     press(w, users.check_button)
     pump(w, lambda: "logins work" in text_of(users.survey_label), what="Check logins")
     assert text_of(users.survey_label) == "2 of 2 logins work."
-    assert {row(users.tree, i)["login"] for i in users.tree.get_children()} == {"ok"}
+    assert {row(users.table.tree, i)["login"] for i in users.table.tree.get_children()} == {"ok"}
     press(w, w.next_button)
     pump(w, lambda: w.page is w.result_page, timeout=60, what="the result page")
     assert [r.state for r in w.result_page.finished.results] == [DONE, DONE]
@@ -90,23 +90,23 @@ def test_post_migrate_script_in_the_wizard(wizard, src, dst, tmp_path, screensho
     seeded(src, dst)
     to_users_page(w, src, dst, write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "J"),
                                                                (BOB, BOB_PW, "B")]))
-    page = w.users_page
+    options = w.users_page.run_options
     assert str(w.next_button.cget("state")) == "normal"  # the script is optional
-    type_into(w, page.script, str(tmp_path / "missing.py"))
+    type_into(w, options.script, str(tmp_path / "missing.py"))
     assert str(w.next_button.cget("state")) == "disabled"
     try_next(w)
-    assert text_of(page.script_error) == (f"The post-migrate script {tmp_path / 'missing.py'} "
-                                          "does not exist")
+    assert text_of(options.script_error) == (f"The post-migrate script {tmp_path / 'missing.py'} "
+                                             "does not exist")
     script = tmp_path / "after.py"
     script.write_text(SCRIPT.format(python=sys.executable))
     script.chmod(0o755)
-    type_into(w, page.script, str(script))
-    type_into(w, page.script_minutes, "0")
-    assert text_of(page.script_error) == ("The post-migrate script's time limit must be more "
-                                          "than 0 and at most 1440 minutes, not 0")
+    type_into(w, options.script, str(script))
+    type_into(w, options.script_minutes, "0")
+    assert text_of(options.script_error) == ("The post-migrate script's time limit must be more "
+                                             "than 0 and at most 1440 minutes, not 0")
     assert str(w.next_button.cget("state")) == "disabled"
-    type_into(w, page.script_minutes, "5")
-    assert text_of(page.script_error) == "" and str(w.next_button.cget("state")) == "normal"
+    type_into(w, options.script_minutes, "5")
+    assert text_of(options.script_error) == "" and str(w.next_button.cget("state")) == "normal"
     shot(w, screenshots, "4-users-script")
     press(w, w.next_button)
 
@@ -173,20 +173,20 @@ def test_passwords_only_in_the_wizard(wizard, kerio, tmp_path, screenshots):
     users = w.users_page
     users.load(str(write_csv(tmp_path / "u.csv", list(OLD_PASSWORDS.items()))))
     assert text_of(w.next_button) == "Start migration"
-    users.only_passwords.set(True)
+    users.run_options.only_passwords.set(True)
     w.root.update()
     assert text_of(w.next_button) == "Set passwords"
-    assert str(users.script_entry.cget("state")) == "disabled"
+    assert str(users.run_options.script_entry.cget("state")) == "disabled"
     assert str(users.folders_button.cget("state")) == "disabled"
-    assert "Kerio Connect" in text_of(users.passwords_note)
+    assert "Kerio Connect" in text_of(users.run_options.passwords_note)
     # Only the users' own passwords can be checked on the old server.
     w.source_page.kind.set("master")
     type_into(w, w.source_page.logins.admin_user, "admin")
     type_into(w, w.source_page.logins.admin_password, ADMIN_PASSWORD)
     w.refresh()
     assert str(w.next_button.cget("state")) == "disabled"
-    assert text_of(users.passwords_error).startswith("Passwords only checks each user's own "
-                                                     "password on the old server")
+    assert text_of(users.run_options.passwords_error).startswith(
+        "Passwords only checks each user's own password on the old server")
     w.source_page.kind.set("user")
     w.refresh()
     assert str(w.next_button.cget("state")) == "normal"
@@ -219,7 +219,7 @@ def test_passwords_only_in_the_wizard(wizard, kerio, tmp_path, screenshots):
          what="the second result")
     assert text_of(result.headline).startswith("Passwords: 0 set, 2 already the same, 1 refused")
     assert api.calls.count("Users.set") == 1
-    users.only_passwords.set(False)  # and a migration is a migration again
+    users.run_options.only_passwords.set(False)  # and a migration is a migration again
     w.root.update()
     assert text_of(w.next_button) == "Close"  # (on the result page)
     w.back()

@@ -60,21 +60,21 @@ def test_next_waits_for_valid_pages_and_settings_are_remembered(wizard, tmp_path
     users = write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, name), (BOB, BOB_PW, "Bob")])
     page.load(str(users))
     assert not disabled(w.next_button)
-    press(w, page.none_button)
+    press(w, page.table.none_button)
     assert disabled(w.next_button)
     assert text_of(page.selection_error).startswith("Select at least one user")
-    type_into(w, page.filter, "bob")
-    assert [row(page.tree, i)["address"] for i in page.tree.get_children()] == [BOB]
-    press(w, page.all_button)
+    type_into(w, page.table.filter, "bob")
+    assert [row(page.table.tree, i)["address"] for i in page.table.tree.get_children()] == [BOB]
+    press(w, page.table.all_button)
     assert text_of(w.note_label) == "1 of 2 selected" and page.selected()[0].email == BOB
-    type_into(w, page.filter, "")
-    assert len(page.tree.get_children()) == 2
+    type_into(w, page.table.filter, "")
+    assert len(page.table.tree.get_children()) == 2
     # another encoding re-reads the file (UTF-8 bytes read as Windows-1250 change the name)
     page.encoding.set("Central European (Windows-1250)")
     page.encoding_box.event_generate("<<ComboboxSelected>>")
     w.root.update()
     assert page.accounts.encoding == "cp1250"
-    names = [row(page.tree, i)["name"] for i in page.tree.get_children()]
+    names = [row(page.table.tree, i)["name"] for i in page.table.tree.get_children()]
     assert names[0] != name and names[0].startswith("Ji")
     assert page.selected()[0].email == BOB  # the selection survives the re-read
     w.close()  # nothing running: closes at once

@@ -262,21 +262,21 @@ def test_plain_advice_for_a_refused_connection_and_a_failed_login(wizard, src, t
     page.load(str(write_csv(tmp_path / "u.csv", [(JDOE, "a wrong password", "John")])))
     press(w, page.check_button)
     pump(w, lambda: "logins work" in text_of(page.survey_label), what="Check logins")
-    reason = page.logins[0].reason
+    reason = page.table.logins[0].reason
     assert reason.startswith(f"login failed for {JDOE} on {src.host}:{src.port} (the old "
                              "server): [AUTHENTICATIONFAILED]")
-    assert row(page.tree, "0")["login"] != reason  # the column has only the end of it
-    x, y, width, height = page.tree.bbox("0", "login")
-    page.tree.event_generate("<Motion>", x=x + 10, y=y + height // 2)
-    pump(w, lambda: page.login_tips.shown() == reason, what="the whole reason in a tip")
+    assert row(page.table.tree, "0")["login"] != reason  # the column has only the end of it
+    x, y, width, height = page.table.tree.bbox("0", "login")
+    page.table.tree.event_generate("<Motion>", x=x + 10, y=y + height // 2)
+    pump(w, lambda: page.table.login_tips.shown() == reason, what="the whole reason in a tip")
     shot(w, screenshots, "4-users-login-tip")
-    page.tree.event_generate("<Leave>")
+    page.table.tree.event_generate("<Leave>")
     w.root.update()
-    assert page.login_tips.shown() == ""
-    x, y, width, height = page.tree.bbox("0", "address")  # another column: no tip
-    page.tree.event_generate("<Motion>", x=x + 10, y=y + height // 2)
+    assert page.table.login_tips.shown() == ""
+    x, y, width, height = page.table.tree.bbox("0", "address")  # another column: no tip
+    page.table.tree.event_generate("<Motion>", x=x + 10, y=y + height // 2)
     w.root.update()
-    assert page.login_tips.cell == ("0", "address") and page.login_tips._job is None
+    assert page.table.login_tips.cell == ("0", "address") and page.table.login_tips._job is None
 
 
 def test_server_kind_fills_in_a_provider_and_goes_into_the_run(wizard, dovecot_factory,
