@@ -71,11 +71,9 @@ def machine_busy(seconds: float = 0.5) -> float:
     return round(100.0 * (1.0 - (idle1 - idle0) / max(1, ticks1 - ticks0)), 1)
 
 
-def tree_rss(root: int) -> int:
-    """Summed RSS in bytes of ``root``, its descendants and the rest of its process
-    group (a child whose parent died is no descendant any more, but stays in it)."""
-    parent: dict[int, int] = {}
-    rss: dict[int, int] = {}
+def _stat_fields() -> dict[int, list[bytes]]:
+    """Every process's /proc/<pid>/stat fields after its name (state, ppid, pgrp, ...)."""
+    out: dict[int, list[bytes]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -84,18 +82,30 @@ def tree_rss(root: int) -> int:
                 stat = f.read()
         except OSError:  # gone meanwhile
             continue
-        fields = stat[stat.rindex(b")") + 2:].split()
-        pid = int(entry)
-        parent[pid] = root if int(fields[2]) == root else int(fields[1])  # group or parent
-        rss[pid] = int(fields[21]) * PAGE
+        out[int(entry)] = stat[stat.rindex(b")") + 2:].split()
+    return out
+
+
+def _tree_sum(root: int, value, with_group: bool) -> int:
+    """The sum of ``value(fields)`` over ``root`` and its descendants (with_group: and
+    the rest of its process group, where an orphaned descendant stays)."""
+    stats = _stat_fields()
+    parent = {pid: root if with_group and int(f[2]) == root else int(f[1])
+              for pid, f in stats.items()}
     total = 0
-    for pid, size in rss.items():
+    for pid, fields in stats.items():
         p = pid
         while p > 1 and p != root:  # does the parent chain reach root?
             p = parent.get(p, 0)
         if p == root:
-            total += size
+            total += value(fields)
     return total
+
+
+def tree_rss(root: int) -> int:
+    """Summed RSS in bytes of ``root``, its descendants and the rest of its process
+    group (a child whose parent died is no descendant any more, but stays in it)."""
+    return _tree_sum(root, lambda f: int(f[21]) * PAGE, with_group=True)
 
 
 def tree_cpu_s(root: int) -> float:
@@ -104,28 +114,9 @@ def tree_cpu_s(root: int) -> float:
     server (a Dovecot master and the imap processes it forks, one per connection)
     spent meanwhile: a child alive at the first reading and reaped by the second
     moves from its own counters into its parent's, and counts once."""
-    parent: dict[int, int] = {}
-    ticks: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:  # gone meanwhile
-            continue
-        fields = stat[stat.rindex(b")") + 2:].split()
-        pid = int(entry)
-        parent[pid] = int(fields[1])
-        ticks[pid] = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
-    total = 0
-    for pid, t in ticks.items():
-        p = pid
-        while p > 1 and p != root:
-            p = parent.get(p, 0)
-        if p == root:
-            total += t
-    return total / CLOCK_TICKS
+    ticks = _tree_sum(root, lambda f: sum(int(x) for x in f[11:15]),  # u/s time, children's
+                      with_group=False)
+    return ticks / CLOCK_TICKS
 
 
 def _subreaper(on: bool) -> bool:
