@@ -426,25 +426,15 @@ class Engine:
                     if len(results) == len(order):
                         break
                 try:
-                    event = events.get(timeout=0.2)
+                    batch: list[Event] = events.get(timeout=0.2)  # a worker's `_Outbox`
                 except queue.Empty:
                     workers = self._reap(workers, in_flight, results, start_worker, jobs)
                     if (not any(p.is_alive() for p in workers) and events.empty()
                             and not (scripts and scripts.pending)):
                         break
                     continue
-                if isinstance(event, MailboxStarted):
-                    in_flight.setdefault(event.pid, []).append(event.email)
-                elif isinstance(event, MailboxFinished):
-                    for emails in in_flight.values():
-                        if event.result.email in emails:
-                            emails.remove(event.result.email)
-                    if scripts and event.result.state in SCRIPT_AFTER:
-                        scripts.start(event.result)
-                        event = ScriptStarted(event.result.email, event.result.state)
-                    else:
-                        results[event.result.email] = event.result
-                self._emit(event)
+                for event in batch:
+                    self._take(event, in_flight, results, scripts)
         finally:
             hard = self._hard_stop.is_set()
             for p in workers:
@@ -456,6 +446,22 @@ class Engine:
             if scripts:  # waited for (killed when stopping at once)
                 finish_scripts(scripts.wait(kill=hard or sys.exc_info()[0] is not None))
         return self._left_over(order, results, in_flight)
+
+    def _take(self, event: Event, in_flight: dict[int, list[str]],
+              results: dict[str, MailboxResult], scripts: ScriptRunner | None) -> None:
+        """One event from a worker: who works on what, results, then the front end."""
+        if isinstance(event, MailboxStarted):
+            in_flight.setdefault(event.pid, []).append(event.email)
+        elif isinstance(event, MailboxFinished):
+            for emails in in_flight.values():
+                if event.result.email in emails:
+                    emails.remove(event.result.email)
+            if scripts and event.result.state in SCRIPT_AFTER:
+                scripts.start(event.result)
+                event = ScriptStarted(event.result.email, event.result.state)
+            else:
+                results[event.result.email] = event.result
+        self._emit(event)
 
     def _left_over(self, order: list[str], results: dict[str, MailboxResult],
                    in_flight: dict[int, list[str]]) -> list[MailboxResult]:
