@@ -4,10 +4,11 @@ A worker is started by `engine.Engine` (from the fork server on Linux, spawned
 elsewhere) and knows nothing of the run around it: it takes (account,
 settings) jobs from a queue, runs each in a `mailbox.MailboxRun` on one of its
 threads, and sends back only `events` records - its log lines too, each with
-the mailbox its thread works for - a batch at a time (`_Outbox`). It is a module of its own so that a worker,
-and the fork server that preloads it, import what copying needs and not the
-main process's preflight, account creation or scripts. It watches its parent
-and exits at once when the parent is gone, so no orphan goes on copying.
+the mailbox its thread works for - a batch at a time (`_Outbox`). It is a
+module of its own so that a worker, and the fork server that preloads it,
+import what copying needs and not the main process's preflight, account
+creation or scripts. It watches its parent and exits at once when the parent
+is gone, so no orphan goes on copying.
 """
 
 from __future__ import annotations
