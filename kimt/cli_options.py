@@ -186,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="N", dest="connections",
                        help="connections to each server per mailbox: its folders are copied "
                             f"side by side (default {DEFAULT_CONNECTIONS}, at most "
-                            f"{MAX_CONNECTIONS})")
+                            f"{MAX_CONNECTIONS}; on a fast network one more for every 50 "
+                            "messages only)")
         c.add_argument("--batch-mb", type=float, default=DEFAULT_BATCH_MB, metavar="MB",
                        help="message bytes fetched and appended in one batch (default "
                             f"{DEFAULT_BATCH_MB:g})")

@@ -344,10 +344,10 @@ def test_a_cap_of_two_source_connections_holds_across_both_workers(cluster, dove
     src = dovecot_factory(max_userip_connections=2)
     dst = dovecot_factory()
     users = users_with_mail(src, dst, 6)
-    for user, _ in users:  # folders enough for three lanes
+    for user, _ in users:  # folders and mail enough for three lanes
         for name in ("Projects", "Travel"):
             src.create_folder(user, name)
-            src.append_many(user, name, [make_message(f"{user} {name} {n}") for n in range(5)])
+            src.append_many(user, name, [make_message(f"{user} {name} {n}") for n in range(40)])
     csv = write_csv(tmp_path / "users.csv", users)
     proxy = CountingProxy(src.port)
     try:

@@ -96,7 +96,7 @@ def test_the_connection_cap_holds_for_all_mailboxes_and_lanes(dovecot_factory, t
     for user, password in users:
         src.add_user(user, password)
         dst.add_user(user, "x")
-        seed(src, user)
+        seed(src, user, per_folder=20)  # mail enough for more than one pair nearby
     csv = write_csv(tmp_path / "users.csv", users)
     with CountingProxy(src.port) as proxy:
         args = migrate_args(src, dst, csv, tmp_path / "logs", "--workers", "3",
@@ -119,7 +119,7 @@ def test_a_server_that_refuses_a_connection_lowers_the_cap(dovecot_factory, tmp_
     dst = dovecot_factory()
     src.add_user(USER, PASSWORD)
     dst.add_user(USER, "x")
-    seed(src, USER, folders=4)
+    seed(src, USER, folders=4, per_folder=15)  # mail enough for a second pair nearby
     csv = write_csv(tmp_path / "users.csv", [(USER, PASSWORD)])
     proc = kimt(*migrate_args(src, dst, csv, tmp_path / "logs",
                               "--connections-per-mailbox", "2", "--max-connections", "2",

@@ -81,9 +81,10 @@ def test_a_connection_limit_makes_mailboxes_wait_their_turn(dovecot_factory, tmp
     for user, password in users:
         src.add_user(user, password)
         dst.add_user(user, "x")
-        src.append_many(user, "INBOX", [make_message(f"{user} {n}") for n in range(15)])
+        # mail enough for the extra lanes to open on loopback (mailbox.SHARED_MESSAGES)
+        src.append_many(user, "INBOX", [make_message(f"{user} {n}") for n in range(45)])
         src.create_folder(user, "Sent")
-        src.append_many(user, "Sent", [make_message(f"{user} sent {n}") for n in range(5)])
+        src.append_many(user, "Sent", [make_message(f"{user} sent {n}") for n in range(15)])
     csv = write_csv(tmp_path / "users.csv", users)
     proc = kimt(*migrate_args(src, dst, csv, tmp_path / "logs", "--workers", "6",
                               "--connections-per-mailbox", "3", "--retries", "0"),

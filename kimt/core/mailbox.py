@@ -67,6 +67,11 @@ log = logging.getLogger("kimt.mailbox")
 # itself at that moment (Dovecot makes its special-use folders on first use, and two
 # connections opening two of them at once can meet): opened again after a pause.
 CREATING_RETRIES, CREATING_PAUSE = 3, 0.5
+# A connection pair more costs each server a login (on Dovecot a process of its own).
+# Over a link it pays even for a little mail: the folders' round trips overlap. Where
+# the folders' STATUS comes back within FAST_ROUND_TRIP (a LAN, this computer) it
+# pays only with mail to share: one pair for every SHARED_MESSAGES messages.
+FAST_ROUND_TRIP, SHARED_MESSAGES = 0.010, 50
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,7 @@ class MailboxRun(LaneKeeper):
         # logs in, lists, creates; then copies folders with the others
         self.lane = Lane(0, slots, settings.slowdown)
         self.journal: Journal | None = None  # the main lane's
+        self._status_seconds: float | None = None  # the folders' STATUS round trip
 
     @property
     def src(self) -> Wire | None:
@@ -278,10 +284,13 @@ class MailboxRun(LaneKeeper):
         known = self.journal is not None and not self.verify and self.journal.knows(
             self.settings.source.address, self.account.email)
         try:
-            return self.lane.both(
+            started = time.monotonic()
+            statuses = self.lane.both(
                 lambda: src.status_many([m.source.name for m in maps]),
                 lambda: dst.status_many([m.destination_name for m in maps if m.exists])
                 if known else {})
+            self._status_seconds = time.monotonic() - started
+            return statuses
         except KimtError as e:
             log.info("%s: STATUS of the folders failed (%s); listing every folder",
                      self.account.email, e)
@@ -317,7 +326,7 @@ class MailboxRun(LaneKeeper):
             else:
                 result.total = src.messages if src is not None else 0  # until it is listed
                 todo.append((number, fmap, result, src))
-        lanes = min(self.settings.connections, len(todo))
+        lanes = self._lanes(todo)
         if lanes <= 1:
             for number, fmap, result, src in todo:
                 if self.should_stop():
@@ -334,6 +343,16 @@ class MailboxRun(LaneKeeper):
             for lane in extra:  # their journals wrote the passes above
                 if lane.journal is not None:
                     lane.journal.close()
+
+    def _lanes(self, todo: list) -> int:
+        """How many connection pairs copy these folders: up to `connections`, fewer on
+        a fast network for a little mail (see SHARED_MESSAGES)."""
+        lanes = min(self.settings.connections, len(todo))
+        counts = [src.messages for _, _, _, src in todo if src is not None]
+        if (lanes > 1 and self._status_seconds is not None
+                and self._status_seconds < FAST_ROUND_TRIP and len(counts) == len(todo)):
+            lanes = min(lanes, sum(1 for n in counts if n), 1 + sum(counts) // SHARED_MESSAGES)
+        return max(1, lanes)
 
     def _side_by_side(self, todo: list, extra: list[Lane], count: int,
                       ) -> list[tuple[FolderJournal, FolderStatus, str]]:
