@@ -164,9 +164,10 @@ def _logins(server, since: int) -> list[str]:
 def test_detect_on_a_given_port_is_decided_once_and_used_by_every_connection(pair, tmp_path):
     src, dst = pair
     src.create_folder(USER, "Archiv")
-    for i in range(3):
-        src.append(USER, "INBOX", make_message(f"inbox {i}"))
-        src.append(USER, "Archiv", make_message(f"archived {i}"))
+    # mail enough for a second connection pair on loopback (mailbox.SHARED_MESSAGES):
+    # the preflight's connection and both pairs' must all use what was detected
+    src.append_many(USER, "INBOX", [make_message(f"inbox {i}") for i in range(30)])
+    src.append_many(USER, "Archiv", [make_message(f"archived {i}") for i in range(30)])
     users = write_csv(tmp_path / "users.csv", [(USER, PASSWORD)])
     args = migrate_args(src, dst, users, tmp_path / "logs")
     # The source's SSL port speaks implicit TLS; the destination's plain port STARTTLS.
