@@ -1,29 +1,27 @@
 """The run: a pool of worker processes, each copying a few mailboxes at a time.
 
-Workers are started while the servers are first reached, so their start
-costs no time of its own: on Linux from a fork server that imported the
-worker's module (`worker`) once (a worker is ready in milliseconds, which a
-re-run with nothing to copy notices), elsewhere with the spawn method. They
-receive accounts
-through a queue, never on a command line. A process runs as many mailboxes
-side by side (threads) as the run asks for divided by the number of
-processes, which is at most half the computer's cores: on a 2-core machine
-the two servers of a test need the other core, and every extra Python
-process costs some 25 MB, which four workers made most of KIMT's memory.
-They send back only `events` records. Each worker
-watches its parent and exits at once if the parent dies, so no orphan goes
-on copying; a worker that dies itself fails its mailbox and is replaced.
-Stop is cooperative: the workers finish the batch in flight, mark their
-mailbox stopped, and report every account not yet started as stopped.
-The connection permits a dead worker held are given back here (`pacing`).
-A completed mailbox's post-migrate script runs here, in the main process,
-in a thread (`script.ScriptRunner`) so that events keep flowing; that
-mailbox's MailboxFinished waits for its script, and the run for all of them.
-The GUI and the CLI both call `Engine.run` with a callback; neither has
-its own way to migrate. Given a `cluster.Coordinator`, the same run sends
-its mailboxes to Dask workers on other computers instead of starting
-processes here; everything else (preflight, events, logs, stop) is this
-module's.
+Workers are started while the servers are first reached, so their start costs
+no time of its own: on Linux from a fork server that imported the worker's
+module (`worker`) once (a worker is ready in milliseconds, which a re-run with
+nothing to copy notices), elsewhere with the spawn method. They receive
+accounts through a queue, never on a command line. What runs inside one is
+`worker`. A process runs as many mailboxes side by side (threads) as the run
+asks for divided by the number of processes, which is at most half the
+computer's cores: on a 2-core machine the two servers of a test need the other
+core, and every extra Python process costs some 25 MB, which four workers made
+most of KIMT's memory. They send back only `events` records. Each worker
+watches its parent and exits at once if the parent dies, so no orphan goes on
+copying; a worker that dies itself fails its mailbox and is replaced. Stop is
+cooperative: the workers finish the batch in flight, mark their mailbox
+stopped, and report every account not yet started as stopped. The connection
+permits a dead worker held are given back here (`pacing`). A completed
+mailbox's post-migrate script runs here, in the main process, in a thread
+(`script.ScriptRunner`) so that events keep flowing; that mailbox's
+MailboxFinished waits for its script, and the run for all of them. The GUI and
+the CLI both call `Engine.run` with a callback; neither has its own way to
+migrate. Given a `cluster.Coordinator`, the same run sends its mailboxes to
+Dask workers on other computers instead of starting processes here; everything
+else (preflight, events, logs, stop) is this module's.
 """
 
 from __future__ import annotations
