@@ -24,6 +24,11 @@ def pump(w, until: Callable[[], object], timeout: float = 20, what: str = "") ->
     raise AssertionError(f"timed out after {timeout} s waiting for {what or until}")
 
 
+def until_result(w, timeout: float = 60, what: str = "the result") -> None:
+    """Run the Tk event loop until the run has ended and the Result page shows it."""
+    pump(w, lambda: w.page is w.result_page and w.run is None, timeout=timeout, what=what)
+
+
 def settle(w, seconds: float = 0.3) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:

@@ -10,7 +10,7 @@ pages of a real migration between two Dovecots.
 from __future__ import annotations
 
 from dovecot import make_message
-from drive import press, pump, settle, shot, text_of, try_next, type_into
+from drive import press, pump, settle, shot, text_of, try_next, type_into, until_result
 from helpers import ADMIN_PASSWORD, write_csv
 from truncation import clipped
 
@@ -205,8 +205,7 @@ def test_nothing_is_cut_at_1024x700_on_the_server_kinds_admin_answers_and_result
     press(w, w.next_button)
     w.users_page.load(str(write_csv(tmp_path / "users.csv", USERS[:2], encoding="cp1250")))
     press(w, w.next_button)
-    pump(w, lambda: w.page is w.result_page and w.run is None, timeout=120,
-         what="the result of a run the admin could not start")
+    until_result(w, timeout=120, what="the result of a run the admin could not start")
     result = w.result_page
     assert text_of(result.fix_button) == "Change the destination server settings"
     result.fix_button.focus_set()  # a page taller than the window scrolls to it
@@ -228,8 +227,7 @@ def test_nothing_is_cut_at_1024x700_on_the_server_kinds_admin_answers_and_result
         press(w, w.next_button)
         press(w, w.next_button)
         press(w, w.next_button)
-        pump(w, lambda: w.page is w.result_page and w.run is None, timeout=120,
-             what="the result of a daily limit")
+        until_result(w, timeout=120, what="the result of a daily limit")
         assert "A daily limit stopped" in text_of(result.headline)
         problems += walk(w, "result-daily-limit", screenshots)
     assert not problems, "\n".join(problems)

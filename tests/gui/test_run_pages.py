@@ -25,6 +25,7 @@ from drive import (
     text_of,
     to_users_page,
     type_into,
+    until_result,
 )
 from helpers import ADMIN_PASSWORD, write_csv
 
@@ -144,8 +145,7 @@ def test_stop_counts_whole_mailboxes_and_run_again_starts_clean(wizard, src, dst
     assert result.report_path is None and result.path_entry.get() == ""
     assert result.problem_lines() == "" and text_of(result.headline) == ""
     assert text_of(result.figures["Copied"]) == ""
-    pump(w, lambda: w.page is w.result_page and w.run is None, timeout=90,
-         what="the second result")
+    until_result(w, timeout=90, what="the second result")
     second = result.finished
     assert {r.email: r.state for r in second.results} == {JDOE: DONE, ANNA: DONE}
     assert str(result.report_path) == second.report_path != str(first_run[0])
@@ -303,8 +303,7 @@ def test_no_command_line_option_reaches_the_wizard_with_providers_limits(wizard,
     status.notice.configure = lambda **kw: (notices.append(kw["text"]) if "text" in kw
                                             else None, configure(**kw))[1]
     press(w, w.next_button)
-    pump(w, lambda: w.page is w.result_page and w.run is None, timeout=120,
-         what="the result page")
+    until_result(w, timeout=120, what="the result page")
     result = w.result_page
     assert [r.state for r in result.finished.results] == [DONE]
     waited = [n for n in notices if "speed limit" in n]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dovecot import make_message
-from drive import press, pump, row, shot, text_of, to_users_page
+from drive import press, pump, row, shot, text_of, to_users_page, until_result
 from helpers import ADMIN_PASSWORD, mailbox_content, write_csv
 
 from kimt.cli import build_parser, build_request
@@ -76,7 +76,7 @@ def test_folder_choices_in_the_wizard(wizard, src, dst, tmp_path, screenshots):
     assert w.build_request(page.selected(), 1).settings == from_cli.settings
 
     press(w, w.next_button)
-    pump(w, lambda: w.page is w.result_page and w.run is None, timeout=60, what="the result")
+    until_result(w)
     copied = {name: sum(c.values()) for name, c in mailbox_content(dst, JDOE).items() if c}
     assert copied == {"INBOX": 3, "Archive/2020": 1, "Archive/Old": 2}
     report = Path(w.result_page.finished.report_path).read_text(encoding="utf-8")

@@ -17,6 +17,7 @@ from drive import (
     to_users_page,
     try_next,
     type_into,
+    until_result,
 )
 from helpers import ADMIN_PASSWORD, write_csv
 from kerio_api import ADMIN, ADMIN_PW
@@ -215,8 +216,7 @@ def test_passwords_only_in_the_wizard(wizard, kerio, tmp_path, screenshots):
     shot(w, screenshots, "6-result-passwords")
 
     press(w, result.again_button)  # once more: the one set is the same now
-    pump(w, lambda: w.page is w.result_page and w.run is None, timeout=60,
-         what="the second result")
+    until_result(w, what="the second result")
     assert text_of(result.headline).startswith("Passwords: 0 set, 2 already the same, 1 refused")
     assert api.calls.count("Users.set") == 1
     users.run_options.only_passwords.set(False)  # and a migration is a migration again

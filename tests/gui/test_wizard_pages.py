@@ -6,7 +6,7 @@ import time
 import tkinter as tk
 
 from dovecot import make_message
-from drive import press, pump, row, shot, text_of, to_users_page, try_next, type_into
+from drive import press, pump, row, shot, text_of, to_users_page, try_next, type_into, until_result
 from helpers import ADMIN_PASSWORD, write_csv
 
 from kimt.core.events import DONE, STOPPED
@@ -118,8 +118,7 @@ def test_stop_then_run_again_finishes(wizard, src, dst, tmp_path, screenshots):
     assert text_of(w.result_page.headline).startswith("Stopped. Run again to finish")
     shot(w, screenshots, "6-result-stopped")
     press(w, w.result_page.again_button)
-    pump(w, lambda: w.page is w.result_page and w.run is None, timeout=60,
-         what="the second result")
+    until_result(w, what="the second result")
     assert text_of(w.result_page.headline) == "All 2 mailboxes are complete on the destination."
     assert len(dst.messages(JDOE, "INBOX")) == len(dst.messages(BOB, "INBOX")) == 40
 
@@ -201,8 +200,7 @@ def test_a_daily_limit_says_when_to_run_again(wizard, src, dst, tmp_path, screen
         to_users_page(w, proxy_src, dst, write_csv(tmp_path / "u.csv", [
             (JDOE, JDOE_PW, "J"), (BOB, BOB_PW, "B")]), workers=1)
         press(w, w.next_button)
-        pump(w, lambda: w.page is w.result_page and w.run is None, timeout=120,
-             what="the result of the first day")
+        until_result(w, timeout=120, what="the result of the first day")
         results = w.result_page.finished.results
         assert [r.state for r in results] == [DAY_OVER, DAY_OVER]
         head = text_of(w.result_page.headline)
@@ -213,7 +211,6 @@ def test_a_daily_limit_says_when_to_run_again(wizard, src, dst, tmp_path, screen
         shot(w, screenshots, "6-result-daily-limit")
         proxy.new_day()
         press(w, w.result_page.again_button)
-        pump(w, lambda: w.page is w.result_page and w.run is None, timeout=120,
-             what="the result of the next day")
+        until_result(w, timeout=120, what="the result of the next day")
     assert text_of(w.result_page.headline) == "All 2 mailboxes are complete on the destination."
     assert len(dst.messages(JDOE, "INBOX")) == len(dst.messages(BOB, "INBOX")) == 40

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from dovecot import PUBLIC_FOLDER, free_port, make_message
-from drive import all_text, press, pump, row, shot, text_of, type_into
+from drive import all_text, press, pump, row, shot, text_of, type_into, until_result
 from helpers import ADMIN_PASSWORD, write_csv
 
 from kimt.cli import build_parser, build_request
@@ -120,7 +120,7 @@ def test_a_run_stopped_by_a_certificate_leads_back_to_its_page(wizard, src, dst,
     press(w, w.next_button)
     w.users_page.load(str(write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "John")])))
     press(w, w.next_button)
-    pump(w, lambda: w.page is w.result_page and w.run is None, timeout=60, what="the result")
+    until_result(w)
     page = w.result_page
     head = text_of(page.headline)
     assert head.startswith("Nothing was copied: cannot reach the destination server: The TLS "
@@ -147,8 +147,7 @@ def test_a_run_stopped_by_a_certificate_leads_back_to_its_page(wizard, src, dst,
     pump(w, lambda: text_of(d.imap_line.result).startswith("Connected"), what="connected")
     press(w, w.next_button)
     press(w, w.next_button)  # the users page kept the file and the selection
-    pump(w, lambda: w.page is w.result_page and w.run is None, timeout=60,
-         what="the second result")
+    until_result(w, what="the second result")
     assert text_of(page.headline) == "The mailbox is complete on the destination."
     assert not page.fix_button.winfo_ismapped()
     assert len(dst.messages(JDOE, "INBOX")) == 3
@@ -171,7 +170,7 @@ def test_a_run_refused_by_the_admin_says_so_once_and_leads_back(wizard, src, dst
     press(w, w.next_button)
     w.users_page.load(str(write_csv(tmp_path / "u.csv", [(JDOE, JDOE_PW, "John")])))
     press(w, w.next_button)
-    pump(w, lambda: w.page is w.result_page and w.run is None, timeout=60, what="the result")
+    until_result(w)
     page = w.result_page
     head = text_of(page.headline)
     assert head.startswith('Nothing was copied: the destination refused the admin login '
@@ -185,8 +184,7 @@ def test_a_run_refused_by_the_admin_says_so_once_and_leads_back(wizard, src, dst
     type_into(w, d.logins.admin_password, ADMIN_PASSWORD)
     press(w, w.next_button)
     press(w, w.next_button)
-    pump(w, lambda: w.page is w.result_page and w.run is None, timeout=60,
-         what="the second result")
+    until_result(w, what="the second result")
     assert text_of(page.headline) == "The mailbox is complete on the destination."
     assert len(dst.messages(JDOE, "INBOX")) == 3
 
@@ -339,7 +337,7 @@ def test_server_kind_fills_in_a_provider_and_goes_into_the_run(wizard, dovecot_f
     assert request.settings == from_cli.settings
 
     press(w, w.next_button)
-    pump(w, lambda: w.page is w.result_page and w.run is None, timeout=60, what="the result")
+    until_result(w)
     assert [r.state for r in w.result_page.finished.results] == [DONE]
     assert "Calendar" not in dst.folders(JDOE) and "Conversation History" not in dst.folders(JDOE)
     assert len(dst.messages(JDOE, "INBOX")) == 2
@@ -395,7 +393,7 @@ def test_public_folders_into_a_chosen_mailbox(wizard, dovecot_factory, tmp_path,
     assert w.build_request(page.selected(), 1).settings.public_into == JDOE
 
     press(w, w.next_button)
-    pump(w, lambda: w.page is w.result_page and w.run is None, timeout=60, what="the result")
+    until_result(w)
     assert [r.state for r in w.result_page.finished.results] == [DONE, DONE]
     into = f"{PUBLIC_FOLDERS}/{PUBLIC_FOLDER}"
     assert len(dst.messages(JDOE, into)) == 3
